@@ -1,0 +1,201 @@
+"""The backward pass: graph nodes, gradient mode, and the reverse topological walk.
+
+The walk is iterative (no recursion limit), visits each node once, and sums the gradients
+a node receives from all of its uses before passing anything on. It works on any object
+with ``data``, ``grad``, ``requires_grad`` and ``_node``; ``tensor.py`` builds those.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterable
+
+import numpy as np
+
+from chainrule.ops import Primitive
+
+
+class Node:
+    """How a tensor was made: the primitive, its arguments, and the tensors among them."""
+
+    __slots__ = ("prim", "parents", "args", "kwargs", "trace")
+
+    def __init__(self, prim: Primitive, parents: tuple, args: tuple, kwargs: dict):
+        self.prim = prim
+        self.parents = parents  # per argument: the Tensor, or None for a constant
+        self.args = args  # per argument: the NumPy value the forward saw
+        self.kwargs = kwargs
+        self.trace = None  # where the op was created, filled in under detect_anomaly
+
+    @property
+    def released(self) -> bool:
+        return self.args is None
+
+    def release(self) -> None:
+        """Drop the saved inputs, so their memory goes as soon as the backward pass is past."""
+        self.args = None
+        self.parents = tuple(None for _ in self.parents) if self.parents else ()
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+class _SetGradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled: bool):
+        self._enabled = enabled
+        self._saved: list[bool] = []
+
+    def __enter__(self):
+        self._saved.append(_GradMode.enabled)
+        _GradMode.enabled = self._enabled
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _GradMode.enabled = self._saved.pop()
+
+
+class no_grad(_SetGradMode):
+    """Context manager and decorator: operations inside record no graph."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(_SetGradMode):
+    """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+def topological_order(root: Any) -> list:
+    """Tensors that ``root`` depends on (those requiring grad), each before its users."""
+    order: list = []
+    visited: set[int] = set()
+    stack: list = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        node = t._node
+        if node is not None:
+            for p in node.parents:
+                if p is not None and p.requires_grad and id(p) not in visited:
+                    stack.append((p, False))
+    return order
+
+
+def _released_error(t: Any) -> RuntimeError:
+    return RuntimeError(
+        f"backward through the graph a second time (at op {t._node.prim.name!r}): its saved "
+        "values were freed by the first backward(); pass retain_graph=True to the first call")
+
+
+def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
+             capture: Iterable[Any] | None = None) -> dict[int, np.ndarray]:
+    """Propagate ``seed`` (dL/droot) back through the graph.
+
+    Without ``capture``: accumulate into the ``.grad`` of leaves (and of tensors that asked
+    ``retain_grad()``), as ``Tensor.backward`` does. With ``capture``: touch no ``.grad`` and
+    return ``{id(t): dL/dt}`` for the captured tensors (the functional ``grad``).
+    """
+    wanted = None if capture is None else {id(t) for t in capture}
+    order = topological_order(root)
+    grads: dict[int, np.ndarray] = {id(root): seed}
+    borrowed: set[int] = set()  # ids of gradients the engine must not hand out without a copy
+    seen: set[int] = {id(seed)}
+    result: dict[int, np.ndarray] = {}
+    for k in range(len(order) - 1, -1, -1):
+        t = order[k]
+        order[k] = None  # let intermediates go as soon as the walk is past them
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        if g.dtype != t.data.dtype:
+            g = g.astype(t.data.dtype)
+        node = t._node
+        if wanted is not None:
+            if id(t) in wanted:
+                result[id(t)] = g.copy() if id(g) in borrowed else g
+        elif node is None or t._retains_grad:
+            _store_grad(t, g, id(g) in borrowed)
+        if node is None:
+            continue
+        if node.released:
+            raise _released_error(t)
+        ans = t.data
+        for i, p in enumerate(node.parents):
+            if p is None or not p.requires_grad:
+                continue
+            gi = node.prim.vjp(i, g, ans, node.args, node.kwargs)
+            if type(gi) is not np.ndarray:
+                gi = np.asarray(gi)
+            if node.trace is not None:
+                _check_finite(gi, t, f"backward (gradient for argument {i})")
+            if id(gi) in seen or not gi.flags.owndata or not gi.flags.writeable:
+                borrowed.add(id(gi))
+            seen.add(id(gi))
+            prev = grads.get(id(p))
+            if prev is None:
+                grads[id(p)] = gi
+            else:
+                total = prev + gi
+                seen.add(id(total))
+                grads[id(p)] = total
+        if not retain_graph:
+            node.release()
+    return result
+
+
+def _store_grad(t: Any, g: np.ndarray, borrowed: bool) -> None:
+    if t.grad is None:
+        t.grad = g.copy() if borrowed else g
+    elif t.grad.flags.writeable and t.grad.shape == g.shape and t.grad.dtype == g.dtype:
+        t.grad += g
+    else:
+        t.grad = t.grad + g
+
+
+# --- anomaly detection: hooks used by tensor.py and the walk above ----------------------
+
+class _Anomaly:
+    enabled = False
+
+
+class FloatingPointAnomaly(FloatingPointError):
+    """A NaN or Inf appeared in a forward value or a gradient under ``detect_anomaly``."""
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Raise at the first op whose output or gradient holds a NaN or Inf, naming where it was made."""
+    saved = _Anomaly.enabled
+    _Anomaly.enabled = True
+    try:
+        yield
+    finally:
+        _Anomaly.enabled = saved
+
+
+def anomaly_enabled() -> bool:
+    return _Anomaly.enabled
+
+
+def _check_finite(values: np.ndarray, t: Any, what: str) -> None:
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        node = t._node
+        bad = "NaN" if np.isnan(values).any() else "Inf"
+        shapes = ", ".join(str(np.shape(a)) for a in (node.args or ()))
+        where = f"\n  created at {node.trace}" if node.trace else ""
+        raise FloatingPointAnomaly(
+            f"{bad} in the {what} of op {node.prim.name!r} (inputs of shapes {shapes}; "
+            f"output shape {t.data.shape}){where}")

@@ -1,0 +1,284 @@
+"""Primitive operations: each one's NumPy forward beside its vector-Jacobian products.
+
+A primitive knows nothing about tensors or graphs. It is a NumPy function plus, for each
+differentiable argument, a VJP ``vjp(g, ans, *args, **kwargs) -> gradient for that argument``
+where ``g`` is the gradient flowing into the output and ``ans`` the forward result. The engine
+(``autodiff.py``) calls a VJP only for arguments that need a gradient.
+
+Contract for VJPs: they may return ``g`` itself or a view of it; the engine never writes into
+a gradient it did not allocate. Every other op in chainrule is composed from these, or is
+registered the same way (activations and losses in ``chainrule.functional``).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+VJP = Callable[..., Any]
+
+
+class Primitive:
+    """A differentiable NumPy function: forward ``fn`` and one VJP per argument."""
+
+    __slots__ = ("name", "fn", "vjps", "vjp_argnum", "latex")
+
+    def __init__(self, name: str, fn: Callable[..., Any], vjps: tuple[VJP | None, ...] = (),
+                 vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None):
+        self.name = name
+        self.fn = fn
+        self.vjps = vjps
+        self.vjp_argnum = vjp_argnum  # for variadic ops: vjp_argnum(i, g, ans, *args, **kw)
+        self.latex = latex  # how the explainer writes the op, e.g. "{0} + {1}"
+
+    def vjp(self, argnum: int, g: np.ndarray, ans: np.ndarray, args: tuple, kwargs: dict):
+        if self.vjp_argnum is not None:
+            return self.vjp_argnum(argnum, g, ans, *args, **kwargs)
+        rule = self.vjps[argnum] if argnum < len(self.vjps) else None
+        if rule is None:
+            raise TypeError(f"{self.name}: argument {argnum} is not differentiable")
+        return rule(g, ans, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def primitive(name: str, fn: Callable[..., Any], *vjps: VJP | None,
+              vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None) -> Primitive:
+    """Register a primitive under ``name`` (names are unique) and return it."""
+    if name in PRIMITIVES:
+        raise ValueError(f"primitive {name!r} is already registered")
+    prim = Primitive(name, fn, tuple(vjps), vjp_argnum, latex)
+    PRIMITIVES[name] = prim
+    return prim
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Undo NumPy broadcasting: sum ``g`` down to ``shape`` (the one place this is done)."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return x.shape if isinstance(x, np.ndarray) else np.shape(x)
+
+
+def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> np.ndarray:
+    """Reshape a reduction's output gradient so it broadcasts against the input's ``shape``."""
+    if keepdims:
+        return g
+    if axis is None:
+        return np.reshape(g, (1,) * len(shape))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return np.expand_dims(g, tuple(a % len(shape) for a in axes))
+
+
+def _reduced_size(shape: tuple[int, ...], axis: Any) -> int:
+    if axis is None:
+        return int(np.prod(shape, dtype=np.int64))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+# --- elementwise arithmetic -------------------------------------------------------------
+
+add = primitive("add", np.add,
+                lambda g, ans, a, b: unbroadcast(g, _shape(a)),
+                lambda g, ans, a, b: unbroadcast(g, _shape(b)),
+                latex="{0} + {1}")
+sub = primitive("sub", np.subtract,
+                lambda g, ans, a, b: unbroadcast(g, _shape(a)),
+                lambda g, ans, a, b: unbroadcast(-g, _shape(b)),
+                latex="{0} - {1}")
+mul = primitive("mul", np.multiply,
+                lambda g, ans, a, b: unbroadcast(g * b, _shape(a)),
+                lambda g, ans, a, b: unbroadcast(g * a, _shape(b)),
+                latex=r"{0} \cdot {1}")
+div = primitive("div", np.true_divide,
+                lambda g, ans, a, b: unbroadcast(g / b, _shape(a)),
+                lambda g, ans, a, b: unbroadcast(-g * ans / b, _shape(b)),
+                latex=r"\frac{{{0}}}{{{1}}}")
+neg = primitive("neg", np.negative, lambda g, ans, a: -g, latex="-{0}")
+
+
+def _pow_vjp_base(g, ans, a, b):
+    if np.ndim(b) == 0:
+        if b == 0:
+            return np.zeros(_shape(a), dtype=np.result_type(g))
+        local = b * a ** (b - 1)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            local = np.where(b == 0, 0.0, b * a ** (b - 1))
+    return unbroadcast(g * local, _shape(a))
+
+
+def _pow_vjp_exponent(g, ans, a, b):
+    # d(a^b)/db = a^b log a; taken as 0 where a == 0 (the limit for b > 0), as autograd does.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_a = np.log(np.where(a == 0, 1, a))
+    return unbroadcast(g * ans * log_a, _shape(b))
+
+
+power = primitive("pow", np.power, _pow_vjp_base, _pow_vjp_exponent, latex="{0}^{{{1}}}")
+
+exp = primitive("exp", np.exp, lambda g, ans, a: g * ans, latex=r"e^{{{0}}}")
+log = primitive("log", np.log, lambda g, ans, a: g / a, latex=r"\log {0}")
+sqrt = primitive("sqrt", np.sqrt, lambda g, ans, a: g * 0.5 / ans, latex=r"\sqrt{{{0}}}")
+absolute = primitive("abs", np.abs, lambda g, ans, a: g * np.sign(a), latex=r"\lvert {0} \rvert")
+
+
+def _tie_split(g, a, b, shape):
+    # Where a == b the gradient is shared equally, as PyTorch, JAX and autograd do.
+    return unbroadcast(g * ((a > b) + 0.5 * (a == b)), shape)
+
+
+maximum = primitive("maximum", np.maximum,
+                    lambda g, ans, a, b: _tie_split(g, a, b, _shape(a)),
+                    lambda g, ans, a, b: _tie_split(g, b, a, _shape(b)),
+                    latex=r"\max({0}, {1})")
+minimum = primitive("minimum", np.minimum,
+                    lambda g, ans, a, b: _tie_split(g, b, a, _shape(a)),
+                    lambda g, ans, a, b: _tie_split(g, a, b, _shape(b)),
+                    latex=r"\min({0}, {1})")
+where = primitive("where", np.where,
+                  None,
+                  lambda g, ans, c, a, b: unbroadcast(np.where(c, g, 0), _shape(a)),
+                  lambda g, ans, c, a, b: unbroadcast(np.where(c, 0, g), _shape(b)),
+                  latex=r"\mathrm{{where}}({0}, {1}, {2})")
+
+
+def _clip(a, lo=None, hi=None):
+    return np.clip(a, lo, hi)
+
+
+def _clip_vjp(g, ans, a, lo=None, hi=None):
+    # The gradient passes where lo <= a <= hi, bounds included (PyTorch's clamp).
+    inside = np.ones(a.shape, dtype=bool)
+    if lo is not None:
+        inside &= a >= lo
+    if hi is not None:
+        inside &= a <= hi
+    return g * inside
+
+
+clip = primitive("clip", _clip, _clip_vjp, latex=r"\mathrm{{clip}}({0})")
+astype = primitive("astype", lambda a, dtype: a.astype(dtype, copy=False),
+                   lambda g, ans, a, dtype: g.astype(a.dtype, copy=False), latex="{0}")
+
+# --- matrix product (NumPy's 1-D and batched semantics) ---------------------------------
+
+
+def _as_matrices(g, a, b):
+    """View 1-D operands as row/column matrices, as np.matmul does, and ``g`` to match."""
+    if a.ndim == 1:
+        a = a[None, :]
+        g = np.expand_dims(g, -2)
+    if b.ndim == 1:
+        b = b[:, None]
+        g = np.expand_dims(g, -1)
+    return g, a, b
+
+
+def _matmul_vjp_a(g, ans, a, b):
+    if a.ndim == 2 and b.ndim == 2:  # the common case, with no reshaping
+        return g @ b.T
+    g2, a2, b2 = _as_matrices(g, a, b)
+    return unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+
+
+def _matmul_vjp_b(g, ans, a, b):
+    if a.ndim == 2 and b.ndim == 2:
+        return a.T @ g
+    g2, a2, b2 = _as_matrices(g, a, b)
+    return unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+
+
+matmul = primitive("matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, latex="{0} {1}")
+
+# --- reductions ---------------------------------------------------------------------------
+
+
+def _sum_vjp(g, ans, a, axis=None, keepdims=False):
+    return np.broadcast_to(_expand_reduced(g, a.shape, axis, keepdims), a.shape)
+
+
+def _mean_vjp(g, ans, a, axis=None, keepdims=False):
+    g = _expand_reduced(g, a.shape, axis, keepdims) / _reduced_size(a.shape, axis)
+    return np.broadcast_to(g, a.shape)
+
+
+def _extremum_vjp(g, ans, a, axis=None, keepdims=False):
+    # Ties share the gradient equally (PyTorch's amax/amin, JAX, autograd).
+    ans = _expand_reduced(ans, a.shape, axis, keepdims)
+    mask = a == ans
+    count = mask.sum(axis=axis, keepdims=True)
+    return _expand_reduced(g, a.shape, axis, keepdims) * mask / count
+
+
+sum_ = primitive("sum", lambda a, axis=None, keepdims=False: np.sum(a, axis=axis, keepdims=keepdims),
+                 _sum_vjp, latex=r"\sum {0}")
+mean = primitive("mean", lambda a, axis=None, keepdims=False: np.mean(a, axis=axis, keepdims=keepdims),
+                 _mean_vjp, latex=r"\operatorname{{mean}} {0}")
+amax = primitive("max", lambda a, axis=None, keepdims=False: np.max(a, axis=axis, keepdims=keepdims),
+                 _extremum_vjp, latex=r"\max {0}")
+amin = primitive("min", lambda a, axis=None, keepdims=False: np.min(a, axis=axis, keepdims=keepdims),
+                 _extremum_vjp, latex=r"\min {0}")
+
+# --- shape and indexing -------------------------------------------------------------------
+
+reshape = primitive("reshape", lambda a, shape: np.reshape(a, shape),
+                    lambda g, ans, a, shape: np.reshape(g, a.shape), latex="{0}")
+transpose = primitive("transpose", lambda a, axes=None: np.transpose(a, axes),
+                      lambda g, ans, a, axes=None: np.transpose(
+                          g, None if axes is None else np.argsort(axes)),
+                      latex="{0}^T")
+swapaxes = primitive("swapaxes", lambda a, axis1, axis2: np.swapaxes(a, axis1, axis2),
+                     lambda g, ans, a, axis1, axis2: np.swapaxes(g, axis1, axis2), latex="{0}^T")
+expand_dims = primitive("expand_dims", lambda a, axis: np.expand_dims(a, axis),
+                        lambda g, ans, a, axis: np.reshape(g, a.shape), latex="{0}")
+squeeze = primitive("squeeze", lambda a, axis=None: np.squeeze(a, axis),
+                    lambda g, ans, a, axis=None: np.reshape(g, a.shape), latex="{0}")
+broadcast_to = primitive("broadcast_to", lambda a, shape: np.broadcast_to(a, shape),
+                         lambda g, ans, a, shape: unbroadcast(g, a.shape), latex="{0}")
+
+
+def _is_advanced(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (np.ndarray, list)) for p in parts)
+
+
+def _getitem_vjp(g, ans, a, index):
+    out = np.zeros(a.shape, dtype=g.dtype)
+    if _is_advanced(index):
+        np.add.at(out, index, g)  # repeated indices accumulate
+    else:
+        out[index] = g
+    return out
+
+
+getitem = primitive("getitem", lambda a, index: a[index], _getitem_vjp, latex="{0}[\\cdot]")
+
+
+def _concatenate_vjp(i, g, ans, *xs, axis=0):
+    axis = axis % g.ndim
+    start = sum(x.shape[axis] for x in xs[:i])
+    index = [slice(None)] * g.ndim
+    index[axis] = slice(start, start + xs[i].shape[axis])
+    return g[tuple(index)]
+
+
+concatenate = primitive("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
+                        vjp_argnum=_concatenate_vjp, latex="[{0}]")
+stack = primitive("stack", lambda *xs, axis=0: np.stack(xs, axis=axis),
+                  vjp_argnum=lambda i, g, ans, *xs, axis=0: np.take(g, i, axis=axis),
+                  latex="[{0}]")

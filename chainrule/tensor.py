@@ -1,0 +1,530 @@
+"""Tensor: a NumPy array that remembers how it was made, and the functions that make tensors.
+
+Every differentiable operation goes through ``apply(primitive, *args)``, which runs the
+primitive's NumPy forward and, when a gradient is needed, records a ``Node``. The Tensor
+class itself holds no derivative code: the math is in ``ops.py`` (and ``functional/``).
+"""
+from __future__ import annotations
+
+import traceback
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from chainrule import ops
+from chainrule.autodiff import Node, _Anomaly, _check_finite, _GradMode, backprop
+
+Scalar = int | float | bool | np.number
+ArrayLike = Any  # anything np.asarray accepts, or a Tensor
+
+
+class Tensor:
+    """An ``np.ndarray`` (``.data``) with an optional gradient (``.grad``) and graph node."""
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # make NumPy defer ``ndarray op Tensor`` to the Tensor's methods
+
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None,
+                 name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        try:
+            array = np.array(data, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"tensor data must be numeric array-like, got {type(data).__name__}: {exc}") from None
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"tensor data must be numeric (bool, int or float), got dtype {array.dtype}")
+        self.data = array
+        self.grad: np.ndarray | None = None
+        self.requires_grad = False
+        self.name = name
+        self._node: Node | None = None
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, node: Node | None = None) -> "Tensor":
+        t = object.__new__(cls)
+        t.data = array
+        t.grad = None
+        t.requires_grad = node is not None
+        t.name = None
+        t._node = node
+        t._retains_grad = False
+        return t
+
+    # --- attributes -----------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the primitive that made this tensor (None for a leaf)."""
+        return None if self._node is None else self._node.prim.name
+
+    def item(self) -> Any:
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != np.float64 and self.data.dtype.kind == "f":
+            extra += f", dtype={self.data.dtype}"
+        if self._node is not None:
+            extra += f", op={self._node.prim.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        if self.name:
+            extra += f", name={self.name!r}"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__  # identity, though == is elementwise (as in PyTorch)
+
+    # --- autograd -------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        if not requires_grad and self._node is not None:
+            raise ValueError("requires_grad can only be turned off on a leaf tensor; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` on this non-leaf tensor after ``backward()``, as PyTorch does."""
+        self._retains_grad = True
+        return self
+
+    def detach(self) -> "Tensor":
+        """The same data, cut off from the graph (shares memory, as in PyTorch)."""
+        return Tensor._wrap(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, gradient: ArrayLike | None = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``gradient`` seeds non-scalars)."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of its "
+                               "graph had requires_grad=True (or it was made under no_grad)")
+        if gradient is None:
+            if self.data.size != 1:
+                raise ValueError(f"backward() without a gradient needs a scalar output, got shape "
+                                 f"{self.data.shape}; pass gradient= with that shape")
+            seed = np.ones(self.data.shape, dtype=self.data.dtype)
+        else:
+            seed = np.array(gradient.data if isinstance(gradient, Tensor) else gradient,
+                            dtype=self.data.dtype)
+            if seed.shape != self.data.shape:
+                raise ValueError(f"gradient has shape {seed.shape}, expected the output's shape "
+                                 f"{self.data.shape}")
+        backprop(self, seed, retain_graph=retain_graph)
+
+    # --- arithmetic -----------------------------------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return apply(ops.add, self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return apply(ops.add, other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return apply(ops.sub, self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return apply(ops.sub, other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return apply(ops.mul, self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return apply(ops.mul, other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return apply(ops.div, self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return apply(ops.div, other, self)
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return apply(ops.power, self, other)
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return apply(ops.power, other, self)
+
+    def __neg__(self) -> "Tensor":
+        return apply(ops.neg, self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return apply(ops.absolute, self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return apply(ops.matmul, self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return apply(ops.matmul, other, self)
+
+    # Comparisons give boolean tensors that carry no gradient.
+    def __lt__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data < _value(other)))
+
+    def __le__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data <= _value(other)))
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data > _value(other)))
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data >= _value(other)))
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor._wrap(np.asarray(self.data == _value(other)))
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor._wrap(np.asarray(self.data != _value(other)))
+
+    # --- elementwise functions, reductions and shapes, as methods ---------------------------
+    def exp(self) -> "Tensor":
+        return apply(ops.exp, self)
+
+    def log(self) -> "Tensor":
+        return apply(ops.log, self)
+
+    def sqrt(self) -> "Tensor":
+        return apply(ops.sqrt, self)
+
+    def abs(self) -> "Tensor":
+        return apply(ops.absolute, self)
+
+    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (NumPy's names)
+        return clip(self, min, max)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.sum_, self, axis=_axis(axis), keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.mean, self, axis=_axis(axis), keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.amax, self, axis=_axis(axis), keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return apply(ops.amin, self, axis=_axis(axis), keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return apply(ops.reshape, self, shape=shape)
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return apply(ops.transpose, self, axes=axes or None)
+
+    @property
+    def T(self) -> "Tensor":
+        return apply(ops.transpose, self, axes=None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        return apply(ops.swapaxes, self, axis1=axis1, axis2=axis2)
+
+    def expand_dims(self, axis: Any) -> "Tensor":
+        return apply(ops.expand_dims, self, axis=_axis(axis))
+
+    def squeeze(self, axis: Any = None) -> "Tensor":
+        return apply(ops.squeeze, self, axis=_axis(axis))
+
+    def astype(self, dtype: Any) -> "Tensor":
+        dtype = np.dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        if self.requires_grad and dtype.kind != "f":
+            return Tensor._wrap(self.data.astype(dtype))  # an integer copy carries no gradient
+        return apply(ops.astype, self, dtype=dtype)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return apply(ops.getitem, self, index=_index(index))
+
+
+def _value(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _axis(axis: Any) -> Any:
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _index(index: Any) -> Any:
+    """Tensors inside an index become arrays; lists become integer/boolean arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
+    """Run ``prim`` forward on the arguments' data and record a node if a gradient is needed."""
+    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+    out = prim.fn(*arrays, **kwargs)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if _GradMode.enabled:
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+                node = Node(prim, parents, tuple(arrays), kwargs)
+                result = Tensor._wrap(out, node)
+                if _Anomaly.enabled:
+                    node.trace = _user_frame()
+                    _check_finite(out, result, "forward result")
+                return result
+    return Tensor._wrap(out)
+
+
+def _user_frame() -> str:
+    """The innermost stack frame outside chainrule: where the user's code made the op."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if "/chainrule/" not in frame.filename.replace("\\", "/"):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    return "<unknown>"
+
+
+def grad(output: Tensor, inputs: Sequence[Tensor], grad_output: ArrayLike | None = None,
+         retain_graph: bool = False, allow_unused: bool = False) -> list[Tensor | None]:
+    """d(output)/d(input) for each input, without touching any ``.grad`` (``torch.autograd.grad``).
+
+    Inputs may be intermediate tensors of the graph, not only leaves.
+    """
+    if not isinstance(output, Tensor) or not output.requires_grad:
+        raise ValueError("grad() needs an output tensor that requires grad")
+    if grad_output is None:
+        if output.size != 1:
+            raise ValueError(f"grad() without grad_output needs a scalar output, got shape {output.shape}")
+        seed = np.ones(output.shape, dtype=output.dtype)
+    else:
+        seed = np.array(_value(grad_output), dtype=output.dtype)
+        if seed.shape != output.shape:
+            raise ValueError(f"grad_output has shape {seed.shape}, expected {output.shape}")
+    inputs = list(inputs)
+    found = backprop(output, seed, retain_graph=retain_graph, capture=inputs)
+    result: list[Tensor | None] = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            raise ValueError(f"an input ({t.name or tuple(t.shape)}) is not used to compute the "
+                             "output; pass allow_unused=True to get None for it")
+        result.append(None if g is None else Tensor._wrap(g))
+    return result
+
+
+# --- creation ------------------------------------------------------------------------------
+
+def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None,
+           name: str | None = None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (float64 for Python floats, as NumPy)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with ``array`` (no copy), as ``torch.from_numpy``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects an np.ndarray, got {type(array).__name__}")
+    t = Tensor._wrap(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for n in shape:
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"shape must be non-negative integers, got {tuple(shape)}")
+    return tuple(int(n) for n in shape)
+
+
+def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def full(shape: Any, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape = _shape_arg((shape,) if isinstance(shape, (int, np.integer)) else (shape,))
+    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor | np.ndarray, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(_value(t)), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor | np.ndarray, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(_value(t)), requires_grad=requires_grad)
+
+
+def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    values = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(start, dtype=dtype)
+    return Tensor(values, requires_grad=requires_grad)
+
+
+def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def randn(*shape: Any, rng: np.random.Generator | int | None = None, dtype: Any = np.float64,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples, drawn from ``rng`` (a Generator or a seed)."""
+    values = _generator(rng).standard_normal(_shape_arg(shape)).astype(dtype, copy=False)
+    return Tensor._wrap(values).requires_grad_(requires_grad)
+
+
+def rand(*shape: Any, rng: np.random.Generator | int | None = None, dtype: Any = np.float64,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples on [0, 1), drawn from ``rng`` (a Generator or a seed)."""
+    values = _generator(rng).random(_shape_arg(shape)).astype(dtype, copy=False)
+    return Tensor._wrap(values).requires_grad_(requires_grad)
+
+
+# --- functions (the same ops as the methods, in NumPy's spelling) -----------------------------
+
+def exp(x: Any) -> Tensor:
+    return apply(ops.exp, x)
+
+
+def log(x: Any) -> Tensor:
+    return apply(ops.log, x)
+
+
+def sqrt(x: Any) -> Tensor:
+    return apply(ops.sqrt, x)
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
+    return apply(ops.absolute, x)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return apply(ops.maximum, a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return apply(ops.minimum, a, b)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    return apply(ops.where, np.asarray(_value(condition), dtype=bool), a, b)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    if min is None and max is None:
+        raise ValueError("clip needs min, max or both; got neither")
+    return apply(ops.clip, x, lo=_value(min), hi=_value(max))
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    return apply(ops.matmul, a, b)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return apply(ops.sum_, x, axis=_axis(axis), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return apply(ops.mean, x, axis=_axis(axis), keepdims=keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return apply(ops.amax, x, axis=_axis(axis), keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return apply(ops.amin, x, axis=_axis(axis), keepdims=keepdims)
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    return apply(ops.reshape, x, shape=tuple(shape) if isinstance(shape, list) else shape)
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    return apply(ops.transpose, x, axes=None if axes is None else tuple(axes))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    return apply(ops.swapaxes, x, axis1=axis1, axis2=axis2)
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    return apply(ops.expand_dims, x, axis=_axis(axis))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    return apply(ops.squeeze, x, axis=_axis(axis))
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    return apply(ops.broadcast_to, x, shape=tuple(shape))
+
+
+def concatenate(tensors: Iterable[Any], axis: int = 0) -> Tensor:
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor, got none")
+    return apply(ops.concatenate, *tensors, axis=axis)
+
+
+def stack(tensors: Iterable[Any], axis: int = 0) -> Tensor:
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor, got none")
+    return apply(ops.stack, *tensors, axis=axis)
