@@ -7,7 +7,8 @@ with ``data``, ``grad``, ``requires_grad`` and ``_node``; ``tensor.py`` builds t
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -59,16 +60,26 @@ class _SetGradMode(contextlib.ContextDecorator):
 
 
 class no_grad(_SetGradMode):
-    """Context manager and decorator: operations inside record no graph."""
+    """Context manager and decorator (``@no_grad()`` or ``@no_grad``): record no graph inside."""
 
-    def __init__(self) -> None:
+    def __new__(cls, func: Any = None):
+        if func is not None:  # used bare, as ``@no_grad``
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func: Any = None) -> None:
         super().__init__(False)
 
 
 class enable_grad(_SetGradMode):
     """Context manager and decorator: turn graph recording back on inside ``no_grad``."""
 
-    def __init__(self) -> None:
+    def __new__(cls, func: Any = None):
+        if func is not None:
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func: Any = None) -> None:
         super().__init__(True)
 
 
@@ -110,6 +121,9 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
     """
     wanted = None if capture is None else {id(t) for t in capture}
     order = topological_order(root)
+    for t in order:  # fail before any .grad is touched, not halfway through the walk
+        if t._node is not None and t._node.released:
+            raise _released_error(t)
     grads: dict[int, np.ndarray] = {id(root): seed}
     borrowed: set[int] = set()  # ids of gradients the engine must not hand out without a copy
     seen: set[int] = {id(seed)}
@@ -122,16 +136,17 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
             continue
         if g.dtype != t.data.dtype:
             g = g.astype(t.data.dtype)
+            seen.add(id(g))  # a VJP may hand this very array on to a parent
         node = t._node
         if wanted is not None:
             if id(t) in wanted:
                 result[id(t)] = g.copy() if id(g) in borrowed else g
+                borrowed.add(id(g))  # handed out: later uses must copy
         elif node is None or t._retains_grad:
             _store_grad(t, g, id(g) in borrowed)
+            borrowed.add(id(g))
         if node is None:
             continue
-        if node.released:
-            raise _released_error(t)
         ans = t.data
         for i, p in enumerate(node.parents):
             if p is None or not p.requires_grad:

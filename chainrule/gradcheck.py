@@ -1,7 +1,8 @@
 """Check the engine's gradients against central finite differences."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -11,7 +11,8 @@ registered the same way (activations and losses in ``chainrule.functional``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -124,8 +125,10 @@ def _pow_vjp_base(g, ans, a, b):
 
 def _pow_vjp_exponent(g, ans, a, b):
     # d(a^b)/db = a^b log a; taken as 0 where a == 0 (the limit for b > 0), as autograd does.
+    # The local derivative is cast to the output's dtype: a Python-scalar base would
+    # otherwise come back as a float64 0-d array and upcast a float32 gradient.
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_a = np.log(np.where(a == 0, 1, a))
+        log_a = np.log(np.where(a == 0, 1, a)).astype(ans.dtype, copy=False)
     return unbroadcast(g * ans * log_a, _shape(b))
 
 
@@ -138,8 +141,10 @@ absolute = primitive("abs", np.abs, lambda g, ans, a: g * np.sign(a), latex=r"\l
 
 
 def _tie_split(g, a, b, shape):
-    # Where a == b the gradient is shared equally, as PyTorch, JAX and autograd do.
-    return unbroadcast(g * ((a > b) + 0.5 * (a == b)), shape)
+    # Where a == b the gradient is shared equally, as PyTorch, JAX and autograd do. The
+    # weights take g's dtype so a float32 gradient stays float32.
+    weight = np.where(np.equal(a, b), 0.5, np.greater(a, b)).astype(g.dtype, copy=False)
+    return unbroadcast(g * weight, shape)
 
 
 maximum = primitive("maximum", np.maximum,
@@ -162,13 +167,14 @@ def _clip(a, lo=None, hi=None):
 
 
 def _clip_vjp(g, ans, a, lo=None, hi=None):
-    # The gradient passes where lo <= a <= hi, bounds included (PyTorch's clamp).
-    inside = np.ones(a.shape, dtype=bool)
+    # The gradient passes where lo <= a <= hi, bounds included (PyTorch's clamp). Array
+    # bounds may broadcast the output beyond a's shape, hence the unbroadcast.
+    inside = True
     if lo is not None:
-        inside &= a >= lo
+        inside = np.logical_and(inside, np.greater_equal(a, lo))
     if hi is not None:
-        inside &= a <= hi
-    return g * inside
+        inside = np.logical_and(inside, np.less_equal(a, hi))
+    return unbroadcast(g * inside, _shape(a))
 
 
 clip = primitive("clip", _clip, _clip_vjp, latex=r"\mathrm{{clip}}({0})")
@@ -221,7 +227,7 @@ def _extremum_vjp(g, ans, a, axis=None, keepdims=False):
     # Ties share the gradient equally (PyTorch's amax/amin, JAX, autograd).
     ans = _expand_reduced(ans, a.shape, axis, keepdims)
     mask = a == ans
-    count = mask.sum(axis=axis, keepdims=True)
+    count = mask.sum(axis=axis, keepdims=True, dtype=g.dtype)  # g's dtype: no float32 upcast
     return _expand_reduced(g, a.shape, axis, keepdims) * mask / count
 
 
@@ -238,9 +244,15 @@ amin = primitive("min", lambda a, axis=None, keepdims=False: np.min(a, axis=axis
 
 reshape = primitive("reshape", lambda a, shape: np.reshape(a, shape),
                     lambda g, ans, a, shape: np.reshape(g, a.shape), latex="{0}")
-transpose = primitive("transpose", lambda a, axes=None: np.transpose(a, axes),
-                      lambda g, ans, a, axes=None: np.transpose(
-                          g, None if axes is None else np.argsort(axes)),
+
+
+def _transpose_vjp(g, ans, a, axes=None):
+    if axes is None:
+        return np.transpose(g)
+    return np.transpose(g, np.argsort([ax % a.ndim for ax in axes]))  # negative axes too
+
+
+transpose = primitive("transpose", lambda a, axes=None: np.transpose(a, axes), _transpose_vjp,
                       latex="{0}^T")
 swapaxes = primitive("swapaxes", lambda a, axis1, axis2: np.swapaxes(a, axis1, axis2),
                      lambda g, ans, a, axis1, axis2: np.swapaxes(g, axis1, axis2), latex="{0}^T")
@@ -270,10 +282,13 @@ getitem = primitive("getitem", lambda a, index: a[index], _getitem_vjp, latex="{
 
 
 def _concatenate_vjp(i, g, ans, *xs, axis=0):
+    if axis is None:  # NumPy flattens every input first
+        start = sum(np.size(x) for x in xs[:i])
+        return np.reshape(g[start:start + np.size(xs[i])], _shape(xs[i]))
     axis = axis % g.ndim
-    start = sum(x.shape[axis] for x in xs[:i])
+    start = sum(_shape(x)[axis] for x in xs[:i])
     index = [slice(None)] * g.ndim
-    index[axis] = slice(start, start + xs[i].shape[axis])
+    index[axis] = slice(start, start + _shape(xs[i])[axis])
     return g[tuple(index)]
 
 

@@ -7,7 +7,8 @@ class itself holds no derivative code: the math is in ``ops.py`` (and ``function
 from __future__ import annotations
 
 import traceback
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,8 @@ class Tensor:
         try:
             array = np.array(data, dtype=dtype)
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"tensor data must be numeric array-like, got {type(data).__name__}: {exc}") from None
+            raise TypeError(f"tensor data must be numeric array-like, got "
+                            f"{type(data).__name__}: {exc}") from None
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tensor data must be numeric (bool, int or float), got dtype {array.dtype}")
         self.data = array
@@ -44,7 +46,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, array: np.ndarray, node: Node | None = None) -> "Tensor":
+    def _wrap(cls, array: np.ndarray, node: Node | None = None) -> Tensor:
         t = object.__new__(cls)
         t.data = array
         t.grad = None
@@ -93,7 +95,14 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        if dtype is None and not copy:
+            return self.data
+        return self.data.astype(self.data.dtype if dtype is None else dtype, copy=bool(copy))
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
 
     def __bool__(self) -> bool:
         return bool(self.data)
@@ -120,7 +129,7 @@ class Tensor:
     __hash__ = object.__hash__  # identity, though == is elementwise (as in PyTorch)
 
     # --- autograd -------------------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
         if not requires_grad and self._node is not None:
@@ -128,12 +137,12 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self) -> "Tensor":
+    def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after ``backward()``, as PyTorch does."""
         self._retains_grad = True
         return self
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same data, cut off from the graph (shares memory, as in PyTorch)."""
         return Tensor._wrap(self.data)
 
@@ -159,122 +168,131 @@ class Tensor:
         backprop(self, seed, retain_graph=retain_graph)
 
     # --- arithmetic -----------------------------------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return apply(ops.add, self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return apply(ops.add, other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return apply(ops.sub, self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return apply(ops.sub, other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return apply(ops.mul, self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return apply(ops.mul, other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return apply(ops.div, self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return apply(ops.div, other, self)
 
-    def __pow__(self, other: Any) -> "Tensor":
+    def __pow__(self, other: Any) -> Tensor:
         return apply(ops.power, self, other)
 
-    def __rpow__(self, other: Any) -> "Tensor":
+    def __rpow__(self, other: Any) -> Tensor:
         return apply(ops.power, other, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return apply(ops.neg, self)
 
-    def __pos__(self) -> "Tensor":
+    def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self) -> "Tensor":
+    def __abs__(self) -> Tensor:
         return apply(ops.absolute, self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return apply(ops.matmul, self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return apply(ops.matmul, other, self)
 
     # Comparisons give boolean tensors that carry no gradient.
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data < _value(other)))
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data <= _value(other)))
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data > _value(other)))
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data >= _value(other)))
 
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return Tensor._wrap(np.asarray(self.data == _value(other)))
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return Tensor._wrap(np.asarray(self.data != _value(other)))
 
     # --- elementwise functions, reductions and shapes, as methods ---------------------------
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return apply(ops.exp, self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return apply(ops.log, self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return apply(ops.sqrt, self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return apply(ops.absolute, self)
 
-    def clip(self, min: Any = None, max: Any = None) -> "Tensor":  # noqa: A002 (NumPy's names)
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy's names)
         return clip(self, min, max)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def maximum(self, other: Any) -> Tensor:
+        return apply(ops.maximum, self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return apply(ops.minimum, self, other)
+
+    def matmul(self, other: Any) -> Tensor:
+        return apply(ops.matmul, self, other)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return apply(ops.sum_, self, axis=_axis(axis), keepdims=keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return apply(ops.mean, self, axis=_axis(axis), keepdims=keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return apply(ops.amax, self, axis=_axis(axis), keepdims=keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return apply(ops.amin, self, axis=_axis(axis), keepdims=keepdims)
 
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return apply(ops.reshape, self, shape=shape)
 
-    def transpose(self, *axes: Any) -> "Tensor":
+    def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return apply(ops.transpose, self, axes=axes or None)
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return apply(ops.transpose, self, axes=None)
 
-    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         return apply(ops.swapaxes, self, axis1=axis1, axis2=axis2)
 
-    def expand_dims(self, axis: Any) -> "Tensor":
+    def expand_dims(self, axis: Any) -> Tensor:
         return apply(ops.expand_dims, self, axis=_axis(axis))
 
-    def squeeze(self, axis: Any = None) -> "Tensor":
+    def squeeze(self, axis: Any = None) -> Tensor:
         return apply(ops.squeeze, self, axis=_axis(axis))
 
-    def astype(self, dtype: Any) -> "Tensor":
+    def astype(self, dtype: Any) -> Tensor:
         dtype = np.dtype(dtype)
         if dtype == self.data.dtype:
             return self
@@ -282,7 +300,7 @@ class Tensor:
             return Tensor._wrap(self.data.astype(dtype))  # an integer copy carries no gradient
         return apply(ops.astype, self, dtype=dtype)
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return apply(ops.getitem, self, index=_index(index))
 
 
@@ -301,13 +319,22 @@ def _index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        return np.asarray(index) if index else np.zeros(0, dtype=np.intp)  # [] selects nothing
     return index
+
+
+def _weak(x: Any) -> Any:
+    """A NumPy scalar as the Python scalar it holds: scalars never change a tensor's dtype.
+
+    NumPy 2 lets ``np.float64(2) * float32_array`` upcast to float64; like PyTorch, chainrule
+    treats NumPy scalars as it treats Python scalars, so float32 stays float32.
+    """
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     """Run ``prim`` forward on the arguments' data and record a node if a gradient is needed."""
-    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+    arrays = [a.data if isinstance(a, Tensor) else _weak(a) for a in args]
     out = prim.fn(*arrays, **kwargs)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
@@ -348,7 +375,11 @@ def grad(output: Tensor, inputs: Sequence[Tensor], grad_output: ArrayLike | None
         seed = np.array(_value(grad_output), dtype=output.dtype)
         if seed.shape != output.shape:
             raise ValueError(f"grad_output has shape {seed.shape}, expected {output.shape}")
-    inputs = list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for t in inputs:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise ValueError(f"grad() inputs must be tensors that require grad, got "
+                             f"{t!r:.60}")
     found = backprop(output, seed, retain_graph=retain_graph, capture=inputs)
     result: list[Tensor | None] = []
     for t in inputs:
@@ -469,7 +500,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     if min is None and max is None:
         raise ValueError("clip needs min, max or both; got neither")
-    return apply(ops.clip, x, lo=_value(min), hi=_value(max))
+    return apply(ops.clip, x, lo=_weak(_value(min)), hi=_weak(_value(max)))
 
 
 def matmul(a: Any, b: Any) -> Tensor:
