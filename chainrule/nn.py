@@ -1,0 +1,671 @@
+"""Neural-network modules in PyTorch's shape: ``Module``, ``Linear``, ``Sequential``, ``MLP``,
+a module for every activation and loss of ``chainrule.functional``, and ``Dropout``.
+
+Layers hold parameters and call the functional forms; the math lives in
+``chainrule.functional`` (one place), never here. Only ``Dropout`` is written here, as one
+multiplication of the input by a random mask, because it is a sampling step, not a formula.
+
+Weight layout follows PyTorch: ``Linear.weight`` has shape ``(out_features, in_features)`` and
+the layer computes ``y = x @ weight.T + bias``, so row ``j`` of the weight holds the incoming
+weights of output unit ``j``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from chainrule import functional as F
+from chainrule.tensor import Tensor
+
+RNG = np.random.Generator | int | None
+
+
+def _generator(rng: RNG) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"parameters need a floating-point dtype, got {dtype}")
+    return dtype
+
+
+class Parameter(Tensor):
+    """A tensor that is a module's learnable parameter (``requires_grad=True`` by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(NamedTuple):
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+# --- Module -------------------------------------------------------------------------------------
+
+class Module:
+    """Base class of layers and models (``torch.nn.Module``).
+
+    Assigning a ``Parameter`` or a ``Module`` to an attribute registers it, so
+    ``parameters()``, ``state_dict()`` and the repr find it. Subclasses call
+    ``super().__init__()`` first and define ``forward``; calling the module runs ``forward``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # --- registration -------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 "before assigning attributes") from None
+        if isinstance(value, Parameter):
+            modules.pop(name, None)
+            self.__dict__.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r}: "
+                                "expected a Parameter or None")
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to submodule {name!r}: "
+                                "expected a Module or None")
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
+        d = self.__dict__
+        if name in d.get("_parameters", ()):
+            return d["_parameters"][name]
+        if name in d.get("_modules", ()):
+            return d["_modules"][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter expects a Parameter or None, got {type(param).__name__}")
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module expects a Module or None, got {type(module).__name__}")
+        self._modules[name] = module
+
+    # --- running ------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # --- traversal ----------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, each once, depth-first (``torch.nn.Module.named_modules``)."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m.named_children()]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs; a parameter shared by two modules appears once."""
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, m in mods:
+            for name, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # --- modes and gradients ----------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (Dropout active) or, with ``mode=False``, evaluation mode; returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            p.grad = None if set_to_none or p.grad is None else np.zeros_like(p.data)
+
+    def to(self, dtype: Any) -> Module:
+        """Cast every parameter to ``dtype`` in place (e.g. ``np.float32``); returns self."""
+        dtype = _float_dtype(dtype)
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        return self
+
+    # --- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameter arrays by dotted name, as copies (saving one never aliases the live weights)."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters in place (optimizers keep working on them).
+
+        Shapes must match exactly; values are cast to each parameter's dtype. With
+        ``strict=True`` missing or unexpected keys are an error listing them.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys: {', '.join(missing)}")
+            if unexpected:
+                parts.append(f"unexpected keys: {', '.join(unexpected)}")
+            raise ValueError(f"state dict does not match {type(self).__name__}: {'; '.join(parts)}")
+        for name, p in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if value.shape != p.data.shape:
+                raise ValueError(f"state dict entry {name!r} has shape {value.shape}, the parameter "
+                                 f"has shape {p.data.shape}")
+            if value.dtype.kind not in "fiu":
+                raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
+            np.copyto(p.data, value, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- description ----------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-able values, so the module can be rebuilt from a file."""
+        raise NotImplementedError(f"{type(self).__name__} cannot describe its architecture "
+                                  "(only chainrule's built-in modules can be saved)")
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        kids = [f"({name}): {_indent(repr(m))}" for name, m in self.named_children()]
+        if not kids:
+            return f"{type(self).__name__}({extra})"
+        lines = (extra.split("\n") if extra else []) + kids
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
+
+
+# --- weight initialisation --------------------------------------------------------------------
+
+GLOROT_ACTIVATIONS = ("linear", "identity", "sigmoid", "tanh", "softmax", "log_softmax")
+HE_ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "softplus")
+
+
+def xavier_uniform(shape: tuple[int, int], rng: RNG = None, gain: float = 1.0,
+                   dtype: Any = np.float64) -> np.ndarray:
+    """Glorot/Xavier uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    Keeps the variance of activations and of gradients about equal across layers for
+    activations that are linear near 0 (sigmoid, tanh): Glorot & Bengio (2010).
+    """
+    fan_out, fan_in = shape
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _generator(rng).uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def kaiming_normal(shape: tuple[int, int], rng: RNG = None, negative_slope: float = 0.0,
+                   dtype: Any = np.float64) -> np.ndarray:
+    """He/Kaiming normal (fan_in): N(0, gain^2 / fan_in) with gain = sqrt(2 / (1 + slope^2)).
+
+    ReLU zeroes half of its inputs, halving the variance; the factor 2 restores it:
+    He et al. (2015).
+    """
+    fan_in = shape[1]
+    std = math.sqrt(2.0 / (1.0 + negative_slope ** 2)) / math.sqrt(fan_in)
+    return (_generator(rng).standard_normal(shape) * std).astype(dtype)
+
+
+def init_weight(shape: tuple[int, int], nonlinearity: str | None = "linear", rng: RNG = None,
+                dtype: Any = np.float64, negative_slope: float = 0.01) -> np.ndarray:
+    """A weight of ``shape`` (out, in) initialised for the activation that follows the layer."""
+    name = "linear" if nonlinearity is None else nonlinearity
+    if name in GLOROT_ACTIVATIONS:
+        return xavier_uniform(shape, rng, dtype=dtype)
+    if name in HE_ACTIVATIONS:
+        slope = negative_slope if name == "leaky_relu" else 0.0
+        return kaiming_normal(shape, rng, negative_slope=slope, dtype=dtype)
+    raise ValueError(f"unknown nonlinearity {nonlinearity!r} for initialisation; choose one of "
+                     f"{', '.join(GLOROT_ACTIVATIONS + HE_ACTIVATIONS)}")
+
+
+# --- layers -----------------------------------------------------------------------------------
+
+class Linear(Module):
+    """y = x @ weight.T + bias, with ``weight`` of shape (out_features, in_features) (PyTorch's layout).
+
+    ``nonlinearity`` names the activation that follows the layer and picks the initialisation:
+    Glorot/Xavier uniform for 'linear' (the default), 'sigmoid', 'tanh' and 'softmax';
+    He/Kaiming normal for 'relu', 'leaky_relu', 'elu', 'gelu' and 'softplus'. The bias starts
+    at 0. ``rng`` (a ``numpy.random.Generator`` or a seed) makes the draw reproducible.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 nonlinearity: str | None = "linear", rng: RNG = None, dtype: Any = np.float64):
+        super().__init__()
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+                raise ValueError(f"Linear: {name} must be a positive integer, got {n!r}")
+        dtype = _float_dtype(dtype)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.nonlinearity = "linear" if nonlinearity is None else nonlinearity
+        self.weight = Parameter(init_weight((self.out_features, self.in_features), self.nonlinearity,
+                                            rng, dtype))
+        if bias:
+            self.bias = Parameter(np.zeros(self.out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "nonlinearity": self.nonlinearity,
+                "dtype": str(self.weight.dtype)}
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Dropout(Module):
+    """Zero each input with probability ``p`` in training mode, scaling the rest by 1/(1-p).
+
+    Inverted dropout, as ``torch.nn.Dropout``: evaluation mode is the identity. The mask is a
+    constant of the graph, so the gradient flows through the kept units times 1/(1-p).
+    """
+
+    def __init__(self, p: float = 0.5, rng: RNG = None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout probability p must be in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.rng = _generator(rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        dtype = data.dtype if data.dtype.kind == "f" else np.float64
+        if self.p == 1.0:
+            mask = np.zeros(data.shape, dtype=dtype)
+        else:
+            mask = (self.rng.random(data.shape) >= self.p).astype(dtype) / dtype.type(1.0 - self.p)
+        return x * mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable, iterable, and named "0", "1", ... in state dicts."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential takes Modules, got {type(m).__name__} at position {i}")
+            self.add_module(str(i), m)
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*mods[index])
+        return mods[index]
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+class MLP(Sequential):
+    """A multilayer perceptron: ``sizes = [in, hidden..., out]`` with ``activation`` between layers.
+
+    Each ``Linear`` is initialised for the activation that follows it (Glorot/Xavier or
+    He/Kaiming, see ``Linear``); ``output_activation`` (None: raw scores/logits) follows the
+    last one. ``dropout > 0`` adds ``Dropout`` after each hidden activation.
+    """
+
+    def __init__(self, sizes: Iterable[int], activation: str = "relu", output_activation: str | None = None,
+                 *, bias: bool = True, dropout: float = 0.0, rng: RNG = None, dtype: Any = np.float64):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least [in_features, out_features], got sizes={sizes}")
+        gen = _generator(rng)
+        layers: list[Module] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            last = i == len(sizes) - 2
+            act = output_activation if last else activation
+            layers.append(Linear(n_in, n_out, bias, nonlinearity=act, rng=gen, dtype=dtype))
+            if act is not None:
+                layers.append(activation_module(act))
+            if not last and dropout > 0:
+                layers.append(Dropout(dropout, rng=gen))
+        super().__init__(*layers)
+        self.sizes, self.activation, self.output_activation = sizes, activation, output_activation
+        self.bias, self.dropout, self.dtype = bias, float(dropout), np.dtype(dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"sizes": self.sizes, "activation": self.activation,
+                "output_activation": self.output_activation, "bias": self.bias,
+                "dropout": self.dropout, "dtype": str(self.dtype)}
+
+
+# --- activations: thin modules over chainrule.functional ---------------------------------------
+
+class _Activation(Module):
+    """An activation as a module; ``fn_name`` is its name in ``chainrule.functional``."""
+
+    fn_name: str = ""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__()
+        self.kwargs = kwargs
+
+    def forward(self, x: Tensor) -> Tensor:
+        return getattr(F, self.fn_name)(x, **self.kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self.kwargs)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+
+
+class Identity(Module):
+    def forward(self, x: Any) -> Any:
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+class Sigmoid(_Activation):
+    fn_name = "sigmoid"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Tanh(_Activation):
+    fn_name = "tanh"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class ReLU(_Activation):
+    fn_name = "relu"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class LeakyReLU(_Activation):
+    fn_name = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__(negative_slope=negative_slope)
+
+
+class ELU(_Activation):
+    fn_name = "elu"
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__(alpha=alpha)
+
+
+class GELU(_Activation):
+    fn_name = "gelu"
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__(approximate=approximate)
+
+
+class Softplus(_Activation):
+    fn_name = "softplus"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__(beta=beta, threshold=threshold)
+
+
+class Softmax(_Activation):
+    fn_name = "softmax"
+
+    def __init__(self, axis: int = -1):
+        super().__init__(axis=axis)
+
+
+class LogSoftmax(_Activation):
+    fn_name = "log_softmax"
+
+    def __init__(self, axis: int = -1):
+        super().__init__(axis=axis)
+
+
+# functional name -> module class
+ACTIVATIONS: dict[str, type[Module]] = {
+    cls.fn_name: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, Softmax, LogSoftmax)
+}
+
+
+def activation_module(name: str, **kwargs: Any) -> Module:
+    """The module for activation ``name`` (a ``chainrule.functional`` name), e.g. 'relu' -> ReLU()."""
+    if name in ("linear", "identity"):
+        return Identity()
+    try:
+        cls = ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+    return cls(**kwargs)
+
+
+# --- losses: thin modules over chainrule.functional ---------------------------------------------
+
+class _Loss(Module):
+    """A loss as a module: ``loss(input, target)`` calls the functional form with its settings."""
+
+    fn_name: str = ""
+
+    def __init__(self, reduction: str = "mean", **kwargs: Any):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+        self.kwargs = kwargs
+
+    def forward(self, input: Any, target: Any) -> Tensor:  # noqa: A002 (PyTorch's name)
+        return getattr(F, self.fn_name)(input, target, reduction=self.reduction, **self.kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"reduction": self.reduction, **self.kwargs}
+
+    def extra_repr(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        if self.reduction != "mean":
+            parts.insert(0, f"reduction={self.reduction!r}")
+        return ", ".join(parts)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy on logits; targets as class indices or probability rows."""
+
+    fn_name = "cross_entropy"
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction, label_smoothing=label_smoothing)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy on probabilities in (0, 1)."""
+
+    fn_name = "binary_cross_entropy"
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy on logits (the stable form)."""
+
+    fn_name = "binary_cross_entropy_with_logits"
+
+
+class HingeLoss(_Loss):
+    """Binary SVM hinge loss max(0, 1 - y s), labels in {-1, +1}."""
+
+    fn_name = "hinge_loss"
+
+
+class MultiMarginLoss(_Loss):
+    """Multi-class hinge loss (``torch.nn.MultiMarginLoss``)."""
+
+    fn_name = "multi_margin_loss"
+
+    def __init__(self, reduction: str = "mean", margin: float = 1.0):
+        super().__init__(reduction, margin=margin)
+
+
+class L1Loss(_Loss):
+    fn_name = "l1_loss"
+
+
+class HuberLoss(_Loss):
+    """0.5 r^2 where |r| <= delta, else delta (|r| - delta/2)."""
+
+    fn_name = "huber_loss"
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction, delta=delta)
+
+
+class L2Loss(_Loss):
+    """0.5 r^2 (the reference solution's L2 loss)."""
+
+    fn_name = "l2_loss"
+
+
+class MSELoss(_Loss):
+    """r^2 averaged (PyTorch's MSELoss)."""
+
+    fn_name = "mse_loss"
+
+
+class CosineEmbeddingLoss(_Loss):
+    """``loss(a, b, y)``: 1 - cos(a, b) for y = 1, max(0, cos(a, b) - margin) for y = -1."""
+
+    fn_name = "cosine_embedding_loss"
+
+    def __init__(self, reduction: str = "mean", margin: float = 0.0):
+        super().__init__(reduction, margin=margin)
+
+    def forward(self, a: Any, b: Any, target: Any) -> Tensor:  # type: ignore[override]
+        return F.cosine_embedding_loss(a, b, target, reduction=self.reduction, **self.kwargs)
+
+
+# functional name -> module class
+LOSSES: dict[str, type[_Loss]] = {
+    cls.fn_name: cls for cls in (CrossEntropyLoss, BCELoss, BCEWithLogitsLoss, HingeLoss, MultiMarginLoss,
+                                 L1Loss, HuberLoss, L2Loss, MSELoss, CosineEmbeddingLoss)
+}
+
+
+def loss_module(name: str, **kwargs: Any) -> _Loss:
+    """The module for loss ``name`` (a ``chainrule.functional`` name), e.g. 'huber_loss' or 'huber'."""
+    key = name if name in LOSSES else f"{name}_loss"
+    try:
+        cls = LOSSES[key]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}") from None
+    return cls(**kwargs)
+
+
+# every built-in module by class name: how a model file names its layers
+MODULES: dict[str, type[Module]] = {
+    cls.__name__: cls for cls in (Linear, Dropout, Sequential, MLP, Identity, *ACTIVATIONS.values())
+}
