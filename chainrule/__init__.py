@@ -1,5 +1,6 @@
 """chainrule: reverse-mode automatic differentiation on NumPy, built to be read and checked."""
 from chainrule.autodiff import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from chainrule.functional.formulas import formula
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.tensor import (
     Tensor, abs, arange, broadcast_to, clip, concatenate, exp, expand_dims, from_numpy, full,
@@ -14,5 +15,5 @@ __all__ = [
     "arange", "randn", "rand", "exp", "log", "sqrt", "abs", "maximum", "minimum", "where",
     "clip", "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "grad", "no_grad",
-    "enable_grad", "is_grad_enabled", "detect_anomaly", "gradcheck", "GradcheckError",
+    "enable_grad", "is_grad_enabled", "detect_anomaly", "gradcheck", "GradcheckError", "formula",
 ]

@@ -1,0 +1,341 @@
+"""Activation functions: each one's forward, closed-form VJP and formula, side by side.
+
+Every activation is a single primitive of the engine: its backward pass is the derivative the
+formula states (e.g. sigma(x)(1 - sigma(x)) from the saved output), not the graph of the pieces
+it could be composed from. Forwards are written so that no intermediate overflows: x = +-1e4
+gives finite values and gradients in float32 and float64, and the dtype is kept.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.functional.formulas import Formula, define
+from chainrule.tensor import Tensor, apply
+
+
+def _quiet() -> np.errstate:
+    """exp(-1e4) == 0 is the intended result, not an error: ignore underflow only."""
+    return np.errstate(under="ignore")
+
+
+def _as_input(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return x
+    return np.asarray(x, dtype=np.result_type(np.asarray(x).dtype, np.float64)
+                      if np.asarray(x).dtype.kind in "biu" else None)
+
+
+# --- sigmoid ------------------------------------------------------------------------------
+
+def _sigmoid(x):
+    # exp(-|x|) is at most 1, so neither branch can overflow.
+    with _quiet():
+        e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+_sigmoid_prim = define(
+    Formula(
+        name="sigmoid", title="Sigmoid",
+        definition=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
+        derivative=r"\frac{\partial}{\partial x}\sigma(x) = \sigma(x)\,\bigl(1 - \sigma(x)\bigr)",
+        chain_rule=r"\frac{\partial}{\partial w}\sigma(f(w)) = \sigma(f(w))\,\bigl(1 - \sigma(f(w))\bigr)"
+                   r"\,\frac{\partial f(w)}{\partial w}",
+        definition_text="σ(x) = 1 / (1 + e^(−x))",
+        derivative_text="∂/∂x σ(x) = σ(x)·(1 − σ(x))",
+        chain_rule_text="∂/∂w σ(f(w)) = σ(f(w))·(1 − σ(f(w)))·∂f(w)/∂w",
+        sympy=("1/(1 + exp(-x))", "f*(1 - f)"),
+    ),
+    _sigmoid, lambda g, ans, x: g * ans * (1 - ans),
+    latex=r"\sigma({0})")
+
+
+def sigmoid(x: Any) -> Tensor:
+    """The logistic sigmoid 1 / (1 + e^-x), computed without overflow for any x."""
+    return apply(_sigmoid_prim, _as_input(x))
+
+
+# --- tanh ---------------------------------------------------------------------------------
+
+_tanh_prim = define(
+    Formula(
+        name="tanh", title="Hyperbolic tangent",
+        definition=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
+        derivative=r"\frac{\partial}{\partial x}\tanh(x) = 1 - \tanh^2(x)",
+        chain_rule=r"\frac{\partial}{\partial w}\tanh(f(w)) = \bigl(1 - \tanh^2(f(w))\bigr)"
+                   r"\,\frac{\partial f(w)}{\partial w}",
+        definition_text="tanh(x) = (e^x − e^(−x)) / (e^x + e^(−x))",
+        derivative_text="∂/∂x tanh(x) = 1 − tanh²(x)",
+        chain_rule_text="∂/∂w tanh(f(w)) = (1 − tanh²(f(w)))·∂f(w)/∂w",
+        sympy=("(exp(x) - exp(-x))/(exp(x) + exp(-x))", "1 - f**2"),
+    ),
+    np.tanh, lambda g, ans, x: g * (1 - ans * ans),
+    latex=r"\tanh({0})")
+
+
+def tanh(x: Any) -> Tensor:
+    """The hyperbolic tangent; its derivative 1 - tanh^2 is taken from the saved output."""
+    return apply(_tanh_prim, _as_input(x))
+
+
+# --- relu ---------------------------------------------------------------------------------
+
+_relu_prim = define(
+    Formula(
+        name="relu", title="ReLU",
+        definition=r"\mathrm{ReLU}(x) = \begin{cases} x & x > 0 \\ 0 & \text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{ReLU}(x) = "
+                   r"\begin{cases} 1 & x > 0 \\ 0 & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{ReLU}(f(w)) = \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & f(w) > 0 \\ 0 & \text{else} \end{cases}",
+        definition_text="ReLU(x) = x if x > 0, else 0",
+        derivative_text="∂/∂x ReLU(x) = 1 if x > 0, else 0",
+        chain_rule_text="∂/∂w ReLU(f(w)) = ∂f(w)/∂w if f(w) > 0, else 0",
+        sympy=("Piecewise((x, x > 0), (0, True))", "Piecewise((1, x > 0), (0, True))"),
+        note="The derivative at exactly 0 is taken as 0 (PyTorch's relu, jax.nn.relu).",
+    ),
+    lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
+    latex=r"\mathrm{{ReLU}}({0})")
+
+
+def relu(x: Any) -> Tensor:
+    """max(x, 0); the derivative at exactly 0 is 0, as in PyTorch and JAX."""
+    return apply(_relu_prim, _as_input(x))
+
+
+# --- leaky relu ---------------------------------------------------------------------------
+
+_leaky_relu_prim = define(
+    Formula(
+        name="leaky_relu", title="Leaky ReLU",
+        definition=r"\mathrm{LeakyReLU}(x) = \begin{cases} x & x > 0 \\ a x & \text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{LeakyReLU}(x) = "
+                   r"\begin{cases} 1 & x > 0 \\ a & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{LeakyReLU}(f(w)) = \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & f(w) > 0 \\ a\,\frac{\partial f(w)}{\partial w}"
+                   r" & \text{else} \end{cases}",
+        definition_text="LeakyReLU(x) = x if x > 0, else a·x   (a = negative_slope)",
+        derivative_text="∂/∂x LeakyReLU(x) = 1 if x > 0, else a",
+        chain_rule_text="∂/∂w LeakyReLU(f(w)) = ∂f(w)/∂w if f(w) > 0, else a·∂f(w)/∂w",
+        sympy=("Piecewise((x, x > 0), (a*x, True))", "Piecewise((1, x > 0), (a, True))"),
+        symbols={"a": "positive"},
+    ),
+    lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
+    lambda g, ans, x, negative_slope: np.where(x > 0, g, g * negative_slope),
+    latex=r"\mathrm{{LeakyReLU}}({0})")
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x (derivative at 0: negative_slope, as PyTorch)."""
+    return apply(_leaky_relu_prim, _as_input(x), negative_slope=float(negative_slope))
+
+
+# --- elu ----------------------------------------------------------------------------------
+
+def _elu(x, alpha):
+    # expm1 of min(x, 0): the branch np.where discards never sees a large exponent.
+    with _quiet():
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def _elu_vjp(g, ans, x, alpha):
+    return np.where(x > 0, g, g * (ans + alpha))  # alpha*e^x = ELU(x) + alpha for x <= 0
+
+
+_elu_prim = define(
+    Formula(
+        name="elu", title="ELU",
+        definition=r"\mathrm{ELU}(x) = \begin{cases} x & x > 0 \\ \alpha\,(e^{x} - 1) & "
+                   r"\text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{ELU}(x) = "
+                   r"\begin{cases} 1 & x > 0 \\ \alpha\,e^{x} & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{ELU}(f(w)) = \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & f(w) > 0 \\ \alpha\,e^{f(w)}\,"
+                   r"\frac{\partial f(w)}{\partial w} & \text{else} \end{cases}",
+        definition_text="ELU(x) = x if x > 0, else α·(e^x − 1)",
+        derivative_text="∂/∂x ELU(x) = 1 if x > 0, else α·e^x",
+        chain_rule_text="∂/∂w ELU(f(w)) = ∂f(w)/∂w if f(w) > 0, else α·e^f(w)·∂f(w)/∂w",
+        sympy=("Piecewise((x, x > 0), (alpha*(exp(x) - 1), True))",
+               "Piecewise((1, x > 0), (alpha*exp(x), True))"),
+        symbols={"alpha": "positive"},
+    ),
+    _elu, _elu_vjp, latex=r"\mathrm{{ELU}}({0})")
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (e^x - 1) (derivative at 0: alpha, as PyTorch)."""
+    return apply(_elu_prim, _as_input(x), alpha=float(alpha))
+
+
+# --- gelu ---------------------------------------------------------------------------------
+
+try:  # SciPy's erf is vectorised; math.erf (same accuracy) is the fallback without SciPy.
+    from scipy.special import erf as _erf_array
+except ImportError:  # pragma: no cover - SciPy is optional
+    _erf_array = np.vectorize(math.erf, otypes=[np.float64])
+
+_SQRT_2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+
+
+def _erf(x):
+    return np.asarray(_erf_array(x), dtype=x.dtype)
+
+
+def _gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x)))
+    return 0.5 * x * (1 + _erf(x / _SQRT_2))
+
+
+def _gelu_vjp(g, ans, x, approximate):
+    with _quiet():
+        if approximate == "tanh":
+            t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
+            dt = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x) * (1 - t * t)
+            return g * (0.5 * (1 + t) + 0.5 * x * dt)
+        # Phi(x) + x phi(x): the normal CDF plus x times the normal density.
+        return g * (0.5 * (1 + _erf(x / _SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x))
+
+
+_gelu_prim = define(
+    Formula(
+        name="gelu", title="GELU",
+        definition=r"\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\Bigl(1 + \operatorname{erf}"
+                   r"\bigl(\tfrac{x}{\sqrt{2}}\bigr)\Bigr)",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{GELU}(x) = \Phi(x) + x\,\varphi(x), \quad "
+                   r"\varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{GELU}(f(w)) = \bigl(\Phi(f(w)) + f(w)\,"
+                   r"\varphi(f(w))\bigr)\,\frac{\partial f(w)}{\partial w}",
+        definition_text="GELU(x) = x·Φ(x) = x/2·(1 + erf(x/√2))",
+        derivative_text="∂/∂x GELU(x) = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2)/√(2π)",
+        chain_rule_text="∂/∂w GELU(f(w)) = (Φ(f(w)) + f(w)·φ(f(w)))·∂f(w)/∂w",
+        sympy=("x/2*(1 + erf(x/sqrt(2)))",
+               "(1 + erf(x/sqrt(2)))/2 + x*exp(-x**2/2)/sqrt(2*pi)"),
+        note="approximate='tanh' uses x/2·(1 + tanh(√(2/π)(x + 0.044715x³))), as PyTorch.",
+    ),
+    _gelu, _gelu_vjp, latex=r"\mathrm{{GELU}}({0})")
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (``approximate='none'``) or PyTorch's tanh approximation (``'tanh'``)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply(_gelu_prim, _as_input(x), approximate=approximate)
+
+
+# --- softplus -----------------------------------------------------------------------------
+
+def _softplus(x, beta, threshold):
+    bx = x * beta
+    with _quiet():  # log(1 + e^bx) = max(bx, 0) + log1p(e^-|bx|): no overflow for any x
+        soft = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / beta
+    return np.where(bx > threshold, x, soft)  # PyTorch returns x itself above the threshold
+
+
+def _softplus_vjp(g, ans, x, beta, threshold):
+    bx = x * beta
+    return np.where(bx > threshold, g, g * _sigmoid(bx))
+
+
+_softplus_prim = define(
+    Formula(
+        name="softplus", title="Softplus",
+        definition=r"\mathrm{softplus}(x) = \frac{1}{\beta}\log\bigl(1 + e^{\beta x}\bigr)",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{softplus}(x) = \sigma(\beta x) = "
+                   r"\frac{1}{1 + e^{-\beta x}}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{softplus}(f(w)) = \sigma(\beta f(w))\,"
+                   r"\frac{\partial f(w)}{\partial w}",
+        definition_text="softplus(x) = log(1 + e^(βx)) / β",
+        derivative_text="∂/∂x softplus(x) = σ(βx) = 1 / (1 + e^(−βx))",
+        chain_rule_text="∂/∂w softplus(f(w)) = σ(β·f(w))·∂f(w)/∂w",
+        sympy=("log(1 + exp(beta*x))/beta", "1/(1 + exp(-beta*x))"),
+        symbols={"beta": "positive"},
+        note="As PyTorch: where βx > threshold (default 20) the value is x and the slope 1.",
+    ),
+    _softplus, _softplus_vjp, latex=r"\mathrm{{softplus}}({0})")
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, reverting to x where beta*x > threshold (PyTorch's semantics)."""
+    if beta <= 0:
+        raise ValueError(f"softplus: beta must be > 0, got {beta}")
+    return apply(_softplus_prim, _as_input(x), beta=float(beta), threshold=float(threshold))
+
+
+# --- softmax and log-softmax --------------------------------------------------------------
+
+def _softmax(x, axis):
+    with _quiet():
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    with _quiet():
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+_softmax_prim = define(
+    Formula(
+        name="softmax", title="Softmax",
+        definition=r"s_i = \mathrm{softmax}(x)_i = \frac{e^{x_i}}{\sum_{k=1}^{n} e^{x_k}}",
+        derivative=r"\frac{\partial s_i}{\partial x_j} = s_i\,(\delta_{ij} - s_j)",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{softmax}(f(w))_i = s_i \Bigl("
+                   r"\frac{\partial f_i(w)}{\partial w} - \sum_{j} s_j\,"
+                   r"\frac{\partial f_j(w)}{\partial w}\Bigr)",
+        definition_text="s_i = softmax(x)_i = e^(x_i) / Σ_k e^(x_k)",
+        derivative_text="∂s_i/∂x_j = s_i·(δ_ij − s_j)",
+        chain_rule_text="∂/∂w softmax(f(w))_i = s_i·(∂f_i(w)/∂w − Σ_j s_j·∂f_j(w)/∂w)",
+        sympy=("exp(x[i])/Sum(exp(x[k]), (k, 1, n))",
+               "f*(KroneckerDelta(i, j) - exp(x[j])/Sum(exp(x[k]), (k, 1, n)))"),
+        wrt="x[j]",
+    ),
+    _softmax,
+    lambda g, ans, x, axis: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),
+    latex=r"\mathrm{{softmax}}({0})")
+
+_log_softmax_prim = define(
+    Formula(
+        name="log_softmax", title="Log-softmax",
+        definition=r"\ell_i = \log \mathrm{softmax}(x)_i = x_i - \log\sum_{k=1}^{n} e^{x_k}",
+        derivative=r"\frac{\partial \ell_i}{\partial x_j} = \delta_{ij} - \mathrm{softmax}(x)_j",
+        chain_rule=r"\frac{\partial}{\partial w}\log\mathrm{softmax}(f(w))_i = "
+                   r"\frac{\partial f_i(w)}{\partial w} - \sum_j \mathrm{softmax}(f(w))_j\,"
+                   r"\frac{\partial f_j(w)}{\partial w}",
+        definition_text="ℓ_i = log softmax(x)_i = x_i − log Σ_k e^(x_k)",
+        derivative_text="∂ℓ_i/∂x_j = δ_ij − softmax(x)_j",
+        chain_rule_text="∂/∂w log softmax(f(w))_i = ∂f_i(w)/∂w − Σ_j softmax(f(w))_j·∂f_j(w)/∂w",
+        sympy=("x[i] - log(Sum(exp(x[k]), (k, 1, n)))",
+               "KroneckerDelta(i, j) - exp(x[j])/Sum(exp(x[k]), (k, 1, n))"),
+        wrt="x[j]",
+    ),
+    _log_softmax,
+    lambda g, ans, x, axis: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),
+    latex=r"\log\mathrm{{softmax}}({0})")
+
+
+def _check_axis(x: Any, axis: int, name: str) -> int:
+    ndim = np.ndim(x.data if isinstance(x, Tensor) else x)
+    if not isinstance(axis, (int, np.integer)) or not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise ValueError(f"{name}: axis must be an int in [{-ndim}, {ndim}) for an input with "
+                         f"{ndim} dimensions, got {axis!r}")
+    return int(axis)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """e^x / sum(e^x) along ``axis``, shifted by the maximum so large inputs cannot overflow."""
+    x = _as_input(x)
+    return apply(_softmax_prim, x, axis=_check_axis(x, axis, "softmax"))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along ``axis``: finite for any finite input (no log of 0)."""
+    x = _as_input(x)
+    return apply(_log_softmax_prim, x, axis=_check_axis(x, axis, "log_softmax"))

@@ -1,0 +1,73 @@
+"""The formula registry: each activation's and loss's mathematics, written once.
+
+A ``Formula`` holds what a reader needs to see beside the code: the definition, the
+derivative, and the chain-rule form d/dw name(f(w)) as the reference solution writes them, in
+LaTeX and in plain text for a terminal, plus the same definition and derivative in SymPy syntax
+so the tests (and curious users with SymPy installed) can differentiate the definition and
+confirm the stated derivative. ``define`` registers a function's primitive (forward + VJPs)
+and its formula together, so the two can only live in one place.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chainrule.ops import Primitive, primitive
+
+
+@dataclass(frozen=True)
+class Formula:
+    """An activation's or loss's definition, derivative and chain rule.
+
+    ``sympy`` is ``(definition, derivative)`` in SymPy syntax. Elementwise functions use the
+    scalar symbol ``wrt`` (``x``, or ``p`` for a prediction, with target ``y``); vector
+    functions use ``IndexedBase`` symbols (``x[i]``, summed with ``Sum(..., (k, 1, n))``) and
+    the derivative is with respect to component ``wrt`` (e.g. ``z[i]``). The derivative may use
+    ``f`` for the function's own value, as the reference writes sigma'(x) = sigma(x)(1 - sigma(x)).
+    ``symbols`` names the SymPy symbols and their assumptions (``"x": "real"``).
+    """
+
+    name: str
+    title: str
+    definition: str
+    derivative: str
+    chain_rule: str
+    definition_text: str
+    derivative_text: str
+    chain_rule_text: str
+    sympy: tuple[str, str] | None = None
+    wrt: str = "x"
+    symbols: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def latex(self) -> str:
+        """The three lines as one LaTeX ``aligned``-free block, one equation per line."""
+        return "\n".join((self.definition, self.derivative, self.chain_rule))
+
+    def text(self) -> str:
+        """The three lines in plain unicode for a terminal."""
+        return "\n".join((self.definition_text, self.derivative_text, self.chain_rule_text))
+
+
+FORMULAS: dict[str, Formula] = {}
+
+
+def define(formula: Formula, forward: Callable[..., Any], *vjps: Callable[..., Any] | None,
+           latex: str) -> Primitive:
+    """Register ``formula`` and the primitive computing it under the same name."""
+    if formula.name in FORMULAS:
+        raise ValueError(f"formula {formula.name!r} is already registered")
+    prim = primitive(formula.name, forward, *vjps, latex=latex)
+    FORMULAS[formula.name] = formula
+    return prim
+
+
+def formula(name: str) -> Formula:
+    """The ``Formula`` of an activation or loss, by its function name (e.g. ``"sigmoid"``)."""
+    from chainrule.functional import _canonical  # aliases live with the public registries
+
+    key = _canonical(name)
+    if key not in FORMULAS:
+        raise ValueError(f"no formula named {name!r}; known: {', '.join(sorted(FORMULAS))}")
+    return FORMULAS[key]

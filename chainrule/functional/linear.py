@@ -1,0 +1,70 @@
+"""The affine map of a dense layer, y = x W^T + b, as one fused primitive (PyTorch's layout).
+
+``weight`` has shape (out_features, in_features), as ``torch.nn.Linear``. The forward multiplies
+by the transposed *view* ``weight.T`` (BLAS reads it in place: no copy), and the backward gives
+dx = g W, dW = g^T x, db = sum of g over the batch, each in one matrix product.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.ops import primitive
+from chainrule.tensor import Tensor, apply
+
+
+def _linear(x, weight, bias=None):
+    y = x @ weight.T
+    if bias is None:
+        return y
+    if bias.dtype == y.dtype:
+        y += bias  # y is a fresh array: add in place rather than allocate another
+        return y
+    return y + bias  # mixed dtypes: let NumPy promote
+
+
+def _as_rows(a: np.ndarray) -> np.ndarray:
+    """Stack the batch dimensions of ``a`` into one: (..., k) -> (batch, k)."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def _vjp_x(g, ans, x, weight, bias=None):
+    return g @ weight
+
+
+def _vjp_weight(g, ans, x, weight, bias=None):
+    if x.ndim == 1:
+        return np.outer(g, x)
+    return _as_rows(g).T @ _as_rows(x)
+
+
+def _vjp_bias(g, ans, x, weight, bias=None):
+    return g if g.ndim == 1 else _as_rows(g).sum(axis=0)
+
+
+_linear_prim = primitive("linear", _linear, _vjp_x, _vjp_weight, _vjp_bias,
+                         latex=r"{0} {1}^{{\top}} + {2}")
+# The same math without a bias: a separate name so the explainer's template has no "+ None".
+_linear_no_bias_prim = primitive("linear_no_bias", _linear, _vjp_x, _vjp_weight,
+                                 latex=r"{0} {1}^{{\top}}")
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """x @ weight.T + bias for ``weight`` of shape (out_features, in_features) and x (..., in)."""
+    xs, ws = np.shape(_value(x)), np.shape(_value(weight))
+    if len(ws) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {ws}")
+    if len(xs) == 0 or xs[-1] != ws[1]:
+        raise ValueError(f"linear: input shape {xs} does not end in in_features = {ws[1]} "
+                         f"(weight shape {ws})")
+    if bias is None:
+        return apply(_linear_no_bias_prim, x, weight)
+    bs = np.shape(_value(bias))
+    if bs != (ws[0],):
+        raise ValueError(f"linear: bias must have shape ({ws[0]},) for weight shape {ws}, got {bs}")
+    return apply(_linear_prim, x, weight, bias)
+
+
+def _value(a: Any) -> Any:
+    return a.data if isinstance(a, Tensor) else a

@@ -1,0 +1,644 @@
+"""Loss functions: each one's forward, fused closed-form VJP and formula, side by side.
+
+Every loss is a single primitive: cross-entropy's backward is (softmax - y)/m in one step, the
+reference solution's result, not the graph of log, softmax and sum. All take
+``reduction='mean'|'sum'|'none'`` (PyTorch's default 'mean') except ``l2_loss``, whose definition
+0.5 * sum(r^2) makes 'sum' its natural default. A prediction and target of different shapes are
+an error, never silently broadcast ((n, 1) against (n,) would make an (n, n) loss).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.functional.activations import _log_softmax, _sigmoid
+from chainrule.functional.formulas import Formula, define
+from chainrule.ops import unbroadcast
+from chainrule.tensor import Tensor, apply
+
+REDUCTIONS = ("mean", "sum", "none")
+def _quiet() -> np.errstate:
+    """exp(-1e4) == 0 is the intended result, not an error: ignore underflow only."""
+    return np.errstate(under="ignore")
+
+
+# --- shared argument handling ----------------------------------------------------------------
+
+def _data(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _input(x: Any, name: str) -> Any:
+    """A prediction/score argument: a Tensor as is, anything else as a float array."""
+    if isinstance(x, Tensor):
+        if x.dtype.kind != "f":
+            raise TypeError(f"{name}: input must be floating point, got dtype {x.dtype}")
+        return x
+    array = np.asarray(x)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: input must be numeric, got dtype {array.dtype}")
+    return array if array.dtype.kind == "f" else array.astype(np.float64)
+
+
+def _target(target: Any, like: Any) -> Any:
+    """A float target in the input's dtype (a target tensor that needs a gradient is kept)."""
+    if isinstance(target, Tensor) and target.requires_grad:
+        return target
+    dtype = _data(like).dtype
+    return np.asarray(_data(target), dtype=dtype)
+
+
+def _check_reduction(reduction: str, name: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _check_same_shape(name: str, input: Any, target: Any, what: str = "target") -> None:
+    a, b = np.shape(_data(input)), np.shape(_data(target))
+    if a != b:
+        raise ValueError(f"{name}: input shape {a} and {what} shape {b} differ; they must be "
+                         f"equal (reshape one of them: no silent broadcasting)")
+
+
+def _reduce(per_element: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return per_element
+    if reduction == "sum":
+        return np.sum(per_element)
+    return np.mean(per_element)
+
+
+def _seed(g: np.ndarray, reduction: str, count: int) -> np.ndarray:
+    """d(reduced loss)/d(each element's loss), times ``g``: g, g, or g/count."""
+    return g / count if reduction == "mean" else g
+
+
+# --- elementwise regression and margin losses ------------------------------------------------
+
+def _elementwise(formula: Formula, loss, d_input, d_target, latex: str):
+    """Register a loss that is the reduction of ``loss(input, target, **params)`` per element."""
+
+    def forward(input, target, reduction, **params):
+        return _reduce(loss(input, target, **params), reduction)
+
+    def vjp_input(g, ans, input, target, reduction, **params):
+        return _seed(g, reduction, input.size) * d_input(input, target, **params)
+
+    vjp_target = None
+    if d_target is not None:
+        def vjp_target(g, ans, input, target, reduction, **params):
+            return _seed(g, reduction, input.size) * d_target(input, target, **params)
+
+    return define(formula, forward, vjp_input, vjp_target, latex=latex)
+
+
+def _regression(name: str, prim, input: Any, target: Any, reduction: str, **params) -> Tensor:
+    input = _input(input, name)
+    target = _target(target, input)
+    _check_same_shape(name, input, target)
+    return apply(prim, input, target, reduction=_check_reduction(reduction, name), **params)
+
+
+_SUM_NOTE = "With reduction='mean' the sum is divided by the number of elements n."
+
+_l1_prim = _elementwise(
+    Formula(
+        name="l1_loss", title="L1 loss",
+        definition=r"J(y, \hat{y}) = \sum_{i=1}^{n} \lvert \hat{y}_i - y_i \rvert",
+        derivative=r"\frac{\partial J}{\partial \hat{y}_i} = \operatorname{sign}(\hat{y}_i - y_i) = "
+                   r"\frac{\lvert \hat{y}_i - y_i \rvert}{\hat{y}_i - y_i}",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, f(w)) = \sum_{i=1}^{n} "
+                   r"\operatorname{sign}(f_i(w) - y_i)\,\frac{\partial f_i(w)}{\partial w}",
+        definition_text="J(y, ŷ) = Σ_i |ŷ_i − y_i|",
+        derivative_text="∂J/∂ŷ_i = sign(ŷ_i − y_i) = |ŷ_i − y_i| / (ŷ_i − y_i)",
+        chain_rule_text="∂/∂w J(y, f(w)) = Σ_i sign(f_i(w) − y_i)·∂f_i(w)/∂w",
+        sympy=("Abs(p - y)", "sign(p - y)"), wrt="p",
+        note="The subgradient where ŷ_i = y_i is 0 (PyTorch's l1_loss). " + _SUM_NOTE,
+    ),
+    lambda p, y: np.abs(p - y),
+    lambda p, y: np.sign(p - y), lambda p, y: -np.sign(p - y),
+    latex=r"\mathrm{{L1}}({0}, {1})")
+
+_mse_prim = _elementwise(
+    Formula(
+        name="mse_loss", title="Mean squared error",
+        definition=r"J(y, \hat{y}) = \frac{1}{n}\sum_{i=1}^{n} (\hat{y}_i - y_i)^2",
+        derivative=r"\frac{\partial J}{\partial \hat{y}_i} = \frac{2}{n}\,(\hat{y}_i - y_i)",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, f(w)) = \frac{2}{n}\sum_{i=1}^{n} "
+                   r"(f_i(w) - y_i)\,\frac{\partial f_i(w)}{\partial w}",
+        definition_text="J(y, ŷ) = (1/n)·Σ_i (ŷ_i − y_i)²",
+        derivative_text="∂J/∂ŷ_i = (2/n)·(ŷ_i − y_i)",
+        chain_rule_text="∂/∂w J(y, f(w)) = (2/n)·Σ_i (f_i(w) − y_i)·∂f_i(w)/∂w",
+        sympy=("(p - y)**2", "2*(p - y)"), wrt="p",
+        note="PyTorch's mse_loss; reduction='sum' drops the 1/n.",
+    ),
+    lambda p, y: np.square(p - y),
+    lambda p, y: 2 * (p - y), lambda p, y: 2 * (y - p),
+    latex=r"\mathrm{{MSE}}({0}, {1})")
+
+_l2_prim = _elementwise(
+    Formula(
+        name="l2_loss", title="L2 loss",
+        definition=r"L = \frac{1}{2}\sum_{i=1}^{n} (y_i - \hat{y}_i)^2",
+        derivative=r"\frac{\partial L}{\partial \hat{y}_i} = \hat{y}_i - y_i",
+        chain_rule=r"\frac{\partial}{\partial w} L(y, f(w)) = \sum_{i=1}^{n} (f_i(w) - y_i)\,"
+                   r"\frac{\partial f_i(w)}{\partial w}",
+        definition_text="L = ½·Σ_i (y_i − ŷ_i)²",
+        derivative_text="∂L/∂ŷ_i = ŷ_i − y_i",
+        chain_rule_text="∂/∂w L(y, f(w)) = Σ_i (f_i(w) − y_i)·∂f_i(w)/∂w",
+        sympy=("(y - p)**2/2", "p - y"), wrt="p",
+        note="The reference solution's L2 and TensorFlow's l2_loss: reduction='sum' by default.",
+    ),
+    lambda p, y: 0.5 * np.square(p - y),
+    lambda p, y: p - y, lambda p, y: y - p,
+    latex=r"\mathrm{{L2}}({0}, {1})")
+
+
+def _huber(p, y, delta):
+    r = np.abs(p - y)
+    return np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))
+
+
+_huber_prim = _elementwise(
+    Formula(
+        name="huber_loss", title="Huber loss",
+        definition=r"L_\delta(y_i, \hat{y}_i) = \begin{cases} \frac{1}{2}(y_i - \hat{y}_i)^2 & "
+                   r"\lvert y_i - \hat{y}_i \rvert \le \delta \\ \delta\,\bigl(\lvert y_i - \hat{y}_i "
+                   r"\rvert - \frac{\delta}{2}\bigr) & \text{else} \end{cases}",
+        derivative=r"\frac{\partial L_\delta}{\partial \hat{y}_i} = \begin{cases} \hat{y}_i - y_i & "
+                   r"\lvert y_i - \hat{y}_i \rvert \le \delta \\ \delta\,\operatorname{sign}"
+                   r"(\hat{y}_i - y_i) & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w} \sum_{i} L_\delta(y_i, f_i(w)) = \sum_{i} "
+                   r"\frac{\partial L_\delta}{\partial \hat{y}_i}\Big|_{\hat{y}_i = f_i(w)}\,"
+                   r"\frac{\partial f_i(w)}{\partial w}",
+        definition_text="L_δ(y_i, ŷ_i) = ½·(y_i − ŷ_i)² if |y_i − ŷ_i| ≤ δ, else δ·(|y_i − ŷ_i| − δ/2)",
+        derivative_text="∂L_δ/∂ŷ_i = ŷ_i − y_i if |y_i − ŷ_i| ≤ δ, else δ·sign(ŷ_i − y_i)",
+        chain_rule_text="∂/∂w Σ_i L_δ(y_i, f_i(w)) = Σ_i ∂L_δ/∂ŷ_i (at ŷ_i = f_i(w))·∂f_i(w)/∂w",
+        sympy=("Piecewise(((y - p)**2/2, Abs(y - p) <= delta), (delta*(Abs(y - p) - delta/2), True))",
+               "Piecewise((p - y, Abs(y - p) <= delta), (delta*sign(p - y), True))"),
+        wrt="p", symbols={"delta": "positive"},
+        note="The reference solution's L_s with s = δ; at |r| = δ both branches agree. " + _SUM_NOTE,
+    ),
+    _huber,
+    lambda p, y, delta: np.clip(p - y, -delta, delta),
+    lambda p, y, delta: np.clip(y - p, -delta, delta),
+    latex=r"\mathrm{{Huber}}_\delta({0}, {1})")
+
+_hinge_prim = _elementwise(
+    Formula(
+        name="hinge_loss", title="Hinge (binary SVM) loss",
+        definition=r"L(y, \hat{y}) = \sum_{i=1}^{m} \max(0,\ 1 - y_i \hat{y}_i), \quad y_i \in \{-1, +1\}",
+        derivative=r"\frac{\partial L}{\partial \hat{y}_i} = \begin{cases} -y_i & y_i \hat{y}_i < 1 "
+                   r"\\ 0 & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w} L(y, f(w)) = \sum_{i=1}^{m} \begin{cases} "
+                   r"-y_i\,\frac{\partial f_i(w)}{\partial w} & y_i f_i(w) < 1 \\ 0 & "
+                   r"\text{else} \end{cases}",
+        definition_text="L(y, ŷ) = Σ_i max(0, 1 − y_i·ŷ_i),  y_i ∈ {−1, +1}",
+        derivative_text="∂L/∂ŷ_i = −y_i if y_i·ŷ_i < 1, else 0",
+        chain_rule_text="∂/∂w L(y, f(w)) = Σ_i (−y_i·∂f_i(w)/∂w if y_i·f_i(w) < 1, else 0)",
+        sympy=("Piecewise((1 - y*p, y*p < 1), (0, True))", "Piecewise((-y, y*p < 1), (0, True))"),
+        wrt="p",
+        note="At the margin exactly (y·ŷ = 1) the subgradient is 0. " + _SUM_NOTE,
+    ),
+    lambda s, y: np.maximum(0, 1 - y * s),
+    lambda s, y: np.where(y * s < 1, -y, 0).astype(s.dtype, copy=False), None,
+    latex=r"\mathrm{{hinge}}({0}, {1})")
+
+
+def _bce(p, y):
+    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 as PyTorch does
+        log_p = np.maximum(np.log(p), -100)
+        log_q = np.maximum(np.log1p(-p), -100)
+    return -(y * log_p + (1 - y) * log_q)
+
+
+def _bce_d_input(p, y):
+    return (p - y) / np.maximum(p * (1 - p), 1e-12)  # PyTorch's clamp of the denominator
+
+
+def _bce_d_target(p, y):
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100)
+
+
+_bce_prim = _elementwise(
+    Formula(
+        name="binary_cross_entropy", title="Binary cross-entropy",
+        definition=r"J(y, p) = -\sum_{i=1}^{n} \bigl(y_i \log p_i + (1 - y_i)\log(1 - p_i)\bigr)",
+        derivative=r"\frac{\partial J}{\partial p_i} = \frac{p_i - y_i}{p_i\,(1 - p_i)}",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, f(w)) = \sum_{i=1}^{n} "
+                   r"\frac{f_i(w) - y_i}{f_i(w)\,(1 - f_i(w))}\,\frac{\partial f_i(w)}{\partial w}",
+        definition_text="J(y, p) = −Σ_i (y_i·log p_i + (1 − y_i)·log(1 − p_i))",
+        derivative_text="∂J/∂p_i = (p_i − y_i) / (p_i·(1 − p_i))",
+        chain_rule_text="∂/∂w J(y, f(w)) = Σ_i (f_i(w) − y_i) / (f_i(w)·(1 − f_i(w)))·∂f_i(w)/∂w",
+        sympy=("-(y*log(p) + (1 - y)*log(1 - p))", "(p - y)/(p*(1 - p))"), wrt="p",
+        note="As PyTorch, each log is clamped at −100 and p(1 − p) at 1e-12, so p = 0 or 1 is "
+             "finite. " + _SUM_NOTE,
+    ),
+    _bce, _bce_d_input, _bce_d_target,
+    latex=r"\mathrm{{BCE}}({0}, {1})")
+
+
+def _bce_logits(z, y):
+    with _quiet():  # log(1 + e^z) - y z, written so that e^|z| is never formed
+        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+_bce_logits_prim = _elementwise(
+    Formula(
+        name="binary_cross_entropy_with_logits", title="Binary cross-entropy with logits",
+        definition=r"J(y, z) = -\sum_{i=1}^{n} \bigl(y_i \log \sigma(z_i) + (1 - y_i)"
+                   r"\log(1 - \sigma(z_i))\bigr)",
+        derivative=r"\frac{\partial J}{\partial z_i} = \sigma(z_i) - y_i",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, f(w)) = \sum_{i=1}^{n} \bigl(\sigma(f_i(w)) - "
+                   r"y_i\bigr)\,\frac{\partial f_i(w)}{\partial w}",
+        definition_text="J(y, z) = −Σ_i (y_i·log σ(z_i) + (1 − y_i)·log(1 − σ(z_i)))",
+        derivative_text="∂J/∂z_i = σ(z_i) − y_i",
+        chain_rule_text="∂/∂w J(y, f(w)) = Σ_i (σ(f_i(w)) − y_i)·∂f_i(w)/∂w",
+        sympy=("-(y*log(1/(1 + exp(-p))) + (1 - y)*log(1 - 1/(1 + exp(-p))))",
+               "1/(1 + exp(-p)) - y"), wrt="p",
+        note="Computed as max(z, 0) − z·y + log(1 + e^(−|z|)): finite for any z. " + _SUM_NOTE,
+    ),
+    _bce_logits,
+    lambda z, y: _sigmoid(z) - y, lambda z, y: -z,
+    latex=r"\mathrm{{BCE}}(\sigma({0}), {1})")
+
+
+def l1_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced; the subgradient where they are equal is 0."""
+    return _regression("l1_loss", _l1_prim, input, target, reduction)
+
+
+def mse_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """(input - target)^2, reduced: the mean squared error by default (PyTorch's mse_loss)."""
+    return _regression("mse_loss", _mse_prim, input, target, reduction)
+
+
+def l2_loss(input: Any, target: Any, *, reduction: str = "sum") -> Tensor:
+    """0.5 * sum((input - target)^2): the reference solution's L2 and TensorFlow's ``l2_loss``.
+
+    Its default reduction is 'sum', not 'mean', because the 1/2 is there to cancel the 2 of
+    the derivative of a *sum* of squares: dL/dy_hat_i = y_hat_i - y_i. ``reduction='mean'``
+    gives 0.5 * mean(r^2) (half of ``mse_loss``).
+    """
+    return _regression("l2_loss", _l2_prim, input, target, reduction)
+
+
+def huber_loss(input: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """0.5 r^2 where |r| <= delta, else delta (|r| - delta/2); r = input - target (PyTorch's)."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return _regression("huber_loss", _huber_prim, input, target, reduction, delta=float(delta))
+
+
+def hinge_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """The binary SVM loss max(0, 1 - y s) for scores s and labels y in {-1, +1}.
+
+    The subgradient is -y where y s < 1 and 0 elsewhere, including at the margin y s = 1.
+    """
+    input = _input(input, "hinge_loss")
+    labels = _data(target)
+    _check_same_shape("hinge_loss", input, labels, "labels")
+    if labels.size and not np.all((labels == 1) | (labels == -1)):
+        bad = labels[(labels != 1) & (labels != -1)].ravel()[0]
+        raise ValueError(f"hinge_loss: labels must be -1 or +1, got {bad!r}")
+    labels = labels.astype(_data(input).dtype, copy=False)
+    return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss"))
+
+
+def binary_cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1] (PyTorch's clamps)."""
+    input = _input(input, "binary_cross_entropy")
+    p = _data(input)
+    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], got values "
+                         f"in [{np.nanmin(p)}, {np.nanmax(p)}]; use binary_cross_entropy_with_logits "
+                         "for scores")
+    return _regression("binary_cross_entropy", _bce_prim, input, target, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of sigmoid(z), in a form that is finite for any logit z."""
+    return _regression("binary_cross_entropy_with_logits", _bce_logits_prim, input, target, reduction)
+
+
+# --- cross-entropy over classes --------------------------------------------------------------
+
+def _soft_targets(target: np.ndarray, shape: tuple[int, ...], dtype: np.dtype,
+                  label_smoothing: float) -> np.ndarray:
+    """Target rows y' = (1 - eps) y + eps / C, with y one-hot rows for class indices."""
+    classes = shape[-1]
+    if target.dtype.kind in "iu":
+        y = np.zeros(shape, dtype=dtype)
+        np.put_along_axis(y, target[..., None], 1, axis=-1)
+    else:
+        y = target.astype(dtype, copy=False)
+    if label_smoothing:
+        y = (1 - label_smoothing) * y + label_smoothing / classes
+    return y
+
+
+def _row_seed(g: np.ndarray, reduction: str, rows: int) -> np.ndarray:
+    g = _seed(g, reduction, rows)
+    return g[..., None] if reduction == "none" else g
+
+
+def _cross_entropy(logits, target, reduction, label_smoothing):
+    y = _soft_targets(target, logits.shape, logits.dtype, label_smoothing)
+    per_row = -np.sum(y * _log_softmax(logits, -1), axis=-1)
+    return _reduce(per_row, reduction)
+
+
+def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing):
+    # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
+    # softmax * sum(y) - y, which is the same when rows of y sum to 1 and exact when they don't.
+    y = _soft_targets(target, logits.shape, logits.dtype, label_smoothing)
+    softmax = np.exp(_log_softmax(logits, -1))
+    rows = logits.shape[0] if logits.ndim == 2 else 1
+    return _row_seed(g, reduction, rows) * (softmax * np.sum(y, axis=-1, keepdims=True) - y)
+
+
+def _cross_entropy_vjp_target(g, ans, logits, target, reduction, label_smoothing):
+    rows = logits.shape[0] if logits.ndim == 2 else 1
+    return _row_seed(g, reduction, rows) * -(1 - label_smoothing) * _log_softmax(logits, -1)
+
+
+_cross_entropy_prim = define(
+    Formula(
+        name="cross_entropy", title="Cross-entropy (softmax)",
+        definition=r"J(y, \hat{y}) = -\frac{1}{m}\sum_{i=1}^{m}\sum_{j=1}^{C} y_{ij}\log \hat{y}_{ij},"
+                   r" \quad \hat{y}_{ij} = \frac{e^{z_{ij}}}{\sum_{k=1}^{C} e^{z_{ik}}}",
+        derivative=r"\frac{\partial J}{\partial z_{ij}} = \frac{1}{m}\bigl(\hat{y}_{ij} - y_{ij}\bigr)",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, \mathrm{softmax}(f(w))) = \sum_{i}\sum_{j} "
+                   r"\frac{1}{m}\bigl(\hat{y}_{ij} - y_{ij}\bigr)\,\frac{\partial f_{ij}(w)}{\partial w}",
+        definition_text="J(y, ŷ) = −(1/m)·Σ_i Σ_j y_ij·log ŷ_ij,  ŷ_ij = e^(z_ij) / Σ_k e^(z_ik)",
+        derivative_text="∂J/∂z_ij = (1/m)·(ŷ_ij − y_ij)",
+        chain_rule_text="∂/∂w J(y, softmax(f(w))) = Σ_i Σ_j (1/m)·(ŷ_ij − y_ij)·∂f_ij(w)/∂w",
+        sympy=("-Sum(y[k]*log(exp(z[k])/Sum(exp(z[c]), (c, 1, n))), (k, 1, n))",
+               "exp(z[i])/Sum(exp(z[c]), (c, 1, n)) - y[i]"),
+        wrt="z[i]",
+        note="For one sample (m = 1) with target row y summing to 1. Computed from log-softmax, "
+             "so logits of ±1e4 are finite. Label smoothing ε replaces y by (1 − ε)·y + ε/C.",
+    ),
+    _cross_entropy, _cross_entropy_vjp, _cross_entropy_vjp_target,
+    latex=r"\mathrm{{CE}}({0}, {1})")
+
+
+def _class_indices(name: str, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    if logits.ndim not in (1, 2):
+        raise ValueError(f"{name}: input must be (N, C) scores or (C,) for one sample, got shape "
+                         f"{logits.shape}")
+    if target.shape != logits.shape[:-1]:
+        raise ValueError(f"{name}: class-index target must have shape {logits.shape[:-1]} for input "
+                         f"of shape {logits.shape}, got {target.shape}")
+    if target.dtype.kind not in "iu":
+        raise ValueError(f"{name}: class-index target must be integers, got dtype {target.dtype}")
+    classes = logits.shape[-1]
+    bad = (target < 0) | (target >= classes)
+    if np.any(bad):
+        raise ValueError(f"{name}: class index {target[bad].ravel()[0]} out of range for "
+                         f"{classes} classes (valid: 0 to {classes - 1})")
+    return target
+
+
+def cross_entropy(input: Any, target: Any, *, label_smoothing: float = 0.0,
+                  reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy of logits ``input`` (N, C) or (C,), as PyTorch's ``cross_entropy``.
+
+    ``target`` is class indices (integers, shape (N,) or ()) or probability / one-hot rows
+    (floats, the input's shape). The backward pass is (softmax - y)/N in one fused step.
+    """
+    name = "cross_entropy"
+    input = _input(input, name)
+    logits = _data(input)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    raw = _data(target)
+    if raw.dtype.kind == "f":
+        if logits.ndim not in (1, 2):
+            raise ValueError(f"{name}: input must be (N, C) scores or (C,) for one sample, got "
+                             f"shape {logits.shape}")
+        _check_same_shape(name, logits, raw, "probability target")
+        target = _target(target, input)
+    elif raw.dtype.kind in "iu":
+        target = _class_indices(name, logits, raw)
+    else:
+        raise TypeError(f"{name}: target must be class indices (integers) or probability rows "
+                        f"(floats), got dtype {raw.dtype}")
+    return apply(_cross_entropy_prim, input, target, reduction=_check_reduction(reduction, name),
+                 label_smoothing=float(label_smoothing))
+
+
+# --- multi-class margin loss ------------------------------------------------------------------
+
+def _margins(x, target, margin):
+    """h_ij = margin - x_i,y_i + x_ij, and the mask of the terms that count (h > 0, j != y_i)."""
+    rows = np.arange(x.shape[0])
+    h = margin - x[rows, target][:, None] + x
+    active = h > 0
+    active[rows, target] = False
+    return h, active
+
+
+def _multi_margin(x, target, reduction, p, margin, weight):
+    x2 = x.reshape(-1, x.shape[-1])
+    h, active = _margins(x2, target.reshape(-1), margin)
+    terms = np.where(active, h if p == 1 else h * h, 0)
+    if weight is not None:
+        terms = terms * weight[target.reshape(-1)][:, None]
+    per_row = terms.sum(axis=-1) / x.shape[-1]
+    return _reduce(per_row.reshape(x.shape[:-1]), reduction)
+
+
+def _multi_margin_vjp(g, ans, x, target, reduction, p, margin, weight):
+    x2 = x.reshape(-1, x.shape[-1])
+    t = target.reshape(-1)
+    h, active = _margins(x2, t, margin)
+    d = np.where(active, 1 if p == 1 else 2 * h, 0).astype(x.dtype, copy=False) / x.shape[-1]
+    if weight is not None:
+        d = d * weight[t][:, None]
+    d[np.arange(x2.shape[0]), t] = -d.sum(axis=-1)  # x_y enters every term with a minus sign
+    rows = x2.shape[0]
+    seed = _seed(g, reduction, rows)
+    seed = np.reshape(seed, (-1, 1)) if reduction == "none" else seed
+    return (seed * d).reshape(x.shape)
+
+
+_multi_margin_prim = define(
+    Formula(
+        name="multi_margin_loss", title="Multi-class margin (SVM) loss",
+        definition=r"L(x, y) = \frac{1}{C}\sum_{j \ne y} \max(0,\ \Delta - x_y + x_j)^p",
+        derivative=r"\frac{\partial L}{\partial x_j} = \frac{p}{C}\,h_j^{p-1}\,[h_j > 0] \ (j \ne y),"
+                   r" \quad \frac{\partial L}{\partial x_y} = -\sum_{j \ne y}\frac{\partial L}"
+                   r"{\partial x_j}, \quad h_j = \Delta - x_y + x_j",
+        chain_rule=r"\frac{\partial}{\partial w} L(f(w), y) = \sum_{j} \frac{\partial L}{\partial x_j}"
+                   r"\Big|_{x = f(w)}\,\frac{\partial f_j(w)}{\partial w}",
+        definition_text="L(x, y) = (1/C)·Σ_{j≠y} max(0, Δ − x_y + x_j)^p",
+        derivative_text="∂L/∂x_j = (p/C)·h_j^(p−1)·[h_j > 0] for j ≠ y,  ∂L/∂x_y = −Σ_{j≠y} ∂L/∂x_j,"
+                        "  h_j = Δ − x_y + x_j",
+        chain_rule_text="∂/∂w L(f(w), y) = Σ_j ∂L/∂x_j (at x = f(w))·∂f_j(w)/∂w",
+        sympy=("Sum((1 - KroneckerDelta(k, t))*Max(0, margin - x[t] + x[k]), (k, 1, n))/n",
+               "((1 - KroneckerDelta(i, t))*Heaviside(margin - x[t] + x[i])"
+               " - KroneckerDelta(i, t)*Sum((1 - KroneckerDelta(k, t))*Heaviside(margin - x[t] + x[k]),"
+               " (k, 1, n)))/n"),
+        wrt="x[i]", symbols={"margin": "positive", "t": "integer"},
+        note="PyTorch's MultiMarginLoss (p = 1 or 2, optional class weights); a term exactly at "
+             "the margin (h_j = 0) has subgradient 0. Shown for p = 1 in SymPy.",
+    ),
+    _multi_margin, _multi_margin_vjp, latex=r"\mathrm{{MultiMargin}}({0}, {1})")
+
+
+def multi_margin_loss(input: Any, target: Any, *, p: int = 1, margin: float = 1.0,
+                      weight: Any = None, reduction: str = "mean") -> Tensor:
+    """PyTorch's ``multi_margin_loss``: sum over j != y of max(0, margin - x_y + x_j)^p, over C."""
+    name = "multi_margin_loss"
+    if p not in (1, 2):
+        raise ValueError(f"{name}: p must be 1 or 2, got {p!r}")
+    input = _input(input, name)
+    scores = _data(input)
+    target = _class_indices(name, scores, _data(target))
+    if weight is not None:
+        weight = np.asarray(_data(weight), dtype=scores.dtype)
+        if weight.shape != scores.shape[-1:]:
+            raise ValueError(f"{name}: weight must have shape {scores.shape[-1:]} (one per class), "
+                             f"got {weight.shape}")
+    return apply(_multi_margin_prim, input, target, reduction=_check_reduction(reduction, name),
+                 p=p, margin=float(margin), weight=weight)
+
+
+# --- cosine similarity and the cosine embedding loss -------------------------------------------
+
+def _cosine_parts(a, b, axis, eps):
+    """Norms clamped below by eps (PyTorch's current cosine_similarity) and the cosine."""
+    na = np.sqrt(np.sum(a * a, axis=axis, keepdims=True))
+    nb = np.sqrt(np.sum(b * b, axis=axis, keepdims=True))
+    ca, cb = np.maximum(na, eps), np.maximum(nb, eps)
+    cos = np.sum((a / ca) * (b / cb), axis=axis, keepdims=True)
+    return na, nb, ca, cb, cos
+
+
+def _cosine_similarity(a, b, axis, eps):
+    return np.squeeze(_cosine_parts(a, b, axis, eps)[-1], axis=axis)
+
+
+def _cosine_vjp(which):
+    def vjp(g, ans, a, b, axis, eps):
+        na, nb, ca, cb, cos = _cosine_parts(a, b, axis, eps)
+        if which == 1:  # the formula is symmetric: swap the roles of a and b
+            a, b, na, nb, ca, cb = b, a, nb, na, cb, ca
+        # d cos/d a = b/(|a||b|) - cos a/|a|^2; a norm clamped at eps is a constant (no 2nd term).
+        d = b / (ca * cb) - np.where(na > eps, cos / (ca * ca), 0) * a
+        return unbroadcast(np.expand_dims(g, axis) * d, a.shape)
+    return vjp
+
+
+_cosine_prim = define(
+    Formula(
+        name="cosine_similarity", title="Cosine similarity",
+        definition=r"J(y, \hat{y}) = \cos\theta = \frac{\sum_{i=1}^{n} y_i \hat{y}_i}{\sqrt{\sum_{i=1}^{n}"
+                   r" y_i^2}\,\sqrt{\sum_{i=1}^{n} \hat{y}_i^2}}",
+        derivative=r"\frac{\partial J}{\partial \hat{y}_i} = \frac{y_i}{\lvert y \rvert\,\lvert \hat{y}"
+                   r" \rvert} - \frac{\hat{y}_i\,J(y, \hat{y})}{\lvert \hat{y} \rvert^2}",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, f(w)) = \sum_{i=1}^{n} \Bigl(\frac{y_i}{\lvert y"
+                   r" \rvert\,\lvert f(w) \rvert} - \frac{f_i(w)\,J(y, f(w))}{\lvert f(w) \rvert^2}\Bigr)"
+                   r"\,\frac{\partial f_i(w)}{\partial w}",
+        definition_text="J(y, ŷ) = cos θ = Σ_i y_i·ŷ_i / (√(Σ_i y_i²)·√(Σ_i ŷ_i²))",
+        derivative_text="∂J/∂ŷ_i = y_i / (|y|·|ŷ|) − ŷ_i·J(y, ŷ) / |ŷ|²",
+        chain_rule_text="∂/∂w J(y, f(w)) = Σ_i (y_i / (|y|·|f(w)|) − f_i(w)·J(y, f(w)) / |f(w)|²)"
+                        "·∂f_i(w)/∂w",
+        sympy=("Sum(a[k]*b[k], (k, 1, n))/(sqrt(Sum(a[k]**2, (k, 1, n)))*sqrt(Sum(b[k]**2, (k, 1, n))))",
+               "a[i]/(sqrt(Sum(a[k]**2, (k, 1, n)))*sqrt(Sum(b[k]**2, (k, 1, n))))"
+               " - b[i]*f/Sum(b[k]**2, (k, 1, n))"),
+        wrt="b[i]",
+        note="cosine_similarity(a, b) with a = y, b = ŷ. Each norm is clamped below by eps, as "
+             "PyTorch's current F.cosine_similarity does, so a zero vector gives 0, not NaN.",
+    ),
+    _cosine_similarity, _cosine_vjp(0), _cosine_vjp(1), latex=r"\cos({0}, {1})")
+
+
+def cosine_similarity(a: Any, b: Any, axis: int = -1, eps: float = 1e-8) -> Tensor:
+    """a.b / (max(|a|, eps) max(|b|, eps)) along ``axis`` (shapes broadcast, as PyTorch)."""
+    a, b = _input(a, "cosine_similarity"), _input(b, "cosine_similarity")
+    try:
+        shape = np.broadcast_shapes(np.shape(_data(a)), np.shape(_data(b)))
+    except ValueError:
+        raise ValueError(f"cosine_similarity: shapes {np.shape(_data(a))} and {np.shape(_data(b))} "
+                         "do not broadcast") from None
+    if not shape or not -len(shape) <= axis < len(shape):
+        raise ValueError(f"cosine_similarity: axis {axis} is out of range for shape {shape}")
+    if not eps > 0:
+        raise ValueError(f"cosine_similarity: eps must be > 0, got {eps}")
+    return apply(_cosine_prim, a, b, axis=int(axis), eps=float(eps))
+
+
+_EMBED_EPS = 1e-12  # PyTorch's cosine_embedding_loss adds this to each squared norm
+
+
+def _embedding_parts(a, b):
+    sa = np.sum(a * a, axis=-1) + _EMBED_EPS
+    sb = np.sum(b * b, axis=-1) + _EMBED_EPS
+    denom = np.sqrt(sa * sb)
+    return sa, sb, denom, np.sum(a * b, axis=-1) / denom
+
+
+def _cosine_embedding(a, b, y, reduction, margin):
+    cos = _embedding_parts(a, b)[-1]
+    return _reduce(np.where(y == 1, 1 - cos, np.maximum(0, cos - margin)), reduction)
+
+
+def _cosine_embedding_vjp(which):
+    def vjp(g, ans, a, b, y, reduction, margin):
+        sa, sb, denom, cos = _embedding_parts(a, b)
+        dl_dcos = np.where(y == 1, -1, (cos - margin > 0)).astype(a.dtype, copy=False)
+        rows = a.shape[0] if a.ndim == 2 else 1
+        coef = (_seed(g, reduction, rows) * dl_dcos)[..., None]
+        if which == 0:
+            return coef * (b / denom[..., None] - (cos / sa)[..., None] * a)
+        return coef * (a / denom[..., None] - (cos / sb)[..., None] * b)
+    return vjp
+
+
+_cosine_embedding_prim = define(
+    Formula(
+        name="cosine_embedding_loss", title="Cosine embedding loss",
+        definition=r"L(a, b, y) = \begin{cases} 1 - \cos(a, b) & y = 1 \\ \max(0,\ \cos(a, b) - "
+                   r"\mathrm{margin}) & y = -1 \end{cases}",
+        derivative=r"\frac{\partial L}{\partial a_i} = \begin{cases} -\frac{\partial \cos}{\partial a_i}"
+                   r" & y = 1 \\ [\cos(a, b) > \mathrm{margin}]\,\frac{\partial \cos}{\partial a_i} & "
+                   r"y = -1 \end{cases}, \quad \frac{\partial \cos}{\partial a_i} = \frac{b_i}{\lvert a"
+                   r" \rvert\,\lvert b \rvert} - \frac{a_i \cos(a, b)}{\lvert a \rvert^2}",
+        chain_rule=r"\frac{\partial}{\partial w} L(f(w), b, y) = \sum_{i} \frac{\partial L}{\partial a_i}"
+                   r"\Big|_{a = f(w)}\,\frac{\partial f_i(w)}{\partial w}",
+        definition_text="L(a, b, y) = 1 − cos(a, b) if y = 1;  max(0, cos(a, b) − margin) if y = −1",
+        derivative_text="∂L/∂a_i = −∂cos/∂a_i if y = 1;  [cos > margin]·∂cos/∂a_i if y = −1;"
+                        "  ∂cos/∂a_i = b_i/(|a|·|b|) − a_i·cos(a, b)/|a|²",
+        chain_rule_text="∂/∂w L(f(w), b, y) = Σ_i ∂L/∂a_i (at a = f(w))·∂f_i(w)/∂w",
+        sympy=("Piecewise((1 - C, Eq(t, 1)), (Max(0, C - margin), True))",
+               "Piecewise((-D, Eq(t, 1)), (Heaviside(C - margin)*D, True))"),
+        wrt="a[i]", symbols={"t": "integer", "margin": "real"},
+        note="C = cos(a, b) and D = ∂cos/∂a_i (see derivative). As PyTorch, 1e-12 is added to each "
+             "squared norm, so a zero vector gives cos = 0 with a finite gradient.",
+    ),
+    _cosine_embedding, _cosine_embedding_vjp(0), _cosine_embedding_vjp(1),
+    latex=r"\mathrm{{CosEmb}}({0}, {1}, {2})")
+
+
+def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
+                          reduction: str = "mean") -> Tensor:
+    """PyTorch's ``cosine_embedding_loss``: 1 - cos for y = 1, max(0, cos - margin) for y = -1."""
+    name = "cosine_embedding_loss"
+    a, b = _input(a, name), _input(b, name)
+    _check_same_shape(name, a, b, "second input")
+    shape = np.shape(_data(a))
+    if len(shape) not in (1, 2):
+        raise ValueError(f"{name}: inputs must be (N, D) or (D,), got shape {shape}")
+    y = _data(target)
+    if y.shape != shape[:-1]:
+        raise ValueError(f"{name}: target must have shape {shape[:-1]} for inputs of shape {shape}, "
+                         f"got {y.shape}")
+    if y.size and not np.all((y == 1) | (y == -1)):
+        raise ValueError(f"{name}: target must be 1 or -1, got {y[(y != 1) & (y != -1)].ravel()[0]!r}")
+    return apply(_cosine_embedding_prim, a, b, y, reduction=_check_reduction(reduction, name),
+                 margin=float(margin))
