@@ -570,7 +570,7 @@ class _Loss(Module):
 
     def extra_repr(self) -> str:
         parts = [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        if self.reduction != "mean":
+        if self.reduction != type(self)().reduction:
             parts.insert(0, f"reduction={self.reduction!r}")
         return ", ".join(parts)
 
@@ -625,9 +625,12 @@ class HuberLoss(_Loss):
 
 
 class L2Loss(_Loss):
-    """0.5 r^2 (the reference solution's L2 loss)."""
+    """0.5 r^2 summed (the reference solution's L2 loss): like ``F.l2_loss``, reduction 'sum'."""
 
     fn_name = "l2_loss"
+
+    def __init__(self, reduction: str = "sum"):
+        super().__init__(reduction)
 
 
 class MSELoss(_Loss):
