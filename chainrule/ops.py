@@ -186,12 +186,12 @@ astype = primitive("astype", lambda a, dtype: a.astype(dtype, copy=False),
 
 def _as_matrices(g, a, b):
     """View 1-D operands as row/column matrices, as np.matmul does, and ``g`` to match."""
+    if b.ndim == 1:  # first: with two 1-D operands g is 0-d and gets its axes one at a time
+        b = b[:, None]
+        g = g[..., None]
     if a.ndim == 1:
         a = a[None, :]
-        g = np.expand_dims(g, -2)
-    if b.ndim == 1:
-        b = b[:, None]
-        g = np.expand_dims(g, -1)
+        g = g[..., None, :]
     return g, a, b
 
 

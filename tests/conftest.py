@@ -1,0 +1,19 @@
+"""Shared test settings: a deterministic hypothesis profile and seeded random inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Derandomized so a failure reproduces on every run and machine; no deadline because the
+# first call of a NumPy path can be slow on a loaded CI box (no test asserts a time).
+settings.register_profile(
+    "chainrule", derandomize=True, deadline=None, max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("chainrule")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240229)
