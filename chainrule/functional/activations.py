@@ -22,10 +22,13 @@ def _quiet() -> np.errstate:
 
 
 def _as_input(x: Any) -> Any:
+    """A Tensor as it is; anything else as a float array (integers become float64, as NumPy)."""
     if isinstance(x, Tensor):
         return x
-    return np.asarray(x, dtype=np.result_type(np.asarray(x).dtype, np.float64)
-                      if np.asarray(x).dtype.kind in "biu" else None)
+    array = np.asarray(x)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"activation input must be numeric, got dtype {array.dtype}")
+    return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 
 # --- sigmoid ------------------------------------------------------------------------------
@@ -282,6 +285,11 @@ def _log_softmax(x, axis):
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def _log_softmax_vjp(g, ans, x, axis):
+    with _quiet():  # exp(log softmax) of a hopeless class underflows to 0, as it should
+        return g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)
+
+
 _softmax_prim = define(
     Formula(
         name="softmax", title="Softmax",
@@ -316,14 +324,15 @@ _log_softmax_prim = define(
                "KroneckerDelta(i, j) - exp(x[j])/Sum(exp(x[k]), (k, 1, n))"),
         wrt="x[j]",
     ),
-    _log_softmax,
-    lambda g, ans, x, axis: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),
+    _log_softmax, _log_softmax_vjp,
     latex=r"\log\mathrm{{softmax}}({0})")
 
 
 def _check_axis(x: Any, axis: int, name: str) -> int:
     ndim = np.ndim(x.data if isinstance(x, Tensor) else x)
-    if not isinstance(axis, (int, np.integer)) or not -max(ndim, 1) <= axis < max(ndim, 1):
+    if ndim == 0:
+        raise ValueError(f"{name}: needs at least one axis to normalise over, got a 0-d input")
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
         raise ValueError(f"{name}: axis must be an int in [{-ndim}, {ndim}) for an input with "
                          f"{ndim} dimensions, got {axis!r}")
     return int(axis)

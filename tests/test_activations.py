@@ -1,0 +1,212 @@
+"""Activations: every function against gradcheck, HIPS autograd and PyTorch, at random and edge points.
+
+Each test is written once and parametrised over the activations (minitorch style). The
+oracles are the same functions written independently in ``autograd.numpy`` and ``torch``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import autograd
+import autograd.numpy as anp
+import autograd.scipy.special as asp
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.functional as F
+
+
+@dataclass
+class Activation:
+    name: str
+    ours: Callable[[Any], Any]
+    auto: Callable[[Any], Any]  # the same function in autograd.numpy
+    torch: Callable[[Any, Any], Any] | None = None  # (torch module, tensor) -> tensor
+    kwargs: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.kwargs.items())})"
+
+
+def _auto_softplus(x, beta=1.0, threshold=20.0):
+    return anp.where(beta * x > threshold, x, anp.logaddexp(0.0, beta * x) / beta)
+
+
+CASES = [
+    Activation("sigmoid", F.sigmoid, lambda x: 1 / (1 + anp.exp(-x)), lambda t, x: t.sigmoid(x)),
+    Activation("tanh", F.tanh, anp.tanh, lambda t, x: t.tanh(x)),
+    Activation("relu", F.relu, lambda x: anp.where(x > 0, x, 0.0), lambda t, x: t.relu(x)),
+    Activation("leaky_relu", lambda x: F.leaky_relu(x, negative_slope=0.1),
+               lambda x: anp.where(x > 0, x, 0.1 * x),
+               lambda t, x: t.nn.functional.leaky_relu(x, negative_slope=0.1), {"negative_slope": 0.1}),
+    Activation("elu", lambda x: F.elu(x, alpha=1.3), lambda x: anp.where(x > 0, x, 1.3 * (anp.exp(x) - 1)),
+               lambda t, x: t.nn.functional.elu(x, alpha=1.3), {"alpha": 1.3}),
+    Activation("gelu", F.gelu, lambda x: 0.5 * x * (1 + asp.erf(x / math.sqrt(2))),
+               lambda t, x: t.nn.functional.gelu(x)),
+    Activation("gelu", lambda x: F.gelu(x, approximate="tanh"),
+               lambda x: 0.5 * x * (1 + anp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+               lambda t, x: t.nn.functional.gelu(x, approximate="tanh"), {"approximate": "tanh"}),
+    Activation("softplus", F.softplus, _auto_softplus, lambda t, x: t.nn.functional.softplus(x)),
+    Activation("softplus", lambda x: F.softplus(x, beta=2.0, threshold=5.0),
+               lambda x: _auto_softplus(x, 2.0, 5.0),
+               lambda t, x: t.nn.functional.softplus(x, beta=2.0, threshold=5.0),
+               {"beta": 2.0, "threshold": 5.0}),
+    Activation("softmax", F.softmax, lambda x: anp.exp(x - asp.logsumexp(x, axis=-1, keepdims=True)),
+               lambda t, x: t.softmax(x, dim=-1)),
+    Activation("softmax", lambda x: F.softmax(x, axis=0),
+               lambda x: anp.exp(x - asp.logsumexp(x, axis=0, keepdims=True)),
+               lambda t, x: t.softmax(x, dim=0), {"axis": 0}),
+    Activation("log_softmax", F.log_softmax, lambda x: x - asp.logsumexp(x, axis=-1, keepdims=True),
+               lambda t, x: t.log_softmax(x, dim=-1)),
+    Activation("log_softmax", lambda x: F.log_softmax(x, axis=0),
+               lambda x: x - asp.logsumexp(x, axis=0, keepdims=True),
+               lambda t, x: t.log_softmax(x, dim=0), {"axis": 0}),
+]
+IDS = [repr(c) for c in CASES]
+# Points where the derivative changes, and the overflow-prone extremes the issue names.
+EDGES = np.array([-1e4, -100.0, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 2.5, 5.0, 20.0, 100.0, 1e4])
+
+
+def _ours(case: Activation, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = cr.tensor(x, requires_grad=True)
+    out = case.ours(t)
+    (gx,) = cr.grad(out, [t], grad_output=g)
+    return out.data, gx.data
+
+
+def _auto(case: Activation, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return case.auto(x), autograd.grad(lambda a: anp.sum(case.auto(a) * g))(x)
+
+
+def _torch(case: Activation, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    torch = pytest.importorskip("torch", reason="PyTorch oracle needs torch installed")
+    if case.torch is None:
+        pytest.skip(f"{case.name}: no PyTorch counterpart")
+    t = torch.tensor(x, requires_grad=True)
+    out = case.torch(torch, t)
+    out.backward(torch.tensor(g))
+    return out.detach().numpy(), t.grad.numpy()
+
+
+def _assert_close(actual, expected, rtol=1e-10, atol=1e-12):
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+@pytest.fixture
+def x_random(rng):
+    return rng.normal(scale=2.0, size=(3, 4))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradcheck(case, x_random):
+    assert cr.gradcheck(case.ours, cr.tensor(x_random, requires_grad=True))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_matches_autograd(case, x_random, rng):
+    g = rng.normal(size=x_random.shape)
+    value, grad = _ours(case, x_random, g)
+    auto_value, auto_grad = _auto(case, x_random, g)
+    _assert_close(value, auto_value)
+    _assert_close(grad, auto_grad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_matches_torch(case, x_random, rng):
+    g = rng.normal(size=x_random.shape)
+    torch_value, torch_grad = _torch(case, x_random, g)
+    value, grad = _ours(case, x_random, g)
+    _assert_close(value, torch_value)
+    _assert_close(grad, torch_grad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_edges_match_torch_float64(case):
+    """At 0 (kinks), at the softplus threshold and at +-1e4, as PyTorch, to 1e-10."""
+    x = np.stack([EDGES, -EDGES[::-1]])  # two rows, so softmax along either axis is exercised
+    g = np.ones_like(x)
+    torch_value, torch_grad = _torch(case, x, g)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        value, grad = _ours(case, x, g)
+    _assert_close(value, torch_value)
+    _assert_close(grad, torch_grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_extremes_finite_without_warnings(case, dtype):
+    x = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], dtype=dtype)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        value, grad = _ours(case, x, np.ones_like(x))
+    assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
+    assert value.dtype == dtype and grad.dtype == dtype
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float32_stays_float32_and_agrees(case, x_random):
+    x32 = x_random.astype(np.float32)
+    value, grad = _ours(case, x32, np.ones_like(x32))
+    assert value.dtype == np.float32 and grad.dtype == np.float32
+    value64, grad64 = _ours(case, x32.astype(np.float64), np.ones(x32.shape))
+    np.testing.assert_allclose(value, value64, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, grad64, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_zero_dim_and_python_input(case):
+    """A 0-d tensor (elementwise functions) or a plain list is accepted, and gives float64."""
+    if case.name in ("softmax", "log_softmax"):
+        out = case.ours([1.0, 2.0, 3.0])
+    else:
+        out = case.ours(cr.tensor(0.5))
+        assert out.shape == ()
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, case.auto(np.array([1.0, 2.0, 3.0]) if out.ndim else 0.5),
+                               rtol=1e-12)
+
+
+def test_relu_derivative_at_zero_is_zero():
+    x = cr.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    F.relu(x).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_sigmoid_is_exact_at_extremes():
+    # sigma(-1e4) underflows to 0 and sigma(1e4) is 1: no overflow in e^{-x}.
+    assert F.sigmoid(cr.tensor([-1e4, 0.0, 1e4])).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_registered_as_single_primitives():
+    """The backward pass is the closed-form derivative: one node per call, named by the function."""
+    x = cr.tensor([0.5, -0.5], requires_grad=True)
+    for name, fn in F.ACTIVATIONS.items():
+        assert fn(x).op == name
+    assert F.sigmoid(x)._node.parents[0] is x
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.gelu([1.0], approximate="fast"), "approximate"),
+    (lambda: F.softplus([1.0], beta=0), "beta"),
+    (lambda: F.softmax([1.0, 2.0], axis=1), "axis"),
+    (lambda: F.log_softmax(cr.tensor(1.0)), "0-d"),
+])
+def test_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_registries_and_lookup():
+    assert set(F.ACTIVATIONS) == {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus",
+                                  "softmax", "log_softmax"}
+    assert F.get_activation("ReLU") is F.relu
+    assert F.get_activation("logistic") is F.sigmoid
+    assert F.get_activation("LeakyReLU") is F.leaky_relu
+    with pytest.raises(ValueError, match="valid names: sigmoid"):
+        F.get_activation("swish")
