@@ -1,0 +1,204 @@
+"""What an explanation holds: named scalars, graph nodes and gradient arrays.
+
+An ``Explanation`` is data, read off the engine's graph by ``trace.explain``; every format
+(text, markdown, LaTeX, JSON, HTML) renders the same object. Numbers are exact float64; the
+renderers round for display only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+from chainrule.explain.numbers import DEFAULT_DIGITS
+
+# Kinds of quantity, in the order a hand-worked solution meets them.
+GIVEN_KINDS = ("input", "parameter", "target")
+FORWARD_KINDS = ("forward", "loss")
+KINDS = GIVEN_KINDS + FORWARD_KINDS + ("local", "chain", "update")
+
+Lookup = Callable[[str], float]
+
+
+@dataclass
+class Quantity:
+    """One named scalar as a person writes it: ``z_{1-1} = x_1 w_{11-1} + ... = 1.3062``.
+
+    ``terms`` is the right-hand side as a sum of products of other quantities' names (the
+    expanded pre-activation, or the chain rule ``dL/dy_{1-1} * dy_{1-1}/dz_{1-1}``); ``formula``
+    is a right-hand side that is not such a sum (``sigmoid(z_{1-1})``). ``equals`` names the
+    quantity a local derivative equals (dz_{1-2}/dw_{11-2} = y_{1-1}). ``recompute`` gives this
+    value again from other values (looked up by name), through the engine's own primitives: the
+    worksheet checker uses it to follow a hand-worked sheet's carried rounding.
+    """
+
+    name: str
+    latex: str
+    kind: str
+    value: float
+    terms: tuple[tuple[str, ...], ...] = ()
+    formula: str = ""
+    formula_latex: str = ""
+    equals: str = ""
+    layer: int | None = None
+    uses: tuple[str, ...] = ()
+    recompute: Callable[[Lookup], float] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_given(self) -> bool:
+        return self.kind in GIVEN_KINDS
+
+
+@dataclass
+class GraphNode:
+    """One tensor of the engine's graph: how it was made, its value, and dL/d(it)."""
+
+    name: str
+    op: str | None  # primitive name; None for a leaf
+    expression: str  # text, e.g. "W1 @ x" or "sigmoid(z1)"
+    expression_latex: str
+    value: np.ndarray
+    gradient: np.ndarray | None
+    parents: tuple[str, ...] = ()  # names of the arguments (constants written by value)
+    local: dict[str, np.ndarray | None] = field(default_factory=dict)  # d(self)/d(parent), Jacobian
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+
+@dataclass
+class GradientArray:
+    """A parameter's gradient laid out as the reference solution writes it (dL/dw_1 as a matrix)."""
+
+    name: str  # "dL/dW_1"
+    latex: str
+    element_names: list[list[str]]  # the quantity names, row by row
+    values: np.ndarray  # 2-D, same layout
+
+
+@dataclass
+class Layer:
+    """A layer of the network view (for tables and the drawing)."""
+
+    index: int  # 1-based
+    units: int
+    activation: str | None
+    weight: str  # names of the engine tensors
+    bias: str | None
+
+
+@dataclass
+class NetworkView:
+    """The layered picture of an MLP: names of each unit's quantities, per layer and sample 0."""
+
+    input_size: int
+    layers: list[Layer]
+    batch: int  # number of samples (1 for a single sample)
+    loss: str
+    input_names: list[str]  # x_i (sample 0)
+    unit_names: list[list[dict[str, str]]]  # per layer, per unit: {"z", "y", "dz"} quantity names
+    edge_names: list[list[list[dict[str, str]]]]  # per layer, [i][j]: {"w", "dw"} quantity names
+    bias_names: list[list[dict[str, str]]]  # per layer, per unit: {"b", "db"}
+    output_names: list[str]  # the prediction's names (sample 0)
+    loss_name: str = "L"
+
+
+@dataclass
+class Explanation:
+    """A forward and backward pass, every step named; render with ``to_text`` & co.
+
+    ``quantities`` lists scalars in solution order (empty for graphs that are not an MLP, which
+    are described by ``nodes`` alone). ``nodes`` lists every tensor of the graph in forward
+    order, with its local derivatives and its gradient.
+    """
+
+    title: str
+    loss: float
+    nodes: list[GraphNode]
+    quantities: list[Quantity] = field(default_factory=list)
+    arrays: list[GradientArray] = field(default_factory=list)
+    network: NetworkView | None = None
+    notation: str = "reference"
+    digits: int = DEFAULT_DIGITS
+    lr: float | None = None
+    update_arrays: list[GradientArray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_name: dict[str, Quantity] = {q.name: q for q in self.quantities}
+
+    # --- lookup ----------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Quantity:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no quantity named {name!r} in this explanation") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def values(self) -> Mapping[str, float]:
+        """Every named scalar: ``{"z_{1-1}": 1.3062..., "dL/dw_{31-1}": -0.0029...}``."""
+        return {q.name: q.value for q in self.quantities}
+
+    def section(self, *kinds: str) -> list[Quantity]:
+        return [q for q in self.quantities if q.kind in kinds]
+
+    def node(self, name: str) -> GraphNode:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no graph node named {name!r}")
+
+    # --- formats ---------------------------------------------------------------------------
+    def to_text(self, digits: int | None = None, color: bool = False) -> str:
+        from chainrule.explain.render_text import render_text
+
+        return render_text(self, digits=digits, color=color)
+
+    def to_markdown(self, digits: int | None = None) -> str:
+        from chainrule.explain.render_markdown import render_markdown
+
+        return render_markdown(self, digits=digits)
+
+    def to_latex(self, digits: int | None = None) -> str:
+        from chainrule.explain.render_latex import render_latex
+
+        return render_latex(self, digits=digits)
+
+    def to_json(self, digits: int | None = None) -> str:
+        from chainrule.explain.render_json import render_json
+
+        return render_json(self, digits=digits)
+
+    def to_dict(self) -> dict:
+        from chainrule.explain.render_json import to_dict
+
+        return to_dict(self)
+
+    def to_html(self, digits: int | None = None) -> str:
+        from chainrule.explain.render_html import render_html
+
+        return render_html(self, digits=digits)
+
+    def render(self, format: str = "text", digits: int | None = None, color: bool = False) -> str:
+        """Render in one of ``FORMATS`` (text, markdown, latex, json, html)."""
+        if format == "text":
+            return self.to_text(digits=digits, color=color)
+        renderers = {"markdown": self.to_markdown, "latex": self.to_latex, "json": self.to_json,
+                     "html": self.to_html}
+        if format not in renderers:
+            raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+        return renderers[format](digits=digits)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from chainrule.explain.render_html import render_html_fragment
+
+        return render_html_fragment(self)
+
+
+FORMATS = ("text", "markdown", "latex", "json", "html")

@@ -1,0 +1,139 @@
+"""What every format shows, in order: the sections of a hand-worked solution, as rows.
+
+Each renderer (text, markdown, LaTeX, HTML) walks ``sections(explanation)`` and writes the rows
+its own way, so the formats cannot disagree about what is shown.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chainrule.explain.model import Explanation, GraphNode, Quantity
+from chainrule.explain.numbers import fmt, fmt_factor
+
+
+@dataclass
+class Row:
+    """``name = symbolic = numeric = value``, each part optional except name and value."""
+
+    name: str
+    latex: str
+    symbolic: str
+    symbolic_latex: str
+    numeric: str
+    value: str
+    kind: str
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    rows: list[Row]
+
+
+def _symbolic(q: Quantity, e: Explanation) -> tuple[str, str]:
+    if q.terms:
+        text = " + ".join(" * ".join(t) for t in q.terms)
+        latex = " + ".join(r" \cdot ".join(e[n].latex if n in e else n for n in t) for t in q.terms)
+        return text, latex
+    if q.equals:
+        return q.equals, e[q.equals].latex if q.equals in e else q.equals
+    return q.formula, q.formula_latex or ""
+
+
+def _numeric(q: Quantity, e: Explanation, digits: int) -> str:
+    if q.terms:
+        if q.kind == "forward":  # the solution's (0.02)(0.36) + ... + 0.7
+            parts = []
+            for t in q.terms:
+                vals = [e[n].value for n in t]
+                parts.append("".join(f"({fmt(v, digits)})" for v in vals) if len(vals) > 1
+                             else fmt_factor(vals[0], digits))
+            return " + ".join(parts)
+        return " + ".join(" x ".join(fmt_factor(e[n].value, digits) for n in t) for t in q.terms)
+    if q.kind == "forward" and q.formula and q.uses:  # sigmoid(z) -> sigmoid(1.3062)
+        arg = q.formula[q.formula.index("(") + 1:-1]
+        if arg in e:
+            return q.formula.replace(arg, fmt(e[arg].value, digits))
+    if q.kind == "update" and q.uses:
+        old, grad_name = q.uses
+        eta = q.formula.split(" - ")[1].split(" * ")[0]
+        return f"{fmt(e[old].value, digits)} - {eta} x {fmt_factor(e[grad_name].value, digits)}"
+    return ""
+
+
+def row(q: Quantity, e: Explanation, digits: int) -> Row:
+    sym, sym_latex = _symbolic(q, e)
+    num = _numeric(q, e, digits)
+    value = fmt(q.value, digits)
+    if num == value:
+        num = ""
+    return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind)
+
+
+SECTION_TITLES = {
+    "given": "Given",
+    "forward": "Step 1: forward pass",
+    "local": "Step 2: backward pass, local partial derivatives",
+    "chain": "Step 2: backward pass, the chain rule",
+    "update": "Gradient-descent update",
+}
+
+
+def sections(e: Explanation, digits: int) -> list[Section]:
+    """The sections of an MLP explanation (empty for a generic graph)."""
+    if not e.quantities:
+        return []
+    groups = [("given", ("input", "target", "parameter")), ("forward", ("forward", "loss")),
+              ("local", ("local",)), ("chain", ("chain",)), ("update", ("update",))]
+    out = []
+    for key, kinds in groups:
+        rows = [row(q, e, digits) for q in e.quantities if q.kind in kinds]
+        if rows:
+            title = SECTION_TITLES[key]
+            if key == "update" and e.lr is not None:
+                title += f" (learning rate eta = {np.format_float_positional(e.lr, trim='-')})"
+            out.append(Section(key, title, rows))
+    return out
+
+
+def array_text(values: np.ndarray, digits: int) -> list[list[str]]:
+    return [[fmt(v, digits) for v in r] for r in np.atleast_2d(values)]
+
+
+def tensor_text(values: np.ndarray | None, digits: int, limit: int = 12) -> str:
+    """A small array written with ``fmt``; a large one by its shape."""
+    if values is None:
+        return "-"
+    a = np.asarray(values)
+    if a.ndim == 0:
+        return fmt(float(a), digits)
+    if a.size > limit:
+        return f"array{tuple(a.shape)}"
+
+    def walk(x: np.ndarray) -> str:
+        if x.ndim == 1:
+            return "[" + ", ".join(fmt(v, digits) for v in x) + "]"
+        return "[" + ", ".join(walk(r) for r in x) + "]"
+    return walk(a)
+
+
+def node_rows(e: Explanation, digits: int) -> list[tuple[GraphNode, str, str]]:
+    """(node, value text, gradient text) for every graph node."""
+    return [(n, tensor_text(n.value, digits), tensor_text(n.gradient, digits)) for n in e.nodes]
+
+
+def local_rows(e: Explanation, digits: int) -> list[tuple[str, str, str]]:
+    """(node, parent, Jacobian text) for every local derivative of the graph view."""
+    out = []
+    for n in e.nodes:
+        for parent, jac in n.local.items():
+            if jac is None:
+                text = "(too large to list; applied by the VJP)"
+            else:
+                shaped = jac.reshape(()) if jac.size == 1 else (jac.ravel() if 1 in jac.shape else jac)
+                text = tensor_text(shaped, digits, limit=36)
+            out.append((n.name, parent, text))
+    return out

@@ -1,0 +1,92 @@
+"""One self-contained HTML page: tables and an inline SVG drawing, no network access needed."""
+from __future__ import annotations
+
+import html
+import re
+
+from chainrule.explain.model import Explanation
+from chainrule.explain.numbers import fmt
+from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; background: #fff; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; color: #1f3b73; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ccd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #eef1f8; } td.v { text-align: right; font-family: monospace; }
+td.n { font-family: monospace; color: #555; }
+.diagram { overflow-x: auto; border: 1px solid #dde; margin: 1em 0; }
+"""
+
+
+def name_html(name: str) -> str:
+    """w_{11-1} -> w<sub>11-1</sub>, yhat -> y-hat, dL/dx -> partial signs; escaped."""
+    def one(part: str) -> str:
+        part = html.escape(part)
+        part = part.replace("yhat", "&#375;")
+        part = re.sub(r"\^\{([^{}]*)\}", r"<sup>\1</sup>", part)
+        part = re.sub(r"_\{([^{}]*)\}", r"<sub>\1</sub>", part)
+        return re.sub(r"_(\w)", r"<sub>\1</sub>", part)
+    m = re.fullmatch(r"d(.+)/d(.+)", name)
+    if m:
+        return f"&part;{one(m.group(1))}/&part;{one(m.group(2))}"
+    return one(name)
+
+
+def _expr_html(text: str) -> str:
+    """Names inside an expression, typeset like ``name_html``."""
+    return " ".join(name_html(tok) if "_" in tok or tok.startswith("d") and "/" in tok else html.escape(tok)
+                    for tok in text.split(" "))
+
+
+def _body(e: Explanation, digits: int) -> str:
+    out = [f"<h1>{html.escape(e.title)}</h1>"]
+    if e.network is not None:
+        from chainrule.explain.diagram import network_svg
+
+        out.append('<div class="diagram">' + network_svg(e, digits) + "</div>")
+    secs = sections(e, digits)
+    for sec in secs:
+        out.append(f"<h2>{html.escape(sec.title)}</h2><table>")
+        if sec.key == "given":
+            out.append("<tr><th>quantity</th><th>value</th></tr>")
+            out += [f"<tr><td>{name_html(r.name)}</td><td class='v'>{r.value}</td></tr>" for r in sec.rows]
+        else:
+            out.append("<tr><th>quantity</th><th>expression</th><th>numbers</th><th>value</th></tr>")
+            out += [f"<tr><td>{name_html(r.name)}</td><td>{_expr_html(r.symbolic)}</td>"
+                    f"<td class='n'>{html.escape(r.numeric)}</td><td class='v'>{r.value}</td></tr>"
+                    for r in sec.rows]
+        out.append("</table>")
+    if secs:
+        out.append("<h2>Gradients</h2>")
+        for a in e.arrays + e.update_arrays:
+            out.append(f"<table><caption>{name_html(a.name)}</caption>")
+            for names, vals in zip(a.element_names, array_text(a.values, digits)):
+                out.append("<tr>" + "".join(f"<td class='v' title='{html.escape(n)}'>{v}</td>"
+                                            for n, v in zip(names, vals)) + "</tr>")
+            out.append("</table>")
+        out.append(f"<p>Loss L = <b>{fmt(e.loss, digits)}</b></p>")
+    else:
+        out.append("<h2>Forward: every tensor of the graph</h2><table>"
+                   "<tr><th>tensor</th><th>expression</th><th>value</th><th>gradient dL/d&middot;</th></tr>")
+        for n, value, grad in node_rows(e, digits):
+            out.append(f"<tr><td>{html.escape(n.name)}</td><td>{html.escape(n.expression)}</td>"
+                       f"<td class='v'>{html.escape(value)}</td><td class='v'>{html.escape(grad)}</td></tr>")
+        out.append("</table><h2>Backward: local derivatives (from each operation's VJP)</h2><table>")
+        out += [f"<tr><td>&part;{html.escape(a)}/&part;{html.escape(b)}</td><td class='v'>{html.escape(t)}</td></tr>"
+                for a, b, t in local_rows(e, digits)]
+        out.append("</table>")
+    return "\n".join(out)
+
+
+def render_html_fragment(e: Explanation, digits: int | None = None) -> str:
+    """The page's body with its style, for embedding (Jupyter's ``_repr_html_``)."""
+    digits = e.digits if digits is None else digits
+    return f"<div class='chainrule-explanation'><style>{_CSS}</style>\n{_body(e, digits)}</div>"
+
+
+def render_html(e: Explanation, digits: int | None = None) -> str:
+    digits = e.digits if digits is None else digits
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(e.title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            f"{_body(e, digits)}\n</body></html>\n")

@@ -1,0 +1,81 @@
+"""JSON: every node and every named scalar, exact values, under a versioned schema.
+
+Schema ``chainrule.explanation``, version 1 (documented in the README)::
+
+    {"schema": "chainrule.explanation", "version": 1,
+     "title": str, "notation": "reference" | "matrix", "loss": float, "lr": float | null,
+     "nodes": [{"name", "op" (null for a leaf), "expression", "expression_latex", "shape",
+                "value", "gradient" (dL/d node, null if unused), "parents": [str],
+                "local_derivatives": {parent: {"shape": [out size, parent size],
+                                               "jacobian": [[...]]} | null}}],
+     "quantities": [{"name", "latex", "kind", "value", "display", "expression", "terms",
+                     "equals", "layer"}],
+     "gradients": [{"name", "latex", "elements": [[str]], "values": [[float]]}],
+     "update": [{"name", "latex", "elements", "values"}],
+     "network": {"sizes": [int], "activations": [str | null], "loss": str, "batch": int} | null}
+
+Values are exact float64 (``display`` is the rounded text); NaN and infinities are written as
+the strings "nan", "inf", "-inf" so the file stays valid JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.explain.model import Explanation, GradientArray
+from chainrule.explain.numbers import fmt
+from chainrule.explain.render_common import row
+
+SCHEMA = "chainrule.explanation"
+VERSION = 1
+
+
+def _num(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return [_num(x) for x in v] if v.ndim else _num(v.item())
+    if isinstance(v, (list, tuple)):
+        return [_num(x) for x in v]
+    v = float(v)
+    if math.isfinite(v):
+        return v
+    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+
+
+def _array(a: GradientArray) -> dict:
+    return {"name": a.name, "latex": a.latex, "elements": a.element_names, "values": _num(a.values)}
+
+
+def to_dict(e: Explanation, digits: int | None = None) -> dict:
+    digits = e.digits if digits is None else digits
+    nodes = []
+    for n in e.nodes:
+        local = {}
+        for parent, jac in n.local.items():
+            local[parent] = None if jac is None else {"shape": list(jac.shape), "jacobian": _num(jac)}
+        nodes.append({
+            "name": n.name, "op": n.op, "expression": n.expression, "expression_latex": n.expression_latex,
+            "shape": list(n.shape), "value": _num(np.asarray(n.value, dtype=np.float64)),
+            "gradient": None if n.gradient is None else _num(np.asarray(n.gradient, dtype=np.float64)),
+            "parents": list(n.parents), "local_derivatives": local})
+    quantities = []
+    for q in e.quantities:
+        r = row(q, e, digits)
+        quantities.append({"name": q.name, "latex": q.latex, "kind": q.kind, "value": _num(q.value),
+                           "display": fmt(q.value, digits), "expression": r.symbolic,
+                           "terms": [list(t) for t in q.terms], "equals": q.equals or None, "layer": q.layer})
+    network = None
+    if e.network is not None:
+        v = e.network
+        network = {"sizes": [v.input_size] + [layer.units for layer in v.layers],
+                   "activations": [layer.activation for layer in v.layers], "loss": v.loss, "batch": v.batch}
+    return {"schema": SCHEMA, "version": VERSION, "title": e.title, "notation": e.notation,
+            "digits": digits, "loss": _num(e.loss), "lr": e.lr, "nodes": nodes, "quantities": quantities,
+            "gradients": [_array(a) for a in e.arrays], "update": [_array(a) for a in e.update_arrays],
+            "network": network}
+
+
+def render_json(e: Explanation, digits: int | None = None) -> str:
+    return json.dumps(to_dict(e, digits), indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,47 @@
+"""Markdown with inline LaTeX math ($...$), as GitHub, Jupyter and most note tools render it."""
+from __future__ import annotations
+
+from chainrule.explain.model import Explanation
+from chainrule.explain.numbers import fmt
+from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+def render_markdown(e: Explanation, digits: int | None = None) -> str:
+    digits = e.digits if digits is None else digits
+    out = [f"# {e.title}", ""]
+    secs = sections(e, digits)
+    for sec in secs:
+        out += [f"## {sec.title}", ""]
+        if sec.key == "given":
+            out += ["| quantity | value |", "|---|---:|"]
+            out += [f"| ${r.latex}$ | {r.value} |" for r in sec.rows]
+        else:
+            out += ["| quantity | expression | numbers | value |", "|---|---|---|---:|"]
+            for r in sec.rows:
+                sym = f"${_cell(r.symbolic_latex)}$" if r.symbolic_latex else _cell(r.symbolic)
+                out.append(f"| ${_cell(r.latex)}$ | {sym} | {_cell(r.numeric)} | {r.value} |")
+        out.append("")
+    if secs:
+        out += ["## Gradients", ""]
+        for a in e.arrays:
+            cells = array_text(a.values, digits)
+            body = r" \\ ".join(" & ".join(r) for r in cells)
+            out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", ""]
+        out += [f"Loss $L = {fmt(e.loss, digits)}$", ""]
+        for a in e.update_arrays:
+            body = r" \\ ".join(" & ".join(r) for r in array_text(a.values, digits))
+            out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", ""]
+    else:
+        out += ["## Forward: every tensor of the graph", "", "| tensor | expression | value | gradient |",
+                "|---|---|---|---|"]
+        for n, value, grad in node_rows(e, digits):
+            out.append(f"| `{n.name}` | `{_cell(n.expression)}` | {_cell(value)} | {_cell(grad)} |")
+        out += ["", "## Backward: local derivatives (from each operation's VJP)", "",
+                "| derivative | value |", "|---|---|"]
+        out += [f"| `d{a}/d{b}` | {_cell(t)} |" for a, b, t in local_rows(e, digits)]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
