@@ -70,6 +70,6 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
                 out_at = np.unravel_index(j, out.shape) if out.ndim else ()
                 raise GradcheckError(
                     f"gradient mismatch for {label} at element {tuple(int(v) for v in where)} "
-                    f"(output element {tuple(int(v) for v in out_at)}): analytic {a[j]!r}, "
-                    f"numeric {numeric[j]!r}")
+                    f"(output element {tuple(int(v) for v in out_at)}): analytic {float(a[j])!r}, "
+                    f"numeric {float(numeric[j])!r} (tolerance atol={atol}, rtol={rtol})")
     return True
