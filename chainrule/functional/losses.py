@@ -302,7 +302,7 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
     labels = _data(target)
     _check_same_shape("hinge_loss", input, labels, "labels")
     if labels.size and not np.all((labels == 1) | (labels == -1)):
-        bad = labels[(labels != 1) & (labels != -1)].ravel()[0]
+        bad = labels[(labels != 1) & (labels != -1)].ravel()[0].item()
         raise ValueError(f"hinge_loss: labels must be -1 or +1, got {bad!r}")
     labels = labels.astype(_data(input).dtype, copy=False)
     return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss"))
@@ -355,7 +355,8 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing):
     # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
     # softmax * sum(y) - y, which is the same when rows of y sum to 1 and exact when they don't.
     y = _soft_targets(target, logits.shape, logits.dtype, label_smoothing)
-    softmax = np.exp(_log_softmax(logits, -1))
+    with _quiet():  # a class 1e4 below the best has probability 0, as it should
+        softmax = np.exp(_log_softmax(logits, -1))
     rows = logits.shape[0] if logits.ndim == 2 else 1
     return _row_seed(g, reduction, rows) * (softmax * np.sum(y, axis=-1, keepdims=True) - y)
 
@@ -398,7 +399,7 @@ def _class_indices(name: str, logits: np.ndarray, target: np.ndarray) -> np.ndar
     classes = logits.shape[-1]
     bad = (target < 0) | (target >= classes)
     if np.any(bad):
-        raise ValueError(f"{name}: class index {target[bad].ravel()[0]} out of range for "
+        raise ValueError(f"{name}: class index {target[bad].ravel()[0].item()} out of range for "
                          f"{classes} classes (valid: 0 to {classes - 1})")
     return target
 
@@ -416,6 +417,9 @@ def cross_entropy(input: Any, target: Any, *, label_smoothing: float = 0.0,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
     raw = _data(target)
+    if raw.dtype.kind == "f" and raw.shape != logits.shape and raw.shape == logits.shape[:-1]:
+        raise ValueError(f"{name}: class-index target must be integers, got dtype {raw.dtype} "
+                         f"(use .astype(int)); probability targets have the input's shape {logits.shape}")
     if raw.dtype.kind == "f":
         if logits.ndim not in (1, 2):
             raise ValueError(f"{name}: input must be (N, C) scores or (C,) for one sample, got "
@@ -639,6 +643,7 @@ def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
         raise ValueError(f"{name}: target must have shape {shape[:-1]} for inputs of shape {shape}, "
                          f"got {y.shape}")
     if y.size and not np.all((y == 1) | (y == -1)):
-        raise ValueError(f"{name}: target must be 1 or -1, got {y[(y != 1) & (y != -1)].ravel()[0]!r}")
+        bad = y[(y != 1) & (y != -1)].ravel()[0].item()
+        raise ValueError(f"{name}: target must be 1 or -1, got {bad!r}")
     return apply(_cosine_embedding_prim, a, b, y, reduction=_check_reduction(reduction, name),
                  margin=float(margin))
