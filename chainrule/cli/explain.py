@@ -1,0 +1,94 @@
+"""``chainrule explain [NETWORK.toml]``: every step of one forward and backward pass."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from chainrule.cli import CommandError
+
+
+def resolve_file(name: str | None, what: str) -> Path | None:
+    """A path as given, or the name of a file shipped in chainrule/examples ("reference")."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.exists():
+        return path
+    from chainrule.explain.worksheet import find_example
+
+    shipped = find_example(name)
+    if shipped is not None:
+        return shipped
+    raise CommandError(f"{what} {name!r} not found (neither a file nor a shipped example; "
+                       "see `chainrule explain --examples`)")
+
+
+def _digits(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 15, got {text!r}") from None
+    if not 0 <= n <= 15:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 15, got {n}")
+    return n
+
+
+def _lr(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v == v and abs(v) != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from chainrule.explain import FORMATS, NOTATIONS
+
+    p = subparsers.add_parser(
+        "explain", help="show every step of a forward and backward pass",
+        description="Explain one forward and backward pass of a small network, step by step: every "
+                    "pre-activation, activation, local partial derivative and chain-rule product, "
+                    "read off the engine's own graph. Without a file: the reference network.")
+    p.add_argument("network", nargs="?", metavar="NETWORK.toml",
+                   help="network file (default: the reference 3-2-1 sigmoid network)")
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    p.add_argument("--diagram", metavar="FILE", help="also draw the network to FILE.png or FILE.svg (matplotlib)")
+    p.add_argument("--digits", type=_digits, default=4, metavar="N",
+                   help="decimals shown (default 4); smaller values get N significant digits")
+    p.add_argument("--notation", choices=NOTATIONS, default="reference",
+                   help="names: the reference solution's w_{ij-l} (default) or matrix indices W1[j,i]")
+    p.add_argument("--lr", type=_lr, metavar="ETA", help="also show one gradient-descent step with rate ETA")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour and tables in a terminal (needs rich; default: auto)")
+    p.add_argument("--examples", action="store_true", help="list the example files shipped with chainrule")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chainrule._io import atomic_write_text
+    from chainrule.explain import example_paths, explain_network, load_network
+    from chainrule.explain.diagram import save_diagram
+
+    if args.examples:
+        for path in example_paths():
+            print(path)
+        return 0
+    spec = load_network(resolve_file(args.network, "network file"))
+    explanation = explain_network(spec, notation=args.notation, lr=args.lr, digits=args.digits)
+    if args.diagram:
+        save_diagram(explanation, args.diagram)
+    color = False
+    if args.format == "text" and not args.output:
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                           and not os.environ.get("NO_COLOR"))
+    text = explanation.render(args.format, digits=args.digits, color=color)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0

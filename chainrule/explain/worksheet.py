@@ -1,0 +1,396 @@
+"""Grade a hand-worked backward pass: each value correct, off by carried rounding, or wrong.
+
+A worksheet is TOML::
+
+    network = "reference.toml"    # a network file (relative to the worksheet), or "reference"
+                                  # (the built-in one); or a [network] table written inline
+    # notation = "matrix"         # if the names below are W1[j,i]-style
+
+    [values]                      # names as `chainrule explain` prints them
+    "z_{1-1}" = 1.3062
+    "dL/dw_{31-1}" = -0.00285
+    "dyhat/dz_{1-2}" = [0.0789, 0.2043]             # written twice: both graded, the last one used
+    "dL/dw_{11-1}" = { value = 2.8e-5, work = "dL/dz_{2-1} * dz_{2-1}/dw_{11-1}" }
+    "dL/dB_{1-1}" = "0.0140"                        # a string keeps trailing zeros
+
+Verdicts, per written value, with a tolerance of half a unit in its last written place:
+
+- correct: the exact value, rounded to the digits written, is what was written;
+- rounding: off only by carried rounding, i.e. recomputed from the sheet's own earlier
+  (rounded) values, through the engine's own primitives, it is right;
+- wrong: neither. The report gives the exact value and the chain-rule expression it should have
+  been; when the step itself was done right from an earlier value on the sheet that is wrong,
+  that earlier value is named as the cause.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainrule.explain.model import Explanation, Quantity
+from chainrule.explain.network import (
+    NetworkFileError, example_paths, load_network, parse_network, read_toml,
+)
+from chainrule.explain.numbers import decimals_written, fmt_factor
+from chainrule.explain.trace import explain
+
+CORRECT, ROUNDING, WRONG = "correct", "rounding", "wrong"
+_LABELS = {CORRECT: "correct", ROUNDING: "rounding", WRONG: "WRONG"}
+_TOP_KEYS = {"network", "notation", "values", "title", "student", "description"}
+
+
+class WorksheetError(ValueError):
+    """A worksheet that cannot be graded; the message names the file, the key and what was expected."""
+
+
+@dataclass
+class Verdict:
+    """The grade of one written value."""
+
+    name: str
+    written: str  # the number as written on the sheet
+    claimed: float
+    status: str  # correct | rounding | wrong
+    exact: float
+    decimals: int
+    expression: str = ""  # the chain-rule (or forward) expression, symbolic = numbers
+    recomputed: float | None = None  # from the sheet's own earlier values
+    causes: list[str] = field(default_factory=list)  # earlier wrong values this one inherits
+    note: str = ""
+    attempt: int = 1
+    attempts: int = 1
+
+    def message(self) -> str:
+        mantissa, _, exponent = self.written.lower().partition("e")
+        if exponent:  # written as 2.8e-5: the exact value in the same form
+            shown_exact = f"{self.exact:.{len(mantissa.partition('.')[2])}e}"
+        else:
+            shown_exact = f"{self.exact:.{max(self.decimals, 0)}f}"
+        head = f"{_LABELS[self.status]:<9} {self.name} = {self.written}"
+        if self.attempts > 1:
+            head += f" (attempt {self.attempt} of {self.attempts})"
+        if self.status == CORRECT:
+            text = head
+        elif self.status == ROUNDING:
+            text = (f"{head}: exact {shown_exact} ({self.exact:.6g}); from the sheet's own earlier values it is "
+                    f"{self.recomputed:.6g}, so it is off only by carried rounding")
+        else:
+            text = f"{head}: exact {shown_exact} ({self.exact:.6g})"
+            if self.expression:
+                text += f" = {self.expression}"
+            if self.causes:
+                text += (f"; the step itself is right (the sheet's own values give {self.recomputed:.6g}): it is "
+                         f"wrong because {', '.join(self.causes)} on the sheet is wrong")
+            elif self.recomputed is not None:
+                text += f"; the sheet's own earlier values give {self.recomputed:.6g}"
+        if self.note:
+            text += f". Note: {self.note}"
+        return text
+
+
+@dataclass
+class CheckReport:
+    """All verdicts of a worksheet, in the order of the computation."""
+
+    worksheet: str
+    title: str
+    verdicts: list[Verdict]
+
+    def count(self, status: str) -> int:
+        return sum(v.status == status for v in self.verdicts)
+
+    @property
+    def ok(self) -> bool:
+        return self.count(WRONG) == 0
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def summary(self) -> str:
+        n = len(self.verdicts)
+        return (f"{n} value{'s' if n != 1 else ''} checked: {self.count(CORRECT)} correct, "
+                f"{self.count(ROUNDING)} off only by carried rounding, {self.count(WRONG)} wrong")
+
+    def to_text(self) -> str:
+        lines = [f"Checking {self.worksheet} ({self.title})", ""]
+        lines += ["  " + v.message() for v in self.verdicts]
+        lines += ["", self.summary()]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> str:
+        return json.dumps({"schema": "chainrule.check", "version": 1, "worksheet": self.worksheet,
+                           "title": self.title, "summary": {s: self.count(s) for s in (CORRECT, ROUNDING, WRONG)},
+                           "verdicts": [asdict(v) for v in self.verdicts]}, indent=2) + "\n"
+
+
+# --- reading a worksheet ------------------------------------------------------------------------
+
+_ENTRY = re.compile(r"""^\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=\s*(.*?)\s*$""")
+
+
+def _strip_comment(text: str) -> str:
+    quote = None
+    for i, c in enumerate(text):
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            return text[:i].rstrip()
+    return text
+
+
+def written_literals(source: str) -> dict[str, list[str]]:
+    """The numbers of the [values] table exactly as written (TOML parsing drops trailing zeros)."""
+    found: dict[str, list[str]] = {}
+    in_values = False
+    for raw in source.splitlines():
+        line = _strip_comment(raw).strip()
+        if line.startswith("["):
+            in_values = line.replace(" ", "") == "[values]"
+            continue
+        if not in_values:
+            continue
+        m = _ENTRY.match(line)
+        if not m:
+            continue
+        key = m.group(1) if m.group(1) is not None else (m.group(2) if m.group(2) is not None else m.group(3))
+        if m.group(1) is not None:
+            key = key.replace('\\"', '"').replace("\\\\", "\\")
+        rest = m.group(4)
+        if rest.startswith("["):
+            found[key] = [p.strip().strip("\"'") for p in rest.strip("[]").split(",") if p.strip()]
+        elif rest.startswith("{"):
+            v = re.search(r"""\bvalue\s*=\s*("[^"]*"|'[^']*'|[^,}\s]+)""", rest)
+            if v:
+                found[key] = [v.group(1).strip("\"'")]
+        else:
+            found[key] = [rest.strip("\"'")]
+    return found
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise WorksheetError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            v = float(value.replace("_", ""))
+        except ValueError:
+            raise WorksheetError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(v):
+            raise WorksheetError(f"{where}: expected a finite number, got {value!r}")
+        return v
+    raise WorksheetError(f"{where}: expected a number, a list of numbers (several attempts) or "
+                         f"{{ value = ..., work = \"...\" }}, got {value!r}")
+
+
+def _literal_ok(text: str) -> bool:
+    try:
+        float(text.replace("_", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def canonical_name(name: str, e: Explanation) -> str:
+    """Spellings a student may write for a quantity's name (spaces, b/B, \\hat{y}, y_{1-L})."""
+    n = "".join(name.split())
+    for a, b in (("\\hat{y}", "yhat"), ("ŷ", "yhat"), ("∂", "d"), ("\\partial", "d"), ("λ", "L"),
+                 ("dλ", "dL")):
+        n = n.replace(a, b)
+    if n in e:
+        return n
+    alt = re.sub(r"\bb_\{", "B_{", n).replace("/db_{", "/dB_{")
+    if alt in e:
+        return alt
+    if e.network is not None and e.network.layers[-1].activation is not None:  # y_{j-L} is yhat
+        top = len(e.network.layers)
+        alt2 = re.sub(rf"y_\{{(\d+)-{top}\}}", lambda m: "yhat" if len(e.network.output_names) == 1
+                      else f"yhat_{m.group(1)}", alt)
+        if alt2 in e:
+            return alt2
+    return n
+
+
+@dataclass
+class _Entry:
+    name: str
+    written: str
+    value: float
+    attempt: int
+    attempts: int
+    work: str = ""
+
+
+def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, source: str) -> list[_Entry]:
+    entries = []
+    for key, raw in values.items():
+        where = f"{source}: [values] \"{key}\""
+        name = canonical_name(key, e)
+        if name not in e:
+            close = difflib.get_close_matches(name, list(e.values()), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise WorksheetError(f"{where}: unknown name; expected a quantity that `chainrule explain` "
+                                 f"prints for this network (such as z_{{1-1}} or dL/dw_{{11-1}}){hint}")
+        works = [""]
+        if isinstance(raw, dict):
+            extra = set(raw) - {"value", "work"}
+            if extra or "value" not in raw:
+                raise WorksheetError(f"{where}: expected {{ value = <number>, work = \"<expression>\" }}, "
+                                     f"got keys {sorted(raw)}")
+            if not isinstance(raw.get("work", ""), str):
+                raise WorksheetError(f"{where}: work: expected a string, got {raw['work']!r}")
+            works = [raw.get("work", "")]
+            raw = raw["value"]
+        attempts = raw if isinstance(raw, list) else [raw]
+        if not attempts:
+            raise WorksheetError(f"{where}: expected at least one number, got an empty list")
+        written = literals.get(key, [])
+        for k, item in enumerate(attempts, start=1):
+            value = _number(item, where)
+            text = written[k - 1] if len(written) == len(attempts) and _literal_ok(written[k - 1]) else (
+                item if isinstance(item, str) else repr(float(item)))
+            if abs(float(text.replace("_", "")) - value) > 1e-12 * max(1.0, abs(value)):
+                text = repr(value)  # the literal scan misread a line: trust the parsed value
+            entries.append(_Entry(name, text, value, k, len(attempts), works[0] if k == len(attempts) else ""))
+    return entries
+
+
+def _resolve_network(doc: dict, base: Path, source: str):
+    net = doc.get("network")
+    if net is None:
+        raise WorksheetError(f"{source}: network: expected a network file name (or \"reference\"), "
+                             "or a [network] table")
+    if isinstance(net, dict):
+        return parse_network(net, source=f"{source} [network]")
+    if not isinstance(net, str):
+        raise WorksheetError(f"{source}: network: expected a file name or a table, got {net!r}")
+    if net in ("reference", "builtin:reference"):
+        return load_network(None)
+    path = Path(net)
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        shipped = find_example(net)
+        if shipped is None:
+            raise WorksheetError(f"{source}: network: file {net!r} not found (looked for {path})")
+        path = shipped
+    return load_network(path)
+
+
+def find_example(name: str) -> Path | None:
+    """A file shipped in chainrule/examples, by file name or stem ("reference", "reference.toml")."""
+    for path in example_paths():
+        if name in (path.name, path.stem):
+            return path
+    return None
+
+
+def check_worksheet(path: str | os.PathLike) -> CheckReport:
+    """Grade the worksheet at ``path`` against the exact values of its network."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorksheetError(f"{source}: not a UTF-8 text file: {exc}") from None
+    doc = read_toml(path)
+    return check(doc, source=source, base=path.parent, raw=text)
+
+
+def check(doc: dict, source: str = "<worksheet>", base: Path | None = None, raw: str = "") -> CheckReport:
+    """Grade a parsed worksheet document (``raw``, its text, recovers trailing zeros)."""
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise WorksheetError(f"{source}: {unknown[0]}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
+    notation = doc.get("notation", "reference")
+    if notation not in ("reference", "matrix"):
+        raise WorksheetError(f"{source}: notation: expected 'reference' or 'matrix', got {notation!r}")
+    values = doc.get("values")
+    if not isinstance(values, dict) or not values:
+        raise WorksheetError(f"{source}: [values]: expected a table of name = number, got {values!r}")
+    try:
+        spec = _resolve_network(doc, base or Path("."), source)
+    except NetworkFileError:
+        raise
+    e = explain(spec.build(), notation=notation, title=spec.title or None)
+    entries = _entries(values, written_literals(raw), e, source)
+    return grade(e, entries, source)
+
+
+def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") -> CheckReport:
+    order = {q.name: k for k, q in enumerate(e.quantities)}
+    entries = sorted(entries, key=lambda en: (order[en.name], en.attempt))
+    sheet = {en.name: en.value for en in entries if en.attempt == en.attempts}  # the value used later on
+    status: dict[str, str] = {}
+    lookup = lambda name: sheet[name] if name in sheet else e[name].value
+    verdicts = []
+    for en in entries:
+        q = e[en.name]
+        d = decimals_written(en.written)
+        tol = 0.5 * 10.0 ** (-d) * (1 + 1e-9) + 1e-15
+        v = Verdict(en.name, en.written, en.value, CORRECT, q.value, d, attempt=en.attempt, attempts=en.attempts)
+        if abs(en.value - q.value) > tol:
+            v.expression = expression(q, e)
+            if q.recompute is not None:
+                v.recomputed = q.recompute(lookup)
+                if abs(en.value - v.recomputed) <= tol:
+                    causes = [u for u in dict.fromkeys(q.uses) if status.get(u) == WRONG]
+                    v.status = ROUNDING if not causes else WRONG
+                    v.causes = [f"{u} = {_written(entries, u)}" for u in causes]
+                else:
+                    v.status = WRONG
+            else:
+                v.status = WRONG
+        if en.work:
+            v.note = _work_note(en.work, q, e)
+        if en.attempt == en.attempts:
+            status[en.name] = v.status
+        verdicts.append(v)
+    return CheckReport(source, e.title, verdicts)
+
+
+def _written(entries: list[_Entry], name: str) -> str:
+    for en in entries:
+        if en.name == name and en.attempt == en.attempts:
+            return en.written
+    return "?"
+
+
+def expression(q: Quantity, e: Explanation, digits: int = 6) -> str:
+    """How the quantity is computed, with the exact factors: 'dL/dz_{1-1} * x_3 = 0.00142 x (-2.06)'."""
+    if q.terms:
+        sym = " + ".join(" * ".join(t) for t in q.terms)
+        num = " + ".join(" x ".join(fmt_factor(e[n].value, digits) for n in t) for t in q.terms)
+        return f"{sym} = {num}"
+    if q.equals:
+        return q.equals
+    return q.formula
+
+
+def _work_note(work: str, q: Quantity, e: Explanation) -> str:
+    """Compare the factors named in the written work with the chain rule's."""
+    expected = [n for t in q.terms for n in t]
+    if not expected:
+        return ""
+    tokens = [canonical_name(t, e) for t in re.split(r"[\s*·×+()]+|\bx\b", work) if t.strip()]
+    named = [t for t in tokens if re.search(r"[A-Za-z]", t)]
+    wrong = [t for t in named if t not in expected]
+    if not wrong:
+        return ""
+    unknown = [t for t in wrong if t not in e]
+    text = f"the work names {', '.join(wrong)}"
+    if unknown:
+        text += (f" ({unknown[0]} is not a quantity of this network)" if len(unknown) == 1
+                 else f" ({', '.join(unknown)} are not quantities of this network)")
+    return text + f"; the chain rule for {q.name} is {' + '.join(' * '.join(t) for t in q.terms)}"
