@@ -7,6 +7,7 @@ with ``data``, ``grad``, ``requires_grad`` and ``_node``; ``tensor.py`` builds t
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,8 +38,11 @@ class Node:
         self.parents = tuple(None for _ in self.parents) if self.parents else ()
 
 
-class _GradMode:
-    enabled = True
+class _GradModeState(threading.local):
+    enabled = True  # per thread, as in PyTorch: a no_grad in one thread leaves others alone
+
+
+_GradMode = _GradModeState()
 
 
 def is_grad_enabled() -> bool:
@@ -57,6 +61,10 @@ class _SetGradMode(contextlib.ContextDecorator):
 
     def __exit__(self, *exc: Any) -> None:
         _GradMode.enabled = self._saved.pop()
+
+    def _recreate_cm(self) -> _SetGradMode:
+        # Each call of a decorated function gets its own context: re-entrant and thread-safe.
+        return _SetGradMode(self._enabled)
 
 
 class no_grad(_SetGradMode):

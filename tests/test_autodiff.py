@@ -217,6 +217,23 @@ def test_no_grad_nesting_and_enable_grad() -> None:
     assert cr.is_grad_enabled()
 
 
+def test_grad_mode_is_per_thread() -> None:
+    import threading
+
+    inside, other = threading.Event(), []
+
+    def worker() -> None:
+        inside.wait()
+        other.append(cr.is_grad_enabled())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    with cr.no_grad():
+        inside.set()
+        thread.join()
+    assert other == [True]
+
+
 def test_no_grad_restores_the_mode_after_an_exception() -> None:
     with pytest.raises(ZeroDivisionError), cr.no_grad():
         1 / 0  # noqa: B018
