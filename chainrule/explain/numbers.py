@@ -14,24 +14,30 @@ import numpy as np
 DEFAULT_DIGITS = 4
 
 
-def fmt(value: float, digits: int = DEFAULT_DIGITS) -> str:
-    """``value`` to ``digits`` decimals, or ``digits`` significant digits when it is tiny."""
+def fmt(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
+    """``value`` to ``digits`` decimals, or ``digits`` significant digits when it is tiny.
+
+    A ``given`` number (an input, a weight) and a whole number are written as short as they
+    are (0.36, -2.06, 1), as a hand-worked solution copies them.
+    """
     v = float(value)
     if math.isnan(v) or math.isinf(v):
         return str(v)
     if v == 0.0:
         return "0"
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
     fixed = f"{v:.{digits}f}"
-    if float(fixed) == v:  # exactly representable at this precision: write it short
+    if given and float(fixed) == v:  # exactly representable at this precision: write it short
         return np.format_float_positional(v, trim="-")
     if abs(v) < 10.0 ** (-digits):
         return f"{v:.{max(digits - 1, 0)}e}"
     return fixed
 
 
-def fmt_factor(value: float, digits: int = DEFAULT_DIGITS) -> str:
+def fmt_factor(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
     """A number inside a product: negative ones in parentheses, as (-2.06)."""
-    text = fmt(value, digits)
+    text = fmt(value, digits, given)
     return f"({text})" if text.startswith("-") else text
 
 

@@ -43,31 +43,45 @@ def _symbolic(q: Quantity, e: Explanation) -> tuple[str, str]:
     return q.formula, q.formula_latex or ""
 
 
+def is_given(q: Quantity, e: Explanation) -> bool:
+    """Given numbers (inputs, weights) and local derivatives equal to one are shown as written."""
+    return q.is_given or bool(q.equals and q.equals in e and e[q.equals].is_given)
+
+
+def show(name: str, e: Explanation, digits: int) -> str:
+    q = e[name]
+    return fmt(q.value, digits, is_given(q, e))
+
+
+def show_factor(name: str, e: Explanation, digits: int) -> str:
+    q = e[name]
+    return fmt_factor(q.value, digits, is_given(q, e))
+
+
 def _numeric(q: Quantity, e: Explanation, digits: int) -> str:
     if q.terms:
         if q.kind == "forward":  # the solution's (0.02)(0.36) + ... + 0.7
             parts = []
             for t in q.terms:
-                vals = [e[n].value for n in t]
-                parts.append("".join(f"({fmt(v, digits)})" for v in vals) if len(vals) > 1
-                             else fmt_factor(vals[0], digits))
+                parts.append("".join(f"({show(n, e, digits)})" for n in t) if len(t) > 1
+                             else show_factor(t[0], e, digits))
             return " + ".join(parts)
-        return " + ".join(" x ".join(fmt_factor(e[n].value, digits) for n in t) for t in q.terms)
+        return " + ".join(" x ".join(show_factor(n, e, digits) for n in t) for t in q.terms)
     if q.kind == "forward" and q.formula and q.uses:  # sigmoid(z) -> sigmoid(1.3062)
         arg = q.formula[q.formula.index("(") + 1:-1]
         if arg in e:
-            return q.formula.replace(arg, fmt(e[arg].value, digits))
+            return q.formula.replace(arg, show(arg, e, digits))
     if q.kind == "update" and q.uses:
         old, grad_name = q.uses
         eta = q.formula.split(" - ")[1].split(" * ")[0]
-        return f"{fmt(e[old].value, digits)} - {eta} x {fmt_factor(e[grad_name].value, digits)}"
+        return f"{show(old, e, digits)} - {eta} x {show_factor(grad_name, e, digits)}"
     return ""
 
 
 def row(q: Quantity, e: Explanation, digits: int) -> Row:
     sym, sym_latex = _symbolic(q, e)
     num = _numeric(q, e, digits)
-    value = fmt(q.value, digits)
+    value = fmt(q.value, digits, is_given(q, e))
     if num == value:
         num = ""
     return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind)

@@ -494,7 +494,9 @@ class _Builder:
         node = mlp.loss._node
         pred = [p[0] for p in self.pred_names.flat]
         target = [] if self.target_names is None else [t[0] for t in self.target_names.flat]
-        pred_text = pred[0] if len(pred) == 1 else "yhat"
+        top = len(mlp.layers)
+        pred_text = pred[0] if len(pred) == 1 else (
+            "yhat" if mlp.layers[-1].y is not None else ("z_" if self.nt.style == "reference" else "z") + str(top))
         target_text = target[0] if len(target) == 1 else "y"
         arg_names = [self.pred_names, self.target_sub] + [None] * (len(node.args) - 2)
         self.add(Quantity(

@@ -1,0 +1,310 @@
+"""chainrule.explain: every number of the explanation against independent computations.
+
+The expected values are computed here with plain NumPy (the reference network written out by
+hand) and with PyTorch's autograd where installed, never taken from chainrule's own output.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.functional as F
+from chainrule.explain import explain, explain_network, load_network, reference_path
+from chainrule.explain.numbers import decimals_written, fmt
+
+# --- the reference network, written out in NumPy --------------------------------------------
+
+X = np.array([0.02, 0.03, -2.06])
+TARGET = 0.61
+W1 = np.array([[0.36, 0.74, -0.28], [0.29, -0.27, -0.84]])  # row j: weights into unit j
+B1 = np.array([0.7, 0.17])
+W2 = np.array([[0.4, 1.16]])
+B2 = np.array([-0.41])
+
+
+def _sig(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def reference_values() -> dict[str, float]:
+    """Every named quantity of part 3, by hand-written NumPy (w_{ij-l} is W_l[j-1, i-1])."""
+    z1 = W1 @ X + B1
+    y1 = _sig(z1)
+    z2 = W2 @ y1 + B2
+    yh = _sig(z2)
+    L = 0.5 * np.sum((TARGET - yh) ** 2)
+    dL_dyh = yh - TARGET
+    dyh_dz2 = yh * (1 - yh)
+    dL_dz2 = dL_dyh * dyh_dz2
+    dL_dy1 = W2[0] * dL_dz2[0]
+    dy1_dz1 = y1 * (1 - y1)
+    dL_dz1 = dL_dy1 * dy1_dz1
+    v = {"z_{1-1}": z1[0], "z_{2-1}": z1[1], "y_{1-1}": y1[0], "y_{2-1}": y1[1], "z_{1-2}": z2[0],
+         "yhat": yh[0], "L": L, "dL/dyhat": dL_dyh[0], "dyhat/dz_{1-2}": dyh_dz2[0],
+         "dL/dz_{1-2}": dL_dz2[0], "dL/dB_{1-2}": dL_dz2[0], "dz_{1-2}/dB_{1-2}": 1.0}
+    for i in range(2):
+        v[f"dz_{{1-2}}/dw_{{{i + 1}1-2}}"] = y1[i]
+        v[f"dz_{{1-2}}/dy_{{{i + 1}-1}}"] = W2[0, i]
+        v[f"dL/dw_{{{i + 1}1-2}}"] = dL_dz2[0] * y1[i]
+        v[f"dL/dy_{{{i + 1}-1}}"] = dL_dy1[i]
+        v[f"dy_{{{i + 1}-1}}/dz_{{{i + 1}-1}}"] = dy1_dz1[i]
+        v[f"dL/dz_{{{i + 1}-1}}"] = dL_dz1[i]
+        v[f"dL/dB_{{{i + 1}-1}}"] = dL_dz1[i]
+        v[f"dz_{{{i + 1}-1}}/dB_{{{i + 1}-1}}"] = 1.0
+    for j in range(2):
+        for i in range(3):
+            v[f"dz_{{{j + 1}-1}}/dw_{{{i + 1}{j + 1}-1}}"] = X[i]
+            v[f"dz_{{{j + 1}-1}}/dx_{i + 1}"] = W1[j, i]
+            v[f"dL/dw_{{{i + 1}{j + 1}-1}}"] = dL_dz1[j] * X[i]
+    return v
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return explain_network(load_network())
+
+
+def test_reference_file_is_the_reference_network():
+    spec = load_network(reference_path())
+    assert spec.sizes == [3, 2, 1]
+    np.testing.assert_array_equal(spec.input, X)
+    np.testing.assert_array_equal(spec.weights[0], W1)
+    np.testing.assert_array_equal(spec.weights[1], W2)
+    np.testing.assert_array_equal(spec.biases[0], B1)
+    np.testing.assert_array_equal(spec.biases[1], B2)
+    assert spec.target.tolist() == [TARGET]
+
+
+def test_every_reference_quantity_matches_numpy(reference):
+    expected = reference_values()
+    for name, value in expected.items():
+        assert reference[name].value == pytest.approx(value, rel=1e-12, abs=1e-15), name
+    # and nothing computed is left unchecked
+    computed = {q.name for q in reference.quantities if q.kind in ("forward", "loss", "local", "chain")}
+    assert computed == set(expected)
+
+
+def test_reference_values_match_the_solution_where_it_is_exact(reference):
+    # the reference solution's 4-decimal values that are right (its slips are the checker's job)
+    for name, written in {"z_{1-1}": "1.3062", "z_{2-1}": "1.8981", "y_{1-1}": "0.7869", "yhat": "0.7137",
+                          "dyhat/dz_{1-2}": "0.2043", "dL/dz_{1-2}": "0.0212", "dL/dw_{11-2}": "0.0167"}.items():
+        assert fmt(reference[name].value, 4) == written
+
+
+def test_chain_rule_products_are_the_engine_gradients(reference):
+    # each chain-rule line's factors multiply to the value shown, which is the engine's gradient
+    for q in reference.section("chain"):
+        product = sum(np.prod([reference[n].value for n in t]) for t in q.terms)
+        assert product == pytest.approx(q.value, rel=1e-12, abs=1e-18), q.name
+
+
+def test_gradient_arrays_match_torch(reference):
+    torch = pytest.importorskip("torch", reason="PyTorch is the optional oracle for gradients")
+    x = torch.tensor(X)
+    w1 = torch.tensor(W1, requires_grad=True)
+    b1 = torch.tensor(B1, requires_grad=True)
+    w2 = torch.tensor(W2, requires_grad=True)
+    b2 = torch.tensor(B2, requires_grad=True)
+    yh = torch.sigmoid(torch.sigmoid(x @ w1.T + b1) @ w2.T + b2)
+    loss = 0.5 * ((yh - TARGET) ** 2).sum()
+    loss.backward()
+    arrays = {a.name: a.values for a in reference.arrays}
+    # the solution lays dL/dw_1 out with rows i (from) and columns j (to): PyTorch's transpose
+    np.testing.assert_allclose(arrays["dL/dw_1"], w1.grad.numpy().T, rtol=1e-12)
+    np.testing.assert_allclose(arrays["dL/dw_2"], w2.grad.numpy().T, rtol=1e-12)
+    np.testing.assert_allclose(arrays["dL/dB_1"][:, 0], b1.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(arrays["dL/dB_2"][:, 0], b2.grad.numpy(), rtol=1e-12)
+    assert reference.loss == pytest.approx(loss.item(), rel=1e-14)
+    assert reference.arrays[0].element_names[2][0] == "dL/dw_{31-1}"
+
+
+def test_update_step_matches_numpy():
+    e = explain_network(load_network(), lr=0.5)
+    v = reference_values()
+    assert e["w_{31-1}^{new}"].value == pytest.approx(-0.28 - 0.5 * v["dL/dw_{31-1}"], rel=1e-14)
+    assert e["B_{1-2}^{new}"].value == pytest.approx(-0.41 - 0.5 * v["dL/dB_{1-2}"], rel=1e-14)
+    w1 = W1 - 0.5 * np.array([[v[f"dL/dw_{{{i + 1}{j + 1}-1}}"] for i in range(3)] for j in range(2)])
+    b1 = B1 - 0.5 * np.array([v["dL/dB_{1-1}"], v["dL/dB_{2-1}"]])
+    w2 = W2 - 0.5 * np.array([[v["dL/dw_{11-2}"], v["dL/dw_{21-2}"]]])
+    b2 = B2 - 0.5 * v["dL/dB_{1-2}"]
+    yh = _sig(w2 @ _sig(w1 @ X + b1) + b2)
+    assert e["L^{new}"].value == pytest.approx(0.5 * np.sum((yh - TARGET) ** 2), rel=1e-12)
+    assert e["L^{new}"].value < e.loss  # a small step downhill
+
+
+def test_matrix_notation_uses_array_indices():
+    e = explain_network(load_network(), notation="matrix")
+    v = reference_values()
+    assert e["W1[0,2]"].value == -0.28  # w_{31-1}: into unit 1 (row 0) from input 3 (column 2)
+    assert e["dL/dW1[0,2]"].value == pytest.approx(v["dL/dw_{31-1}"], rel=1e-12)
+    assert e["dL/dz2[0]"].value == pytest.approx(v["dL/dz_{1-2}"], rel=1e-12)
+    assert e.arrays[0].values.shape == (2, 3)  # PyTorch's layout in matrix notation
+    with pytest.raises(ValueError, match="notation"):
+        explain_network(load_network(), notation="tensor")
+
+
+def test_explain_keeps_the_graph_and_touches_no_grad():
+    spec = load_network()
+    loss = spec.build()
+    explain(loss)
+    assert all(t.grad is None for t in spec.tensors.values())
+    loss.backward()  # the graph is still there
+    np.testing.assert_allclose(spec.tensors["W1"].grad[0, 2], reference_values()["dL/dw_{31-1}"], rtol=1e-12)
+
+
+def test_explain_rejects_what_it_cannot_explain():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="scalar"):
+        explain(w * 2)
+    with pytest.raises(ValueError, match="requires_grad"):
+        explain(cr.tensor(3.0) * 2)
+    with pytest.raises(TypeError, match="Tensor"):
+        explain(3.0)
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(ValueError, match="freed"):
+        explain(loss)
+    with pytest.raises(ValueError, match="digits"):
+        explain((w * w).sum(), digits=-1)
+
+
+def test_any_scalar_graph_is_explained_node_by_node():
+    # not an MLP: a product, an exp and a sum, with a constant
+    a = cr.tensor([0.5, -1.0], requires_grad=True, name="a")
+    b = cr.tensor([2.0, 3.0], requires_grad=True, name="b")
+    c = a * b
+    d = cr.exp(c)
+    loss = (d + 1.5).sum()
+    e = explain(loss)
+    assert e.quantities == [] and e.network is None
+    names = [n.name for n in e.nodes]
+    assert names[-1] == "L" and {"a", "b"} <= set(names)
+    # gradients against autograd
+    anp = pytest.importorskip("autograd.numpy", reason="HIPS autograd is the independent oracle")
+    from autograd import grad as agrad
+
+    ga = agrad(lambda av: anp.sum(anp.exp(av * np.array([2.0, 3.0])) + 1.5))(np.array([0.5, -1.0]))
+    np.testing.assert_allclose(e.node("a").gradient, ga, rtol=1e-12)
+    # local derivative of c = a * b with respect to a: diag(b), from the mul VJP
+    mul = next(n for n in e.nodes if n.op == "mul")
+    np.testing.assert_allclose(mul.local["a"], np.diag([2.0, 3.0]))
+    np.testing.assert_allclose(mul.local["b"], np.diag([0.5, -1.0]))
+    exp_node = next(n for n in e.nodes if n.op == "exp")
+    np.testing.assert_allclose(exp_node.local[mul.name], np.diag(np.exp([1.0, -3.0])), rtol=1e-14)
+    text = e.to_text()
+    assert "exp" in text and "dL/da" in text
+    upd = explain(loss, lr=0.1)
+    assert upd.update_arrays[-1].values[0, 0] < float(loss.data)
+
+
+def test_hand_built_mlp_gets_the_named_view():
+    # an MLP built by hand with F.linear (no names) is recognised from the graph alone
+    x = np.array([[1.0, -2.0], [0.5, 0.25], [-1.0, 1.0]])
+    W = cr.tensor([[0.3, -0.1], [0.2, 0.4]], requires_grad=True)
+    b = cr.tensor([0.05, -0.05], requires_grad=True)
+    V = cr.tensor([[1.0, -1.0]], requires_grad=True)
+    loss = F.mse_loss(F.linear(F.tanh(F.linear(x, W, b)), V), np.array([[0.1], [0.2], [0.3]]))
+    e = explain(loss)
+    assert e.network is not None and e.network.batch == 3
+    # dL/dw_{12-1} sums over the three samples
+    h = np.tanh(x @ W.data.T + b.data)
+    pred = h @ V.data.T
+    g_pred = 2 * (pred - np.array([[0.1], [0.2], [0.3]])) / 3
+    g_z = (g_pred @ V.data) * (1 - h ** 2)
+    assert e["dL/dw_{12-1}"].value == pytest.approx((g_z.T @ x)[1, 0], rel=1e-12)
+    assert len(e["dL/dw_{12-1}"].terms) == 3
+    assert e["z_{2-1}^{(3)}"].value == pytest.approx(x[2] @ W.data[1] + b.data[1], rel=1e-14)
+
+
+def test_batch_huber_example_against_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch is the optional oracle for gradients")
+    from chainrule.explain.worksheet import find_example
+
+    spec = load_network(find_example("tanh-huber-batch"))
+    e = explain_network(spec)
+    x = torch.tensor(spec.input)
+    w1, w2 = (torch.tensor(w, requires_grad=True) for w in spec.weights)
+    b1, b2 = (torch.tensor(b, requires_grad=True) for b in spec.biases)
+    out = torch.tanh(x @ w1.T + b1) @ w2.T + b2
+    loss = torch.nn.functional.huber_loss(out, torch.tensor(spec.target), delta=0.5, reduction="mean")
+    loss.backward()
+    assert e.loss == pytest.approx(loss.item(), rel=1e-13)
+    for j in range(3):
+        for i in range(2):
+            assert e[f"dL/dw_{{{i + 1}{j + 1}-1}}"].value == pytest.approx(w1.grad[j, i].item(), rel=1e-11)
+    assert e["dL/dB_{2-2}"].value == pytest.approx(b2.grad[1].item(), rel=1e-11)
+
+
+def test_softmax_output_layer_shows_the_off_diagonal_terms():
+    # softmax is not elementwise: dL/dz_1 sums over every output of the same sample
+    x = np.array([0.2, -0.4])
+    W = cr.tensor([[0.5, 0.1], [-0.3, 0.8], [0.2, 0.2]], requires_grad=True)
+    b = cr.tensor([0.0, 0.1, -0.1], requires_grad=True)
+    p = F.softmax(F.linear(x, W, b))
+    e = explain(F.l2_loss(p, np.array([0.0, 1.0, 0.0])))
+    dz1 = e["dL/dz_{1-1}"]
+    assert len(dz1.terms) == 3
+    z = W.data @ x + b.data
+    s = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    g_s = s - np.array([0.0, 1.0, 0.0])
+    jac = np.diag(s) - np.outer(s, s)
+    assert dz1.value == pytest.approx((g_s @ jac)[0], rel=1e-12)
+    assert e["dyhat_2/dz_{1-1}"].value == pytest.approx(jac[1, 0], rel=1e-12)
+
+
+def test_cross_entropy_classifier_example_against_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch is the optional oracle for gradients")
+    from chainrule.explain.worksheet import find_example
+
+    spec = load_network(find_example("relu-softmax-classifier"))
+    e = explain_network(spec)
+    x = torch.tensor(spec.input)
+    w1, w2 = (torch.tensor(w, requires_grad=True) for w in spec.weights)
+    b1, b2 = (torch.tensor(b, requires_grad=True) for b in spec.biases)
+    logits = torch.relu(x @ w1.T + b1) @ w2.T + b2
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(spec.target))
+    loss.backward()
+    assert e.loss == pytest.approx(loss.item(), rel=1e-13)
+    assert e["dL/dw_{12-1}"].value == pytest.approx(w1.grad[1, 0].item(), rel=1e-11, abs=1e-15)
+    assert e["dy_{2-1}^{(1)}/dz_{2-1}^{(1)}"].value == 0.0  # inactive ReLU unit: derivative 0
+
+
+def test_seeded_example_is_reproducible():
+    from chainrule.explain.worksheet import find_example
+
+    a = load_network(find_example("seeded-4-3-1"))
+    b = load_network(find_example("seeded-4-3-1"))
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    bound = 1 / np.sqrt(4)
+    assert np.all(np.abs(a.weights[0]) <= bound)
+    assert explain_network(a).loss == explain_network(b).loss
+
+
+def test_float32_network_stays_float32():
+    x = np.array([0.5, -0.5], dtype=np.float32)
+    W = cr.tensor(np.array([[0.1, 0.2]], dtype=np.float32), requires_grad=True)
+    loss = F.l2_loss(F.sigmoid(F.linear(x, W)), np.array([1.0], dtype=np.float32))
+    e = explain(loss)
+    assert e.node("W1").gradient.dtype == np.float32
+    assert e["dL/dw_{21-1}"].value == pytest.approx(
+        float((_sig(0.1 * 0.5 - 0.2 * 0.5) - 1) * _sig(-0.05) * (1 - _sig(-0.05)) * -0.5), rel=1e-6)
+
+
+@pytest.mark.parametrize("value,digits,text", [
+    (1.30620000001, 4, "1.3062"), (0.0212, 4, "0.0212"), (2.843451798526683e-05, 4, "2.843e-05"),
+    (-0.0029287, 4, "-0.0029"), (1.0, 4, "1"), (0.0, 4, "0"), (0.786876, 2, "0.79"), (-4.2e-7, 3, "-4.20e-07"),
+])
+def test_display_rounding(value, digits, text):
+    assert fmt(value, digits) == text
+
+
+def test_given_numbers_are_written_short():
+    assert fmt(0.36, 4, given=True) == "0.36"
+    assert fmt(0.36, 4) == "0.3600"
+
+
+@pytest.mark.parametrize("literal,places", [("1.3062", 4), ("2.8e-5", 6), ("0.0140", 4), ("-0.00285", 5),
+                                            ("1", 0), ("4.20E-05", 7), ("12.5e1", 0)])
+def test_decimals_written(literal, places):
+    assert decimals_written(literal) == places
