@@ -9,6 +9,7 @@ and its formula together, so the two can only live in one place.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,39 @@ class Formula:
     def text(self) -> str:
         """The three lines in plain unicode for a terminal."""
         return "\n".join((self.definition_text, self.derivative_text, self.chain_rule_text))
+
+    def symbolic(self) -> tuple[Any, Any, dict[str, Any]]:
+        """``(definition, derivative, symbols)`` as SymPy objects (needs the ``symbolic`` extra).
+
+        ``f`` in the derivative is replaced by the definition. Differentiate the definition
+        with respect to ``symbols_wrt = sympify(formula.wrt, locals=symbols)`` to check it.
+        """
+        try:
+            import sympy as sp
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("Formula.symbolic() needs SymPy: pip install 'chainrule[symbolic]'") from None
+        if self.sympy is None:
+            raise ValueError(f"formula {self.name!r} has no SymPy form")
+        text = " ".join((*self.sympy, self.wrt))
+        names = set(re.findall(r"[A-Za-z_]\w*", text)) - set(dir(sp)) - {"True", "False"}
+        names |= set(self.symbols)
+        indexed = set(re.findall(r"([A-Za-z_]\w*)\[", text))
+        ns: dict[str, Any] = {}
+        for name in names:
+            if name in indexed:
+                ns[name] = sp.IndexedBase(name, real=True)
+            elif name in ("i", "j", "k", "c"):  # component and summation indices
+                ns[name] = sp.Symbol(name, integer=True, positive=True)
+            elif name == "n":
+                ns[name] = sp.Symbol(name, integer=True, positive=True)
+            else:
+                assumption = self.symbols.get(name, "real")
+                ns[name] = sp.Symbol(name, **{assumption: True})
+        definition = sp.sympify(self.sympy[0], locals=ns)
+        derivative = sp.sympify(self.sympy[1], locals=ns)
+        if "f" in ns:
+            derivative = derivative.subs(ns["f"], definition)
+        return definition, derivative, ns
 
 
 FORMULAS: dict[str, Formula] = {}

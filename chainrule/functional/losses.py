@@ -514,6 +514,12 @@ def multi_margin_loss(input: Any, target: Any, *, p: int = 1, margin: float = 1.
 
 # --- cosine similarity and the cosine embedding loss -------------------------------------------
 
+# cos(a, b) and d cos / d a_i in SymPy syntax, for the two formulas below.
+_NORM_A, _NORM_B = "sqrt(Sum(a[k]**2, (k, 1, n)))", "sqrt(Sum(b[k]**2, (k, 1, n)))"
+_COS = f"Sum(a[k]*b[k], (k, 1, n))/({_NORM_A}*{_NORM_B})"
+_DCOS_DA = f"b[i]/({_NORM_A}*{_NORM_B}) - a[i]*{_COS}/Sum(a[k]**2, (k, 1, n))"
+
+
 def _cosine_parts(a, b, axis, eps):
     """Norms clamped below by eps (PyTorch's current cosine_similarity) and the cosine."""
     na = np.sqrt(np.sum(a * a, axis=axis, keepdims=True))
@@ -552,9 +558,7 @@ _cosine_prim = define(
         derivative_text="∂J/∂ŷ_i = y_i / (|y|·|ŷ|) − ŷ_i·J(y, ŷ) / |ŷ|²",
         chain_rule_text="∂/∂w J(y, f(w)) = Σ_i (y_i / (|y|·|f(w)|) − f_i(w)·J(y, f(w)) / |f(w)|²)"
                         "·∂f_i(w)/∂w",
-        sympy=("Sum(a[k]*b[k], (k, 1, n))/(sqrt(Sum(a[k]**2, (k, 1, n)))*sqrt(Sum(b[k]**2, (k, 1, n))))",
-               "a[i]/(sqrt(Sum(a[k]**2, (k, 1, n)))*sqrt(Sum(b[k]**2, (k, 1, n))))"
-               " - b[i]*f/Sum(b[k]**2, (k, 1, n))"),
+        sympy=(_COS, f"a[i]/({_NORM_A}*{_NORM_B}) - b[i]*f/Sum(b[k]**2, (k, 1, n))"),
         wrt="b[i]",
         note="cosine_similarity(a, b) with a = y, b = ŷ. Each norm is clamped below by eps, as "
              "PyTorch's current F.cosine_similarity does, so a zero vector gives 0, not NaN.",
@@ -619,11 +623,11 @@ _cosine_embedding_prim = define(
         derivative_text="∂L/∂a_i = −∂cos/∂a_i if y = 1;  [cos > margin]·∂cos/∂a_i if y = −1;"
                         "  ∂cos/∂a_i = b_i/(|a|·|b|) − a_i·cos(a, b)/|a|²",
         chain_rule_text="∂/∂w L(f(w), b, y) = Σ_i ∂L/∂a_i (at a = f(w))·∂f_i(w)/∂w",
-        sympy=("Piecewise((1 - C, Eq(t, 1)), (Max(0, C - margin), True))",
-               "Piecewise((-D, Eq(t, 1)), (Heaviside(C - margin)*D, True))"),
+        sympy=(f"Piecewise((1 - {_COS}, Eq(t, 1)), (Max(0, {_COS} - margin), True))",
+               f"Piecewise((-({_DCOS_DA}), Eq(t, 1)), (Heaviside({_COS} - margin)*({_DCOS_DA}), True))"),
         wrt="a[i]", symbols={"t": "integer", "margin": "real"},
-        note="C = cos(a, b) and D = ∂cos/∂a_i (see derivative). As PyTorch, 1e-12 is added to each "
-             "squared norm, so a zero vector gives cos = 0 with a finite gradient.",
+        note="As PyTorch, 1e-12 is added to each squared norm, so a zero vector gives cos = 0 with "
+             "a finite gradient.",
     ),
     _cosine_embedding, _cosine_embedding_vjp(0), _cosine_embedding_vjp(1),
     latex=r"\mathrm{{CosEmb}}({0}, {1}, {2})")
