@@ -210,3 +210,67 @@ def test_registries_and_lookup():
     assert F.get_activation("LeakyReLU") is F.leaky_relu
     with pytest.raises(ValueError, match="valid names: sigmoid"):
         F.get_activation("swish")
+
+
+# --- F.linear: the affine map of a dense layer (PyTorch's weight layout) ------------------------
+
+LINEAR_SHAPES = [((5, 3), True), ((5, 3), False), ((3,), True), ((2, 4, 3), True)]
+
+
+def _linear_args(rng, x_shape, bias):
+    x, w = rng.normal(size=x_shape), rng.normal(size=(2, 3))
+    return [x, w, rng.normal(size=(2,))] if bias else [x, w]
+
+
+@pytest.mark.parametrize("x_shape, bias", LINEAR_SHAPES)
+def test_linear_gradcheck(rng, x_shape, bias):
+    args = [cr.tensor(a, requires_grad=True) for a in _linear_args(rng, x_shape, bias)]
+    assert cr.gradcheck(F.linear, *args)
+
+
+@pytest.mark.parametrize("x_shape, bias", LINEAR_SHAPES)
+def test_linear_matches_autograd_and_torch(rng, x_shape, bias):
+    args = _linear_args(rng, x_shape, bias)
+    tensors = [cr.tensor(a, requires_grad=True) for a in args]
+    out = F.linear(*tensors)
+    g = rng.normal(size=out.shape)
+    grads = [t.data for t in cr.grad(out, tensors, grad_output=g)]
+
+    def auto_linear(x, w, b=None):
+        y = anp.dot(x, w.T)
+        return y if b is None else y + b
+
+    _assert_close(out.data, auto_linear(*args))
+    for i, ours in enumerate(grads):
+        def f(a, i=i):
+            return anp.sum(auto_linear(*args[:i], a, *args[i + 1:]) * g)
+        _assert_close(ours, autograd.grad(f)(args[i]))
+
+    torch = pytest.importorskip("torch", reason="PyTorch oracle needs torch installed")
+    targs = [torch.tensor(a, requires_grad=True) for a in args]
+    tout = torch.nn.functional.linear(*targs)
+    tout.backward(torch.tensor(g))
+    _assert_close(out.data, tout.detach().numpy())
+    for ours, t in zip(grads, targs, strict=True):
+        _assert_close(ours, t.grad.numpy())
+
+
+def test_linear_is_one_node_and_keeps_float32(rng):
+    x, w, b = (cr.tensor(a.astype(np.float32), requires_grad=True)
+               for a in _linear_args(rng, (4, 3), True))
+    y = F.linear(x, w, b)
+    assert y.op == "linear" and y._node.parents == (x, w, b)
+    assert F.linear(x, w).op == "linear_no_bias"
+    y.sum().backward()
+    assert y.dtype == np.float32 and all(t.grad.dtype == np.float32 for t in (x, w, b))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, b_shape, message", [
+    ((4, 3), (2, 4), None, r"input shape \(4, 3\) does not end in in_features = 4"),
+    ((4, 3), (3,), None, "weight must be 2-D"),
+    ((4, 3), (2, 3), (3,), r"bias must have shape \(2,\)"),
+])
+def test_linear_shape_errors(x_shape, w_shape, b_shape, message):
+    bias = None if b_shape is None else np.zeros(b_shape)
+    with pytest.raises(ValueError, match=message):
+        F.linear(np.zeros(x_shape), np.zeros(w_shape), bias)
