@@ -1,0 +1,209 @@
+"""chainrule check: each written value graded correct, off by carried rounding, or wrong.
+
+Exact values are computed here in plain NumPy; the verdicts expected for the reference
+solution's sheet are worked out by hand in the comments.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.explain.worksheet import CORRECT, ROUNDING, WRONG, WorksheetError, check_worksheet, find_example
+
+
+def run_cli(argv, monkeypatch, capsys):
+    import chainrule.cli as cli
+
+    present = tuple(c for c in cli.COMMANDS if importlib.util.find_spec(f"chainrule.cli.{c}") is not None)
+    monkeypatch.setattr(cli, "COMMANDS", present)
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _sig(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def exact() -> dict[str, float]:
+    x = np.array([0.02, 0.03, -2.06])
+    W1 = np.array([[0.36, 0.74, -0.28], [0.29, -0.27, -0.84]])
+    z1 = W1 @ x + np.array([0.7, 0.17])
+    y1 = _sig(z1)
+    z2 = 0.4 * y1[0] + 1.16 * y1[1] - 0.41
+    yh = _sig(z2)
+    dz2 = (yh - 0.61) * yh * (1 - yh)
+    dz1 = dz2 * np.array([0.4, 1.16]) * y1 * (1 - y1)
+    return {"z_{1-1}": z1[0], "z_{2-1}": z1[1], "y_{1-1}": y1[0], "y_{2-1}": y1[1], "z_{1-2}": z2, "yhat": yh,
+            "L": 0.5 * (yh - 0.61) ** 2, "dL/dyhat": yh - 0.61, "dyhat/dz_{1-2}": yh * (1 - yh),
+            "dL/dz_{1-2}": dz2, "dL/dz_{1-1}": dz1[0], "dL/dz_{2-1}": dz1[1],
+            "dL/dw_{21-1}": dz1[0] * 0.03, "dL/dw_{31-1}": dz1[0] * -2.06, "dL/dw_{32-1}": dz1[1] * -2.06}
+
+
+def test_reference_solution_sheet():
+    report = check_worksheet(find_example("reference-worksheet"))
+    e = exact()
+    by = {}
+    for v in report.verdicts:
+        by.setdefault(v.name, []).append(v)
+    # its slips, worked out by hand:
+    # dyhat/dz_{1-2} first written as z(1 - z) = 0.0789; yhat(1 - yhat) = 0.2043 is right
+    first, second = by["dyhat/dz_{1-2}"]
+    assert (first.written, first.status) == ("0.0789", WRONG)
+    assert (second.written, second.status) == ("0.2043", CORRECT)
+    assert first.exact == pytest.approx(e["dyhat/dz_{1-2}"], rel=1e-12)
+    # dL/dw_{31-1} = 0.0014 x -2.06 = -0.002884, written -0.00285: an arithmetic slip, and the
+    # exact value rounds to -0.00293
+    w31 = by["dL/dw_{31-1}"][0]
+    assert w31.status == WRONG and w31.causes == []
+    assert round(e["dL/dw_{31-1}"], 5) == -0.00293
+    assert w31.exact == pytest.approx(e["dL/dw_{31-1}"], rel=1e-12)
+    assert w31.recomputed == pytest.approx(0.0014 * -2.06, rel=1e-12)
+    assert "dL/dz_{1-1} * dz_{1-1}/dw_{31-1}" in w31.message()
+    # dL/dw_{21-1} = 0.0014 x 0.03 = 4.2e-5, exact 4.27e-5 -> 4.3e-5: carried rounding
+    assert round(e["dL/dw_{21-1}"] * 1e5, 1) == 4.3
+    assert by["dL/dw_{21-1}"][0].status == ROUNDING
+    # dL/dw_{32-1} = 0.0028 x -2.06 = -0.005768 -> -0.00577, exact -0.00574: carried rounding
+    assert round(e["dL/dw_{32-1}"], 5) == -0.00574
+    assert by["dL/dw_{32-1}"][0].status == ROUNDING
+    # its name slip: dL/dw_{11-1} written with z_{2-1} in the names, 0.0014 = dL/dz_{1-1} in value
+    w11 = by["dL/dw_{11-1}"][0]
+    assert w11.status == CORRECT and "dL/dz_{2-1}" in w11.note and "dL/dz_{1-1}" in w11.note
+    assert "dL/dz_{3-1}" in by["dL/dw_{32-1}"][0].note
+    # everything else on the sheet is right to the digits written
+    slips = {("dyhat/dz_{1-2}", 1), ("dL/dw_{31-1}", 1), ("dL/dw_{21-1}", 1), ("dL/dw_{32-1}", 1)}
+    for v in report.verdicts:
+        if (v.name, v.attempt) not in slips:
+            assert v.status == CORRECT, v.message()
+            if v.name in e:
+                assert abs(v.claimed - e[v.name]) <= 0.5 * 10.0 ** -v.decimals + 1e-12
+    assert report.summary() == "47 values checked: 43 correct, 2 off only by carried rounding, 2 wrong"
+    assert report.exit_code == 1
+
+
+def _sheet(tmp_path: Path, values: str, network: str = '"reference"') -> Path:
+    path = tmp_path / "sheet.toml"
+    path.write_text(f"network = {network}\n\n[values]\n{values}\n", encoding="utf-8")
+    return path
+
+
+def test_planted_slips_and_their_causes(tmp_path):
+    e = exact()
+    path = _sheet(tmp_path, '''
+"z_{1-1}" = 1.3062
+"z_{2-1}" = "1.8980"      # slip: exact 1.8981
+"y_{1-1}" = 0.7769        # slip: exact 0.7869
+"y_{2-1}" = 0.8697
+"z_{1-2}" = 0.9096        # right from the sheet's wrong y_{1-1}: 0.7769*0.4 + 0.8697*1.16 - 0.41
+"yhat" = 0.7129           # right from the sheet's wrong z_{1-2}
+"dL/dyhat" = 0.2          # wrong on its own: 0.7129 - 0.61 = 0.1029
+''')
+    report = check_worksheet(path)
+    v = {x.name: x for x in report.verdicts}
+    assert v["z_{1-1}"].status == CORRECT
+    assert v["z_{2-1}"].status == WRONG and v["z_{2-1}"].written == "1.8980" and v["z_{2-1}"].decimals == 4
+    assert round(e["z_{2-1}"], 4) == 1.8981
+    assert v["y_{1-1}"].status == WRONG and v["y_{1-1}"].causes == []
+    assert v["y_{2-1}"].status == CORRECT
+    z12 = v["z_{1-2}"]
+    assert round(0.7769 * 0.4 + 0.8697 * 1.16 - 0.41, 4) == 0.9096
+    assert z12.status == WRONG and z12.causes == ["y_{1-1} = 0.7769"]
+    assert z12.exact == pytest.approx(e["z_{1-2}"], rel=1e-12)
+    assert round(_sig(0.9096), 4) == 0.7129
+    assert v["yhat"].status == WRONG and v["yhat"].causes == ["z_{1-2} = 0.9096"]
+    assert "wrong because z_{1-2} = 0.9096 on the sheet is wrong" in v["yhat"].message()
+    assert v["dL/dyhat"].status == WRONG and v["dL/dyhat"].causes == []
+    assert v["dL/dyhat"].recomputed == pytest.approx(0.7129 - 0.61, rel=1e-12)
+    assert report.exit_code == 1
+
+
+def test_carried_rounding_with_coarse_values(tmp_path):
+    e = exact()
+    path = _sheet(tmp_path, '''
+"dL/dyhat" = 0.10
+"dyhat/dz_{1-2}" = 0.20
+"dL/dz_{1-2}" = 0.020     # 0.10 x 0.20; the exact 0.02119 rounds to 0.021
+"dL/dy_{1-1}" = 0.008     # 0.020 x 0.4, exact 0.00848 -> 0.008: correct as written
+''')
+    report = check_worksheet(path)
+    v = {x.name: x for x in report.verdicts}
+    assert round(e["dL/dz_{1-2}"], 3) == 0.021
+    assert [v[n].status for n in ("dL/dyhat", "dyhat/dz_{1-2}", "dL/dz_{1-2}", "dL/dy_{1-1}")] == \
+        [CORRECT, CORRECT, ROUNDING, CORRECT]
+    assert report.exit_code == 0  # carried rounding is not wrong
+
+
+def test_trailing_zeros_claim_more_digits(tmp_path):
+    # "0.78690" claims 5 decimals; the exact 0.786877 rounds to 0.78688
+    report = check_worksheet(_sheet(tmp_path, '"y_{1-1}" = 0.78690\n"y_{2-1}" = "0.870"'))
+    v = {x.name: x for x in report.verdicts}
+    assert v["y_{1-1}"].decimals == 5 and v["y_{1-1}"].status == WRONG
+    assert v["y_{2-1}"].decimals == 3 and v["y_{2-1}"].status == CORRECT
+
+
+def test_aliases_and_all_correct_exit_zero(tmp_path, monkeypatch, capsys):
+    path = _sheet(tmp_path, '"y_{1-2}" = 0.7137\n"dλ/db_{1-1}" = 0.0014\n"\\\\hat{y}" = 0.71373')
+    code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
+    assert code == 0 and err == ""
+    assert out.rstrip().endswith("3 values checked: 3 correct, 0 off only by carried rounding, 0 wrong")
+    assert "yhat = 0.7137" in out and "dL/dB_{1-1} = 0.0014" in out
+
+
+def test_inline_network_and_json_report(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "inline.toml"
+    path.write_text('''
+[network]
+sizes = [1, 1]
+activation = "relu"
+[network.data]
+input = [2.0]
+target = 0.5
+[[network.layers]]
+weights = [[0.75]]
+bias = [-0.5]
+
+[values]
+"z_{1-1}" = 1.0
+"yhat" = 1
+"dL/dyhat" = 0.5
+"dL/dw_{11-1}" = 1.1
+''')
+    code, out, _ = run_cli(["check", str(path), "--format", "json"], monkeypatch, capsys)
+    doc = json.loads(out)
+    assert code == 1 and doc["schema"] == "chainrule.check" and doc["version"] == 1
+    # z = 0.75*2 - 0.5 = 1, relu -> 1, L2: dL/dyhat = 0.5, dL/dw = 0.5 * 1 * 2 = 1.0
+    assert doc["summary"] == {"correct": 3, "rounding": 0, "wrong": 1}
+    wrong = [v for v in doc["verdicts"] if v["status"] == "wrong"][0]
+    assert wrong["name"] == "dL/dw_{11-1}" and wrong["exact"] == 1.0
+
+
+@pytest.mark.parametrize("values,words", [
+    ('"z_{9-1}" = 1.0', ['"z_{9-1}"', "unknown name"]),
+    ('"dL/dw_{11-1" = 1.0', ["unknown name", "did you mean dL/dw_{11-1}"]),
+    ('"z_{1-1}" = "abc"', ['"z_{1-1}"', "expected a number"]),
+    ('"z_{1-1}" = true', ['"z_{1-1}"', "expected a number"]),
+    ('"z_{1-1}" = { valu = 1.0 }', ['"z_{1-1}"', "value ="]),
+    ('"z_{1-1}" = []', ['"z_{1-1}"', "at least one number"]),
+])
+def test_bad_worksheets_exit_2(tmp_path, monkeypatch, capsys, values, words):
+    path = _sheet(tmp_path, values)
+    with pytest.raises(WorksheetError):
+        check_worksheet(path)
+    code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert str(path) in err
+    for word in words:
+        assert word in err, err
+
+
+def test_bad_network_reference_and_toml(tmp_path, monkeypatch, capsys):
+    for text in ('network = "missing.toml"\n[values]\n"L" = 1.0\n', 'network = "reference"\n[values\n',
+                 '[values]\n"L" = 1.0\n', 'network = "reference"\nvalues = 3\n'):
+        path = tmp_path / "w.toml"
+        path.write_text(text)
+        code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1 and "w.toml" in err

@@ -1,0 +1,199 @@
+"""Every format renders the same explanation; the command writes files atomically."""
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.explain import explain_network, load_network
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run_cli(argv, monkeypatch, capsys):
+    """chainrule.cli.main with the subcommands that exist (others may still be in progress)."""
+    import importlib.util
+
+    import chainrule.cli as cli
+
+    present = tuple(c for c in cli.COMMANDS if importlib.util.find_spec(f"chainrule.cli.{c}") is not None)
+    monkeypatch.setattr(cli, "COMMANDS", present)
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return explain_network(load_network(), lr=0.5)
+
+
+def test_plain_text_has_every_step_in_order(reference):
+    text = reference.to_text()
+    assert not ANSI.search(text)
+    text.encode("ascii")  # readable in any terminal or file
+    lines = [
+        "z_{1-1} = x_1 * w_{11-1} + x_2 * w_{21-1} + x_3 * w_{31-1} + B_{1-1} = "
+        "(0.02)(0.36) + (0.03)(0.74) + (-2.06)(-0.28) + 0.7 = 1.3062",
+        "yhat = sigmoid(z_{1-2}) = sigmoid(0.9136) = 0.7137",
+        "dz_{1-2}/dw_{11-2} = y_{1-1} = 0.7869",
+        "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.1037 x 0.2043 = 0.0212",
+        "dL/dw_{11-1} = dL/dz_{1-1} * dz_{1-1}/dw_{11-1} = 0.0014 x 0.02 = 2.843e-05",
+        "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.0014 x (-2.06) = -0.0029",
+    ]
+    positions = [text.index(line) for line in lines]
+    assert positions == sorted(positions)
+    assert "Gradient-descent update (learning rate eta = 0.5)" in text
+
+
+def test_digits_change_only_the_display(reference):
+    six = reference.to_text(digits=6)
+    assert "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.103731 x 0.204319 = 0.021194" in six
+    assert "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.001422 x (-2.06) = -0.002929" in six
+
+
+def test_colour_tables_with_rich_and_plain_without(reference, monkeypatch):
+    pytest.importorskip("rich", reason="rich is the optional 'pretty' extra")
+    coloured = reference.to_text(color=True)
+    assert ANSI.search(coloured)
+    assert "0.0212" in ANSI.sub("", coloured)
+    real_import = builtins.__import__
+
+    def no_rich(name, *args, **kwargs):
+        if name == "rich" or name.startswith("rich."):
+            raise ImportError("rich is not installed")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_rich)
+    fallback = reference.to_text(color=True)
+    assert fallback == reference.to_text()
+
+
+def test_json_schema(reference):
+    doc = json.loads(reference.to_json())
+    assert doc["schema"] == "chainrule.explanation" and doc["version"] == 1
+    assert doc["network"] == {"sizes": [3, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "l2_loss",
+                              "batch": 1}
+    by_name = {q["name"]: q for q in doc["quantities"]}
+    q = by_name["dL/dw_{31-1}"]
+    assert q["kind"] == "chain" and q["terms"] == [["dL/dz_{1-1}", "dz_{1-1}/dw_{31-1}"]]
+    assert q["value"] == reference["dL/dw_{31-1}"].value  # exact, not rounded
+    assert q["display"] == "-0.0029"
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    assert set(nodes) == {"W1", "b1", "z1", "y1", "W2", "b2", "z2", "yhat", "L"}
+    for n in doc["nodes"]:
+        assert {"name", "op", "expression", "value", "gradient", "local_derivatives"} <= set(n)
+    assert nodes["L"]["gradient"] == 1.0
+    jac = np.array(nodes["y1"]["local_derivatives"]["z1"]["jacobian"])
+    np.testing.assert_allclose(np.diag(jac), [reference["dy_{1-1}/dz_{1-1}"].value,
+                                              reference["dy_{2-1}/dz_{2-1}"].value])
+    np.testing.assert_allclose(nodes["W1"]["gradient"], np.array(doc["gradients"][0]["values"]).T)
+    assert doc["update"][0]["name"] == "w_1^new"
+
+
+def test_markdown_and_latex(reference):
+    md = reference.to_markdown()
+    assert md.startswith("# ") and "| $z_{1-1}$ |" in md
+    assert r"$\frac{\partial L}{\partial w_{31-1}}$" in md
+    tex = reference.to_latex()
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") >= 5
+    assert r"2.843 \times 10^{-5}" in tex
+    assert tex.count("{") == tex.count("}")
+
+
+def test_html_is_self_contained(reference):
+    page = reference.to_html()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and 'id="network"' in page
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)  # nothing fetched
+    assert page.count("<circle") == 6  # 3 inputs, 2 hidden, 1 output
+    assert "dL/dw = 2.843e-05" in page  # edges carry their gradient
+    assert reference._repr_html_().startswith("<div")
+
+
+def test_generic_graph_formats():
+    import chainrule as cr
+
+    a = cr.tensor([1.0, 2.0], requires_grad=True, name="a")
+    loss = (cr.exp(a) * 3.0).sum()
+    from chainrule.explain import explain
+
+    e = explain(loss)
+    for fmt_name in ("text", "markdown", "latex", "json", "html"):
+        out = e.render(fmt_name)
+        assert "a" in out and len(out) > 100
+    doc = json.loads(e.to_json())
+    assert doc["network"] is None and doc["quantities"] == []
+    np.testing.assert_allclose(doc["nodes"][0]["gradient"], 3 * np.exp([1.0, 2.0]), rtol=1e-14)
+    with pytest.raises(ValueError, match="format"):
+        e.render("pdf")
+
+
+def test_cli_formats_and_output_file(tmp_path, monkeypatch, capsys):
+    code, out, err = run_cli(["explain"], monkeypatch, capsys)
+    assert code == 0 and err == "" and "dL/dw_{31-1}" in out and not ANSI.search(out)
+    code, out, _ = run_cli(["explain", "--format", "json", "--digits", "3"], monkeypatch, capsys)
+    assert code == 0 and json.loads(out)["digits"] == 3
+    target = tmp_path / "page.html"
+    code, out, _ = run_cli(["explain", "--format", "html", "--output", str(target)], monkeypatch, capsys)
+    assert code == 0 and out == "" and target.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left behind
+    code, out, _ = run_cli(["explain", "--notation", "matrix", "--lr", "0.1"], monkeypatch, capsys)
+    assert code == 0 and "dL/dW1[0,2]" in out and "W1[0,2]^{new}" in out
+
+
+def test_failed_run_leaves_an_existing_output_alone(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "keep.txt"
+    target.write_text("precious")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("sizes = [")
+    code, _, err = run_cli(["explain", str(bad), "--output", str(target)], monkeypatch, capsys)
+    assert code == 2 and target.read_text() == "precious"
+    code, _, err = run_cli(["explain", "--output", str(tmp_path / "no-dir" / "x.txt")], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_diagram(tmp_path, monkeypatch, capsys, suffix, magic):
+    pytest.importorskip("matplotlib", reason="the diagram needs the optional 'plot' extra")
+    target = tmp_path / f"net{suffix}"
+    code, out, _ = run_cli(["explain", "--diagram", str(target)], monkeypatch, capsys)
+    assert code == 0 and "dL/dw_{31-1}" in out
+    assert target.read_bytes().startswith(magic)
+    if suffix == ".png":
+        import matplotlib.image
+
+        pixels = matplotlib.image.imread(str(target))
+        assert pixels.std() > 0.05  # something is drawn
+
+
+def test_diagram_rejects_other_extensions(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(["explain", "--diagram", str(tmp_path / "net.pdf")], monkeypatch, capsys)
+    assert code == 2 and ".png or .svg" in err
+
+
+@pytest.mark.parametrize("argv", [["explain", "--digits", "x"], ["explain", "--digits", "99"],
+                                  ["explain", "--lr", "nan"], ["explain", "--format", "pdf"]])
+def test_bad_options(monkeypatch, capsys, argv):
+    code, out, err = run_cli(argv, monkeypatch, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+
+
+def test_shipped_examples_explain_from_any_directory(tmp_path):
+    # the reference network and the examples are package data, found wherever Python runs
+    script = ("import sys, chainrule.cli as c; "
+              "c.COMMANDS = tuple(n for n in c.COMMANDS if __import__('importlib').util.find_spec("
+              "'chainrule.cli.' + n)); sys.exit(c.main(sys.argv[1:]))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for argv in (["explain"], ["explain", "tanh-huber-batch"], ["explain", "--examples"]):
+        done = subprocess.run([sys.executable, "-c", script, *argv], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout
