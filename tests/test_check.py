@@ -3,6 +3,7 @@
 Exact values are computed here in plain NumPy; the verdicts expected for the reference
 solution's sheet are worked out by hand in the comments.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrule.explain.worksheet import CORRECT, ROUNDING, WRONG, WorksheetError, check_worksheet, find_example
+from chainrule.explain.worksheet import (
+    CORRECT,
+    ROUNDING,
+    WRONG,
+    WorksheetError,
+    check_worksheet,
+    find_example,
+)
 
 
 def run_cli(argv, monkeypatch, capsys):
@@ -38,10 +46,23 @@ def exact() -> dict[str, float]:
     yh = _sig(z2)
     dz2 = (yh - 0.61) * yh * (1 - yh)
     dz1 = dz2 * np.array([0.4, 1.16]) * y1 * (1 - y1)
-    return {"z_{1-1}": z1[0], "z_{2-1}": z1[1], "y_{1-1}": y1[0], "y_{2-1}": y1[1], "z_{1-2}": z2, "yhat": yh,
-            "L": 0.5 * (yh - 0.61) ** 2, "dL/dyhat": yh - 0.61, "dyhat/dz_{1-2}": yh * (1 - yh),
-            "dL/dz_{1-2}": dz2, "dL/dz_{1-1}": dz1[0], "dL/dz_{2-1}": dz1[1],
-            "dL/dw_{21-1}": dz1[0] * 0.03, "dL/dw_{31-1}": dz1[0] * -2.06, "dL/dw_{32-1}": dz1[1] * -2.06}
+    return {
+        "z_{1-1}": z1[0],
+        "z_{2-1}": z1[1],
+        "y_{1-1}": y1[0],
+        "y_{2-1}": y1[1],
+        "z_{1-2}": z2,
+        "yhat": yh,
+        "L": 0.5 * (yh - 0.61) ** 2,
+        "dL/dyhat": yh - 0.61,
+        "dyhat/dz_{1-2}": yh * (1 - yh),
+        "dL/dz_{1-2}": dz2,
+        "dL/dz_{1-1}": dz1[0],
+        "dL/dz_{2-1}": dz1[1],
+        "dL/dw_{21-1}": dz1[0] * 0.03,
+        "dL/dw_{31-1}": dz1[0] * -2.06,
+        "dL/dw_{32-1}": dz1[1] * -2.06,
+    }
 
 
 def test_reference_solution_sheet():
@@ -80,7 +101,7 @@ def test_reference_solution_sheet():
         if (v.name, v.attempt) not in slips:
             assert v.status == CORRECT, v.message()
             if v.name in e:
-                assert abs(v.claimed - e[v.name]) <= 0.5 * 10.0 ** -v.decimals + 1e-12
+                assert abs(v.claimed - e[v.name]) <= 0.5 * 10.0**-v.decimals + 1e-12
     assert report.summary() == "47 values checked: 43 correct, 2 off only by carried rounding, 2 wrong"
     assert report.exit_code == 1
 
@@ -93,7 +114,9 @@ def _sheet(tmp_path: Path, values: str, network: str = '"reference"') -> Path:
 
 def test_planted_slips_and_their_causes(tmp_path):
     e = exact()
-    path = _sheet(tmp_path, '''
+    path = _sheet(
+        tmp_path,
+        """
 "z_{1-1}" = 1.3062
 "z_{2-1}" = "1.8980"      # slip: exact 1.8981
 "y_{1-1}" = 0.7769        # slip: exact 0.7869
@@ -101,7 +124,8 @@ def test_planted_slips_and_their_causes(tmp_path):
 "z_{1-2}" = 0.9096        # right from the sheet's wrong y_{1-1}: 0.7769*0.4 + 0.8697*1.16 - 0.41
 "yhat" = 0.7129           # right from the sheet's wrong z_{1-2}
 "dL/dyhat" = 0.2          # wrong on its own: 0.7129 - 0.61 = 0.1029
-''')
+""",
+    )
     report = check_worksheet(path)
     v = {x.name: x for x in report.verdicts}
     assert v["z_{1-1}"].status == CORRECT
@@ -123,17 +147,24 @@ def test_planted_slips_and_their_causes(tmp_path):
 
 def test_carried_rounding_with_coarse_values(tmp_path):
     e = exact()
-    path = _sheet(tmp_path, '''
+    path = _sheet(
+        tmp_path,
+        """
 "dL/dyhat" = 0.10
 "dyhat/dz_{1-2}" = 0.20
 "dL/dz_{1-2}" = 0.020     # 0.10 x 0.20; the exact 0.02119 rounds to 0.021
 "dL/dy_{1-1}" = 0.008     # 0.020 x 0.4, exact 0.00848 -> 0.008: correct as written
-''')
+""",
+    )
     report = check_worksheet(path)
     v = {x.name: x for x in report.verdicts}
     assert round(e["dL/dz_{1-2}"], 3) == 0.021
-    assert [v[n].status for n in ("dL/dyhat", "dyhat/dz_{1-2}", "dL/dz_{1-2}", "dL/dy_{1-1}")] == \
-        [CORRECT, CORRECT, ROUNDING, CORRECT]
+    assert [v[n].status for n in ("dL/dyhat", "dyhat/dz_{1-2}", "dL/dz_{1-2}", "dL/dy_{1-1}")] == [
+        CORRECT,
+        CORRECT,
+        ROUNDING,
+        CORRECT,
+    ]
     assert report.exit_code == 0  # carried rounding is not wrong
 
 
@@ -155,7 +186,7 @@ def test_aliases_and_all_correct_exit_zero(tmp_path, monkeypatch, capsys):
 
 def test_inline_network_and_json_report(tmp_path, monkeypatch, capsys):
     path = tmp_path / "inline.toml"
-    path.write_text('''
+    path.write_text("""
 [network]
 sizes = [1, 1]
 activation = "relu"
@@ -171,7 +202,7 @@ bias = [-0.5]
 "yhat" = 1
 "dL/dyhat" = 0.5
 "dL/dw_{11-1}" = 1.1
-''')
+""")
     code, out, _ = run_cli(["check", str(path), "--format", "json"], monkeypatch, capsys)
     doc = json.loads(out)
     assert code == 1 and doc["schema"] == "chainrule.check" and doc["version"] == 1
@@ -181,14 +212,17 @@ bias = [-0.5]
     assert wrong["name"] == "dL/dw_{11-1}" and wrong["exact"] == 1.0
 
 
-@pytest.mark.parametrize("values,words", [
-    ('"z_{9-1}" = 1.0', ['"z_{9-1}"', "unknown name"]),
-    ('"dL/dw_{11-1" = 1.0', ["unknown name", "did you mean dL/dw_{11-1}"]),
-    ('"z_{1-1}" = "abc"', ['"z_{1-1}"', "expected a number"]),
-    ('"z_{1-1}" = true', ['"z_{1-1}"', "expected a number"]),
-    ('"z_{1-1}" = { valu = 1.0 }', ['"z_{1-1}"', "value ="]),
-    ('"z_{1-1}" = []', ['"z_{1-1}"', "at least one number"]),
-])
+@pytest.mark.parametrize(
+    "values,words",
+    [
+        ('"z_{9-1}" = 1.0', ['"z_{9-1}"', "unknown name"]),
+        ('"dL/dw_{11-1" = 1.0', ["unknown name", "did you mean dL/dw_{11-1}"]),
+        ('"z_{1-1}" = "abc"', ['"z_{1-1}"', "expected a number"]),
+        ('"z_{1-1}" = true', ['"z_{1-1}"', "expected a number"]),
+        ('"z_{1-1}" = { valu = 1.0 }', ['"z_{1-1}"', "value ="]),
+        ('"z_{1-1}" = []', ['"z_{1-1}"', "at least one number"]),
+    ],
+)
 def test_bad_worksheets_exit_2(tmp_path, monkeypatch, capsys, values, words):
     path = _sheet(tmp_path, values)
     with pytest.raises(WorksheetError):
@@ -201,8 +235,12 @@ def test_bad_worksheets_exit_2(tmp_path, monkeypatch, capsys, values, words):
 
 
 def test_bad_network_reference_and_toml(tmp_path, monkeypatch, capsys):
-    for text in ('network = "missing.toml"\n[values]\n"L" = 1.0\n', 'network = "reference"\n[values\n',
-                 '[values]\n"L" = 1.0\n', 'network = "reference"\nvalues = 3\n'):
+    for text in (
+        'network = "missing.toml"\n[values]\n"L" = 1.0\n',
+        'network = "reference"\n[values\n',
+        '[values]\n"L" = 1.0\n',
+        'network = "reference"\nvalues = 3\n',
+    ):
         path = tmp_path / "w.toml"
         path.write_text(text)
         code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)

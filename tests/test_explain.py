@@ -3,6 +3,7 @@
 The expected values are computed here with plain NumPy (the reference network written out by
 hand) and with PyTorch's autograd where installed, never taken from chainrule's own output.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,9 +41,20 @@ def reference_values() -> dict[str, float]:
     dL_dy1 = W2[0] * dL_dz2[0]
     dy1_dz1 = y1 * (1 - y1)
     dL_dz1 = dL_dy1 * dy1_dz1
-    v = {"z_{1-1}": z1[0], "z_{2-1}": z1[1], "y_{1-1}": y1[0], "y_{2-1}": y1[1], "z_{1-2}": z2[0],
-         "yhat": yh[0], "L": L, "dL/dyhat": dL_dyh[0], "dyhat/dz_{1-2}": dyh_dz2[0],
-         "dL/dz_{1-2}": dL_dz2[0], "dL/dB_{1-2}": dL_dz2[0], "dz_{1-2}/dB_{1-2}": 1.0}
+    v = {
+        "z_{1-1}": z1[0],
+        "z_{2-1}": z1[1],
+        "y_{1-1}": y1[0],
+        "y_{2-1}": y1[1],
+        "z_{1-2}": z2[0],
+        "yhat": yh[0],
+        "L": L,
+        "dL/dyhat": dL_dyh[0],
+        "dyhat/dz_{1-2}": dyh_dz2[0],
+        "dL/dz_{1-2}": dL_dz2[0],
+        "dL/dB_{1-2}": dL_dz2[0],
+        "dz_{1-2}/dB_{1-2}": 1.0,
+    }
     for i in range(2):
         v[f"dz_{{1-2}}/dw_{{{i + 1}1-2}}"] = y1[i]
         v[f"dz_{{1-2}}/dy_{{{i + 1}-1}}"] = W2[0, i]
@@ -87,8 +99,15 @@ def test_every_reference_quantity_matches_numpy(reference):
 
 def test_reference_values_match_the_solution_where_it_is_exact(reference):
     # the reference solution's 4-decimal values that are right (its slips are the checker's job)
-    for name, written in {"z_{1-1}": "1.3062", "z_{2-1}": "1.8981", "y_{1-1}": "0.7869", "yhat": "0.7137",
-                          "dyhat/dz_{1-2}": "0.2043", "dL/dz_{1-2}": "0.0212", "dL/dw_{11-2}": "0.0167"}.items():
+    for name, written in {
+        "z_{1-1}": "1.3062",
+        "z_{2-1}": "1.8981",
+        "y_{1-1}": "0.7869",
+        "yhat": "0.7137",
+        "dyhat/dz_{1-2}": "0.2043",
+        "dL/dz_{1-2}": "0.0212",
+        "dL/dw_{11-2}": "0.0167",
+    }.items():
         assert fmt(reference[name].value, 4) == written
 
 
@@ -211,7 +230,7 @@ def test_hand_built_mlp_gets_the_named_view():
     h = np.tanh(x @ W.data.T + b.data)
     pred = h @ V.data.T
     g_pred = 2 * (pred - np.array([[0.1], [0.2], [0.3]])) / 3
-    g_z = (g_pred @ V.data) * (1 - h ** 2)
+    g_z = (g_pred @ V.data) * (1 - h**2)
     assert e["dL/dw_{12-1}"].value == pytest.approx((g_z.T @ x)[1, 0], rel=1e-12)
     assert len(e["dL/dw_{12-1}"].terms) == 3
     assert e["z_{2-1}^{(3)}"].value == pytest.approx(x[2] @ W.data[1] + b.data[1], rel=1e-14)
@@ -288,13 +307,23 @@ def test_float32_network_stays_float32():
     e = explain(loss)
     assert e.node("W1").gradient.dtype == np.float32
     assert e["dL/dw_{21-1}"].value == pytest.approx(
-        float((_sig(0.1 * 0.5 - 0.2 * 0.5) - 1) * _sig(-0.05) * (1 - _sig(-0.05)) * -0.5), rel=1e-6)
+        float((_sig(0.1 * 0.5 - 0.2 * 0.5) - 1) * _sig(-0.05) * (1 - _sig(-0.05)) * -0.5), rel=1e-6
+    )
 
 
-@pytest.mark.parametrize("value,digits,text", [
-    (1.30620000001, 4, "1.3062"), (0.0212, 4, "0.0212"), (2.843451798526683e-05, 4, "2.843e-05"),
-    (-0.0029287, 4, "-0.0029"), (1.0, 4, "1"), (0.0, 4, "0"), (0.786876, 2, "0.79"), (-4.2e-7, 3, "-4.20e-07"),
-])
+@pytest.mark.parametrize(
+    "value,digits,text",
+    [
+        (1.30620000001, 4, "1.3062"),
+        (0.0212, 4, "0.0212"),
+        (2.843451798526683e-05, 4, "2.843e-05"),
+        (-0.0029287, 4, "-0.0029"),
+        (1.0, 4, "1"),
+        (0.0, 4, "0"),
+        (0.786876, 2, "0.79"),
+        (-4.2e-7, 3, "-4.20e-07"),
+    ],
+)
 def test_display_rounding(value, digits, text):
     assert fmt(value, digits) == text
 
@@ -304,7 +333,17 @@ def test_given_numbers_are_written_short():
     assert fmt(0.36, 4) == "0.3600"
 
 
-@pytest.mark.parametrize("literal,places", [("1.3062", 4), ("2.8e-5", 6), ("0.0140", 4), ("-0.00285", 5),
-                                            ("1", 0), ("4.20E-05", 7), ("12.5e1", 0)])
+@pytest.mark.parametrize(
+    "literal,places",
+    [("1.3062", 4), ("2.8e-5", 6), ("0.0140", 4), ("-0.00285", 5), ("1", 0), ("4.20E-05", 7), ("12.5e1", 0)],
+)
 def test_decimals_written(literal, places):
     assert decimals_written(literal) == places
+
+
+def test_chainrule_explain_is_callable():
+    w = cr.tensor([0.5, -2.0], requires_grad=True, name="w")
+    e = cr.explain((w * w).sum(), digits=2)
+    assert e.digits == 2
+    np.testing.assert_allclose(e.node("w").gradient, [1.0, -4.0])
+    assert cr.explain.Explanation is type(e)  # and it is still the package

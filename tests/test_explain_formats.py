@@ -1,4 +1,5 @@
 """Every format renders the same explanation; the command writes files atomically."""
+
 from __future__ import annotations
 
 import builtins
@@ -71,6 +72,7 @@ def test_colour_tables_with_rich_and_plain_without(reference, monkeypatch):
         if name == "rich" or name.startswith("rich."):
             raise ImportError("rich is not installed")
         return real_import(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", no_rich)
     fallback = reference.to_text(color=True)
     assert fallback == reference.to_text()
@@ -79,8 +81,12 @@ def test_colour_tables_with_rich_and_plain_without(reference, monkeypatch):
 def test_json_schema(reference):
     doc = json.loads(reference.to_json())
     assert doc["schema"] == "chainrule.explanation" and doc["version"] == 1
-    assert doc["network"] == {"sizes": [3, 2, 1], "activations": ["sigmoid", "sigmoid"], "loss": "l2_loss",
-                              "batch": 1}
+    assert doc["network"] == {
+        "sizes": [3, 2, 1],
+        "activations": ["sigmoid", "sigmoid"],
+        "loss": "l2_loss",
+        "batch": 1,
+    }
     by_name = {q["name"]: q for q in doc["quantities"]}
     q = by_name["dL/dw_{31-1}"]
     assert q["kind"] == "chain" and q["terms"] == [["dL/dz_{1-1}", "dz_{1-1}/dw_{31-1}"]]
@@ -92,8 +98,9 @@ def test_json_schema(reference):
         assert {"name", "op", "expression", "value", "gradient", "local_derivatives"} <= set(n)
     assert nodes["L"]["gradient"] == 1.0
     jac = np.array(nodes["y1"]["local_derivatives"]["z1"]["jacobian"])
-    np.testing.assert_allclose(np.diag(jac), [reference["dy_{1-1}/dz_{1-1}"].value,
-                                              reference["dy_{2-1}/dz_{2-1}"].value])
+    np.testing.assert_allclose(
+        np.diag(jac), [reference["dy_{1-1}/dz_{1-1}"].value, reference["dy_{2-1}/dz_{2-1}"].value]
+    )
     np.testing.assert_allclose(nodes["W1"]["gradient"], np.array(doc["gradients"][0]["values"]).T)
     assert doc["update"][0]["name"] == "w_1^new"
 
@@ -179,8 +186,15 @@ def test_diagram_rejects_other_extensions(tmp_path, monkeypatch, capsys):
     assert code == 2 and ".png or .svg" in err
 
 
-@pytest.mark.parametrize("argv", [["explain", "--digits", "x"], ["explain", "--digits", "99"],
-                                  ["explain", "--lr", "nan"], ["explain", "--format", "pdf"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explain", "--digits", "x"],
+        ["explain", "--digits", "99"],
+        ["explain", "--lr", "nan"],
+        ["explain", "--format", "pdf"],
+    ],
+)
 def test_bad_options(monkeypatch, capsys, argv):
     code, out, err = run_cli(argv, monkeypatch, capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
@@ -188,12 +202,20 @@ def test_bad_options(monkeypatch, capsys, argv):
 
 def test_shipped_examples_explain_from_any_directory(tmp_path):
     # the reference network and the examples are package data, found wherever Python runs
-    script = ("import sys, chainrule.cli as c; "
-              "c.COMMANDS = tuple(n for n in c.COMMANDS if __import__('importlib').util.find_spec("
-              "'chainrule.cli.' + n)); sys.exit(c.main(sys.argv[1:]))")
+    script = (
+        "import sys, chainrule.cli as c; "
+        "c.COMMANDS = tuple(n for n in c.COMMANDS if __import__('importlib').util.find_spec("
+        "'chainrule.cli.' + n)); sys.exit(c.main(sys.argv[1:]))"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for argv in (["explain"], ["explain", "tanh-huber-batch"], ["explain", "--examples"]):
-        done = subprocess.run([sys.executable, "-c", script, *argv], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout

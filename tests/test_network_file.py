@@ -1,4 +1,5 @@
 """The network file: what it accepts, and one clear line (exit 2) for everything it does not."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -42,21 +43,28 @@ def test_a_good_file_builds_the_network_it_describes(tmp_path):
     e = explain_network(spec)
     z = 0.2 * 1.0 + 0.4 * -0.5 + 0.1
     r = np.tanh(z) - 0.3
-    huber = 0.5 * r ** 2 if abs(r) <= 0.25 else 0.25 * (abs(r) - 0.125)
+    huber = 0.5 * r**2 if abs(r) <= 0.25 else 0.25 * (abs(r) - 0.125)
     assert e.loss == pytest.approx(huber, rel=1e-14)
     assert e["dL/dw_{11-1}"].value == pytest.approx(
-        (r if abs(r) <= 0.25 else 0.25 * np.sign(r)) * (1 - np.tanh(z) ** 2) * 1.0, rel=1e-12)
+        (r if abs(r) <= 0.25 else 0.25 * np.sign(r)) * (1 - np.tanh(z) ** 2) * 1.0, rel=1e-12
+    )
 
 
 def test_sizes_may_be_inferred_from_the_weights():
-    spec = parse_network({"data": {"input": [1.0, 2.0], "target": [0.5]},
-                          "layers": [{"weights": [[0.1, 0.2]], "bias": [0.0]}]})
+    spec = parse_network(
+        {"data": {"input": [1.0, 2.0], "target": [0.5]}, "layers": [{"weights": [[0.1, 0.2]], "bias": [0.0]}]}
+    )
     assert spec.sizes == [2, 1]
 
 
 def test_a_layer_without_bias():
-    spec = parse_network({"sizes": [2, 1], "data": {"input": [1.0, 2.0], "target": 0.5},
-                          "layers": [{"weights": [[0.1, 0.2]], "bias": False}]})
+    spec = parse_network(
+        {
+            "sizes": [2, 1],
+            "data": {"input": [1.0, 2.0], "target": 0.5},
+            "layers": [{"weights": [[0.1, 0.2]], "bias": False}],
+        }
+    )
     e = explain_network(spec)
     assert "B_{1-1}" not in e
     assert e["z_{1-1}"].value == pytest.approx(0.5)
@@ -65,7 +73,10 @@ def test_a_layer_without_bias():
 BAD = [
     # (file text, words the one-line message must contain)
     ("sizes = [2, 1\n", ["not valid TOML"]),
-    (GOOD.replace("weights = [[0.2, 0.4]]", "weights = [[0.2, 0.4, 0.9]]"), ["[[layers]] #1 weights", "2 numbers"]),
+    (
+        GOOD.replace("weights = [[0.2, 0.4]]", "weights = [[0.2, 0.4, 0.9]]"),
+        ["[[layers]] #1 weights", "2 numbers"],
+    ),
     (GOOD.replace("sizes = [2, 1]", "sizes = [3, 1]"), ["[data] input", "3 numbers"]),
     (GOOD.replace('activation = "tanh"', 'activation = "swish"'), ["activation", "sigmoid"]),
     (GOOD.replace('name = "huber_loss"', 'name = "l3_loss"'), ["[loss] name", "l2_loss"]),
@@ -77,7 +88,7 @@ BAD = [
     (GOOD.replace("bias = [0.1]", "bias = [0.1, 0.2]"), ["[[layers]] #1 bias", "1 numbers"]),
     (GOOD.replace("bias = [0.1]", ""), ["[[layers]] #1 bias", "seed"]),
     (GOOD.replace('title = "tiny"', 'titel = "tiny"'), ["titel", "unknown key"]),
-    (GOOD.replace("[loss]", 'seed = -3\n[loss]'), ["seed", "non-negative"]),
+    (GOOD.replace("[loss]", "seed = -3\n[loss]"), ["seed", "non-negative"]),
     (GOOD.replace('name = "huber_loss"', 'name = "huber_loss"\nreduction = "none"'), ["reduction", "scalar"]),
     (GOOD.replace("[data]", "[data]\nbatch = 2"), ["[data] batch", "unknown key"]),
 ]

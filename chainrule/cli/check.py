@@ -1,4 +1,5 @@
 """``chainrule check WORKSHEET.toml``: grade hand-worked values (exit 0 all right, 1 something wrong)."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,18 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "check", help="grade a hand-worked forward/backward pass",
+        "check",
+        help="grade a hand-worked forward/backward pass",
         description="Grade each value of a worksheet: correct to the digits written, off only by "
-                    "carried rounding, or wrong (with the exact value, the chain-rule expression and "
-                    "the earlier wrong value that caused it). Exit code 0 when nothing is wrong, 1 "
-                    "when something is, 2 for unusable input.")
-    p.add_argument("worksheet", metavar="WORKSHEET.toml",
-                   help="worksheet file (or the name of a shipped one, e.g. reference-worksheet)")
+        "carried rounding, or wrong (with the exact value, the chain-rule expression and "
+        "the earlier wrong value that caused it). Exit code 0 when nothing is wrong, 1 "
+        "when something is, 2 for unusable input.",
+    )
+    p.add_argument(
+        "worksheet",
+        metavar="WORKSHEET.toml",
+        help="worksheet file (or the name of a shipped one, e.g. reference-worksheet)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically)")
     p.set_defaults(handler=run)

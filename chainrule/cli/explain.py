@@ -1,4 +1,5 @@
 """``chainrule explain [NETWORK.toml]``: every step of one forward and backward pass."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,10 @@ def resolve_file(name: str | None, what: str) -> Path | None:
     shipped = find_example(name)
     if shipped is not None:
         return shipped
-    raise CommandError(f"{what} {name!r} not found (neither a file nor a shipped example; "
-                       "see `chainrule explain --examples`)")
+    raise CommandError(
+        f"{what} {name!r} not found (neither a file nor a shipped example; "
+        "see `chainrule explain --examples`)"
+    )
 
 
 def _digits(text: str) -> int:
@@ -49,22 +52,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from chainrule.explain import FORMATS, NOTATIONS
 
     p = subparsers.add_parser(
-        "explain", help="show every step of a forward and backward pass",
+        "explain",
+        help="show every step of a forward and backward pass",
         description="Explain one forward and backward pass of a small network, step by step: every "
-                    "pre-activation, activation, local partial derivative and chain-rule product, "
-                    "read off the engine's own graph. Without a file: the reference network.")
-    p.add_argument("network", nargs="?", metavar="NETWORK.toml",
-                   help="network file (default: the reference 3-2-1 sigmoid network)")
+        "pre-activation, activation, local partial derivative and chain-rule product, "
+        "read off the engine's own graph. Without a file: the reference network.",
+    )
+    p.add_argument(
+        "network",
+        nargs="?",
+        metavar="NETWORK.toml",
+        help="network file (default: the reference 3-2-1 sigmoid network)",
+    )
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
-    p.add_argument("--diagram", metavar="FILE", help="also draw the network to FILE.png or FILE.svg (matplotlib)")
-    p.add_argument("--digits", type=_digits, default=4, metavar="N",
-                   help="decimals shown (default 4); smaller values get N significant digits")
-    p.add_argument("--notation", choices=NOTATIONS, default="reference",
-                   help="names: the reference solution's w_{ij-l} (default) or matrix indices W1[j,i]")
+    p.add_argument(
+        "--diagram", metavar="FILE", help="also draw the network to FILE.png or FILE.svg (matplotlib)"
+    )
+    p.add_argument(
+        "--digits",
+        type=_digits,
+        default=4,
+        metavar="N",
+        help="decimals shown (default 4); smaller values get N significant digits",
+    )
+    p.add_argument(
+        "--notation",
+        choices=NOTATIONS,
+        default="reference",
+        help="names: the reference solution's w_{ij-l} (default) or matrix indices W1[j,i]",
+    )
     p.add_argument("--lr", type=_lr, metavar="ETA", help="also show one gradient-descent step with rate ETA")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                   help="colour and tables in a terminal (needs rich; default: auto)")
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour and tables in a terminal (needs rich; default: auto)",
+    )
     p.add_argument("--examples", action="store_true", help="list the example files shipped with chainrule")
     p.set_defaults(handler=run)
 
@@ -84,8 +108,9 @@ def run(args: argparse.Namespace) -> int:
         save_diagram(explanation, args.diagram)
     color = False
     if args.format == "text" and not args.output:
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                           and not os.environ.get("NO_COLOR"))
+        color = args.color == "always" or (
+            args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        )
     text = explanation.render(args.format, digits=args.digits, color=color)
     if args.output:
         atomic_write_text(args.output, text)

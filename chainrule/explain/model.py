@@ -4,10 +4,11 @@ An ``Explanation`` is data, read off the engine's graph by ``trace.explain``; ev
 (text, markdown, LaTeX, JSON, HTML) renders the same object. Numbers are exact float64; the
 renderers round for display only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -186,8 +187,12 @@ class Explanation:
         """Render in one of ``FORMATS`` (text, markdown, latex, json, html)."""
         if format == "text":
             return self.to_text(digits=digits, color=color)
-        renderers = {"markdown": self.to_markdown, "latex": self.to_latex, "json": self.to_json,
-                     "html": self.to_html}
+        renderers = {
+            "markdown": self.to_markdown,
+            "latex": self.to_latex,
+            "json": self.to_json,
+            "html": self.to_html,
+        }
         if format not in renderers:
             raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
         return renderers[format](digits=digits)

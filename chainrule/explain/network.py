@@ -23,6 +23,7 @@ file, the key and what was expected. ``NetworkSpec.build`` makes the network out
 tensors through ``F.linear``, the activations and the loss, so the explainer reads the same
 graph that training would build.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -85,8 +86,9 @@ class NetworkSpec:
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
-    def build(self, weights: list[np.ndarray] | None = None,
-              biases: list[np.ndarray | None] | None = None) -> Tensor:
+    def build(
+        self, weights: list[np.ndarray] | None = None, biases: list[np.ndarray | None] | None = None
+    ) -> Tensor:
         """The loss as a chainrule tensor, built layer by layer; parameters require grad.
 
         The tensors are named (W1, b1, z1, y1, ..., L) and kept in ``self.tensors``.
@@ -117,8 +119,10 @@ class NetworkSpec:
         except (ValueError, TypeError) as exc:
             raise NetworkFileError(f"{self.source}: [loss] {self.loss} with [data] target: {exc}") from None
         if loss.size != 1:
-            raise NetworkFileError(f"{self.source}: [loss] reduction: expected a scalar loss ('sum' or "
-                                   f"'mean'), got shape {loss.shape}")
+            raise NetworkFileError(
+                f"{self.source}: [loss] reduction: expected a scalar loss ('sum' or "
+                f"'mean'), got shape {loss.shape}"
+            )
         loss.name = "L"
         tensors["L"] = loss
         self.tensors = tensors
@@ -197,8 +201,9 @@ def _activation(name: Any, source: str, key: str) -> str | None:
 def _unknown_keys(table: dict, allowed: set[str], source: str, where: str) -> None:
     extra = sorted(set(table) - allowed)
     if extra:
-        raise NetworkFileError(f"{source}: {where}{extra[0]}: unknown key; expected one of "
-                               f"{', '.join(sorted(allowed))}")
+        raise NetworkFileError(
+            f"{source}: {where}{extra[0]}: unknown key; expected one of {', '.join(sorted(allowed))}"
+        )
 
 
 def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
@@ -222,8 +227,13 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
     _unknown_keys(data, {"input", "target"}, source, "[data] ")
     if "input" not in data:
         raise _fail(source, "[data] input", "one sample (a list of numbers) or a batch (a list of lists)")
-    x = _numbers(data["input"], source, "[data] input", (1, 2),
-                 "one sample (a list of numbers) or a batch (a list of lists)")
+    x = _numbers(
+        data["input"],
+        source,
+        "[data] input",
+        (1, 2),
+        "one sample (a list of numbers) or a batch (a list of lists)",
+    )
     if x.size == 0:
         raise _fail(source, "[data] input", "at least one number", data["input"])
     if "target" not in data:
@@ -238,23 +248,40 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
     sizes = doc.get("sizes")
     if sizes is None:
         if not layers or any("weights" not in t for t in layers):
-            raise _fail(source, "sizes", "a list of layer sizes [inputs, units of layer 1, ...] "
-                        "(needed unless every [[layers]] entry gives its weights)")
+            raise _fail(
+                source,
+                "sizes",
+                "a list of layer sizes [inputs, units of layer 1, ...] "
+                "(needed unless every [[layers]] entry gives its weights)",
+            )
         sizes = [int(x.shape[-1])]
         for k, table in enumerate(layers, start=1):
-            w = _numbers(table["weights"], source, f"[[layers]] #{k} weights", (2,),
-                         "a matrix (list of rows), row j = the weights into unit j")
+            w = _numbers(
+                table["weights"],
+                source,
+                f"[[layers]] #{k} weights",
+                (2,),
+                "a matrix (list of rows), row j = the weights into unit j",
+            )
             sizes.append(int(w.shape[0]))
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes)):
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes)
+    ):
         raise _fail(source, "sizes", "a list of at least two positive integers [inputs, units, ...]", sizes)
     n_layers = len(sizes) - 1
     if layers and len(layers) != n_layers:
-        raise _fail(source, "[[layers]]", f"{n_layers} entries, one per layer of sizes = {sizes}",
-                    f"{len(layers)} entries")
+        raise _fail(
+            source,
+            "[[layers]]",
+            f"{n_layers} entries, one per layer of sizes = {sizes}",
+            f"{len(layers)} entries",
+        )
     if x.shape[-1] != sizes[0]:
-        raise _fail(source, "[data] input", f"{sizes[0]} numbers per sample (sizes[0] = {sizes[0]})",
-                    data["input"])
+        raise _fail(
+            source, "[data] input", f"{sizes[0]} numbers per sample (sizes[0] = {sizes[0]})", data["input"]
+        )
 
     default_act = doc.get("activation", "sigmoid")
     if isinstance(default_act, list):
@@ -281,12 +308,21 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
             acts[li - 1] = _activation(table["activation"], source, f"{where} activation")
         bound = 1 / math.sqrt(fan_in)  # torch.nn.Linear's default initialisation
         if "weights" in table:
-            w = _numbers(table["weights"], source, f"{where} weights", (2,),
-                         f"a {units}x{fan_in} matrix (list of {units} rows), row j = the weights into unit j")
+            w = _numbers(
+                table["weights"],
+                source,
+                f"{where} weights",
+                (2,),
+                f"a {units}x{fan_in} matrix (list of {units} rows), row j = the weights into unit j",
+            )
             if w.shape != (units, fan_in):
-                raise _fail(source, f"{where} weights",
-                            f"{units} rows (units of layer {li}) of {fan_in} numbers (inputs to it), "
-                            f"for sizes = {sizes}", f"{w.shape[0]} rows of {w.shape[1]}")
+                raise _fail(
+                    source,
+                    f"{where} weights",
+                    f"{units} rows (units of layer {li}) of {fan_in} numbers (inputs to it), "
+                    f"for sizes = {sizes}",
+                    f"{w.shape[0]} rows of {w.shape[1]}",
+                )
         elif rng is not None:
             w = rng.uniform(-bound, bound, size=(units, fan_in))
         else:
@@ -296,7 +332,9 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
             b = None
         elif bias_value is None:
             if rng is None:
-                raise _fail(source, f"{where} bias", "a list of biases (or false), or a top-level seed to draw them")
+                raise _fail(
+                    source, f"{where} bias", "a list of biases (or false), or a top-level seed to draw them"
+                )
             b = rng.uniform(-bound, bound, size=units)
         else:
             b = _numbers(bias_value, source, f"{where} bias", (1,), f"a list of {units} numbers, or false")
@@ -317,20 +355,42 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
     except ValueError:
         raise _fail(source, "[loss] name", f"a loss, one of {', '.join(F.LOSSES)}", loss_name) from None
     params = {k: v for k, v in loss_doc.items() if k != "name"}
-    accepted = {p.name for p in inspect.signature(loss_fn).parameters.values()
-                if p.kind == inspect.Parameter.KEYWORD_ONLY}
+    accepted = {
+        p.name
+        for p in inspect.signature(loss_fn).parameters.values()
+        if p.kind == inspect.Parameter.KEYWORD_ONLY
+    }
     for key, value in params.items():
         if key not in accepted:
-            raise _fail(source, f"[loss] {key}", f"a parameter of {loss_fn.__name__}: "
-                        f"{', '.join(sorted(accepted)) or 'none'}", value)
+            raise _fail(
+                source,
+                f"[loss] {key}",
+                f"a parameter of {loss_fn.__name__}: {', '.join(sorted(accepted)) or 'none'}",
+                value,
+            )
     if "reduction" in params and params["reduction"] not in ("sum", "mean"):
-        raise _fail(source, "[loss] reduction", "'sum' or 'mean' (the explainer needs a scalar loss)",
-                    params["reduction"])
+        raise _fail(
+            source,
+            "[loss] reduction",
+            "'sum' or 'mean' (the explainer needs a scalar loss)",
+            params["reduction"],
+        )
 
     target = _target(data["target"], source, x, sizes[-1])
-    spec = NetworkSpec(sizes=list(sizes), activations=acts, loss=loss_fn.__name__, loss_params=params,
-                       input=x, target=target, weights=weights, biases=biases, title=title,
-                       description=description, source=source, seed=seed)
+    spec = NetworkSpec(
+        sizes=list(sizes),
+        activations=acts,
+        loss=loss_fn.__name__,
+        loss_params=params,
+        input=x,
+        target=target,
+        weights=weights,
+        biases=biases,
+        title=title,
+        description=description,
+        source=source,
+        seed=seed,
+    )
     spec.build()  # surfaces a loss/target mismatch now, with the file named
     return spec
 
@@ -352,5 +412,10 @@ def _target(value: Any, source: str, x: np.ndarray, n_out: int) -> np.ndarray:
         return raw.astype(np.float64).reshape(pred_shape)
     if raw.dtype.kind in "iu" and raw.size == (x.shape[0] if x.ndim == 2 else 1):
         return raw.astype(np.int64).reshape(pred_shape[:-1])  # class indices
-    raise _fail(source, key, f"{int(np.prod(pred_shape))} numbers (shape {pred_shape}: samples x output units)"
-                ", or one class index per sample", value)
+    raise _fail(
+        source,
+        key,
+        f"{int(np.prod(pred_shape))} numbers (shape {pred_shape}: samples x output units)"
+        ", or one class index per sample",
+        value,
+    )

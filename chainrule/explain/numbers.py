@@ -5,6 +5,7 @@ The values themselves stay exact float64; only the display rounds. A value small
 collapsing to 0.0000, and a value that N decimals already hold exactly (a given weight such as
 0.36, a local derivative of 1) is written as short as it is.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Each renderer (text, markdown, LaTeX, HTML) walks ``sections(explanation)`` and writes the rows
 its own way, so the formats cannot disagree about what is shown.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,12 +64,15 @@ def _numeric(q: Quantity, e: Explanation, digits: int) -> str:
         if q.kind == "forward":  # the solution's (0.02)(0.36) + ... + 0.7
             parts = []
             for t in q.terms:
-                parts.append("".join(f"({show(n, e, digits)})" for n in t) if len(t) > 1
-                             else show_factor(t[0], e, digits))
+                parts.append(
+                    "".join(f"({show(n, e, digits)})" for n in t)
+                    if len(t) > 1
+                    else show_factor(t[0], e, digits)
+                )
             return " + ".join(parts)
         return " + ".join(" x ".join(show_factor(n, e, digits) for n in t) for t in q.terms)
     if q.kind == "forward" and q.formula and q.uses:  # sigmoid(z) -> sigmoid(1.3062)
-        arg = q.formula[q.formula.index("(") + 1:-1]
+        arg = q.formula[q.formula.index("(") + 1 : -1]
         if arg in e:
             return q.formula.replace(arg, show(arg, e, digits))
     if q.kind == "update" and q.uses:
@@ -100,8 +104,13 @@ def sections(e: Explanation, digits: int) -> list[Section]:
     """The sections of an MLP explanation (empty for a generic graph)."""
     if not e.quantities:
         return []
-    groups = [("given", ("input", "target", "parameter")), ("forward", ("forward", "loss")),
-              ("local", ("local",)), ("chain", ("chain",)), ("update", ("update",))]
+    groups = [
+        ("given", ("input", "target", "parameter")),
+        ("forward", ("forward", "loss")),
+        ("local", ("local",)),
+        ("chain", ("chain",)),
+        ("update", ("update",)),
+    ]
     out = []
     for key, kinds in groups:
         rows = [row(q, e, digits) for q in e.quantities if q.kind in kinds]
@@ -131,6 +140,7 @@ def tensor_text(values: np.ndarray | None, digits: int, limit: int = 12) -> str:
         if x.ndim == 1:
             return "[" + ", ".join(fmt(v, digits) for v in x) + "]"
         return "[" + ", ".join(walk(r) for r in x) + "]"
+
     return walk(a)
 
 

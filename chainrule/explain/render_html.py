@@ -1,4 +1,5 @@
 """One self-contained HTML page: tables and an inline SVG drawing, no network access needed."""
+
 from __future__ import annotations
 
 import html
@@ -21,12 +22,14 @@ td.n { font-family: monospace; color: #555; }
 
 def name_html(name: str) -> str:
     """w_{11-1} -> w<sub>11-1</sub>, yhat -> y-hat, dL/dx -> partial signs; escaped."""
+
     def one(part: str) -> str:
         part = html.escape(part)
         part = part.replace("yhat", "&#375;")
         part = re.sub(r"\^\{([^{}]*)\}", r"<sup>\1</sup>", part)
         part = re.sub(r"_\{([^{}]*)\}", r"<sub>\1</sub>", part)
         return re.sub(r"_(\w)", r"<sub>\1</sub>", part)
+
     m = re.fullmatch(r"d(.+)/d(.+)", name)
     if m:
         return f"&part;{one(m.group(1))}/&part;{one(m.group(2))}"
@@ -35,8 +38,10 @@ def name_html(name: str) -> str:
 
 def _expr_html(text: str) -> str:
     """Names inside an expression, typeset like ``name_html``."""
-    return " ".join(name_html(tok) if "_" in tok or tok.startswith("d") and "/" in tok else html.escape(tok)
-                    for tok in text.split(" "))
+    return " ".join(
+        name_html(tok) if "_" in tok or tok.startswith("d") and "/" in tok else html.escape(tok)
+        for tok in text.split(" ")
+    )
 
 
 def _body(e: Explanation, digits: int) -> str:
@@ -53,28 +58,43 @@ def _body(e: Explanation, digits: int) -> str:
             out += [f"<tr><td>{name_html(r.name)}</td><td class='v'>{r.value}</td></tr>" for r in sec.rows]
         else:
             out.append("<tr><th>quantity</th><th>expression</th><th>numbers</th><th>value</th></tr>")
-            out += [f"<tr><td>{name_html(r.name)}</td><td>{_expr_html(r.symbolic)}</td>"
-                    f"<td class='n'>{html.escape(r.numeric)}</td><td class='v'>{r.value}</td></tr>"
-                    for r in sec.rows]
+            out += [
+                f"<tr><td>{name_html(r.name)}</td><td>{_expr_html(r.symbolic)}</td>"
+                f"<td class='n'>{html.escape(r.numeric)}</td><td class='v'>{r.value}</td></tr>"
+                for r in sec.rows
+            ]
         out.append("</table>")
     if secs:
         out.append("<h2>Gradients</h2>")
         for a in e.arrays + e.update_arrays:
             out.append(f"<table><caption>{name_html(a.name)}</caption>")
-            for names, vals in zip(a.element_names, array_text(a.values, digits)):
-                out.append("<tr>" + "".join(f"<td class='v' title='{html.escape(n)}'>{v}</td>"
-                                            for n, v in zip(names, vals)) + "</tr>")
+            for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
+                out.append(
+                    "<tr>"
+                    + "".join(
+                        f"<td class='v' title='{html.escape(n)}'>{v}</td>"
+                        for n, v in zip(names, vals, strict=False)
+                    )
+                    + "</tr>"
+                )
             out.append("</table>")
         out.append(f"<p>Loss L = <b>{fmt(e.loss, digits)}</b></p>")
     else:
-        out.append("<h2>Forward: every tensor of the graph</h2><table>"
-                   "<tr><th>tensor</th><th>expression</th><th>value</th><th>gradient dL/d&middot;</th></tr>")
+        out.append(
+            "<h2>Forward: every tensor of the graph</h2><table>"
+            "<tr><th>tensor</th><th>expression</th><th>value</th><th>gradient dL/d&middot;</th></tr>"
+        )
         for n, value, grad in node_rows(e, digits):
-            out.append(f"<tr><td>{html.escape(n.name)}</td><td>{html.escape(n.expression)}</td>"
-                       f"<td class='v'>{html.escape(value)}</td><td class='v'>{html.escape(grad)}</td></tr>")
+            out.append(
+                f"<tr><td>{html.escape(n.name)}</td><td>{html.escape(n.expression)}</td>"
+                f"<td class='v'>{html.escape(value)}</td><td class='v'>{html.escape(grad)}</td></tr>"
+            )
         out.append("</table><h2>Backward: local derivatives (from each operation's VJP)</h2><table>")
-        out += [f"<tr><td>&part;{html.escape(a)}/&part;{html.escape(b)}</td><td class='v'>{html.escape(t)}</td></tr>"
-                for a, b, t in local_rows(e, digits)]
+        out += [
+            f"<tr><td>&part;{html.escape(a)}/&part;{html.escape(b)}</td>"
+            f"<td class='v'>{html.escape(t)}</td></tr>"
+            for a, b, t in local_rows(e, digits)
+        ]
         out.append("</table>")
     return "\n".join(out)
 
@@ -87,6 +107,8 @@ def render_html_fragment(e: Explanation, digits: int | None = None) -> str:
 
 def render_html(e: Explanation, digits: int | None = None) -> str:
     digits = e.digits if digits is None else digits
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(e.title)}</title><style>{_CSS}</style></head>\n<body>\n"
-            f"{_body(e, digits)}\n</body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(e.title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"{_body(e, digits)}\n</body></html>\n"
+    )

@@ -17,6 +17,7 @@ Schema ``chainrule.explanation``, version 1 (documented in the README)::
 Values are exact float64 (``display`` is the rounded text); NaN and infinities are written as
 the strings "nan", "inf", "-inf" so the file stays valid JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,26 +56,58 @@ def to_dict(e: Explanation, digits: int | None = None) -> dict:
         local = {}
         for parent, jac in n.local.items():
             local[parent] = None if jac is None else {"shape": list(jac.shape), "jacobian": _num(jac)}
-        nodes.append({
-            "name": n.name, "op": n.op, "expression": n.expression, "expression_latex": n.expression_latex,
-            "shape": list(n.shape), "value": _num(np.asarray(n.value, dtype=np.float64)),
-            "gradient": None if n.gradient is None else _num(np.asarray(n.gradient, dtype=np.float64)),
-            "parents": list(n.parents), "local_derivatives": local})
+        nodes.append(
+            {
+                "name": n.name,
+                "op": n.op,
+                "expression": n.expression,
+                "expression_latex": n.expression_latex,
+                "shape": list(n.shape),
+                "value": _num(np.asarray(n.value, dtype=np.float64)),
+                "gradient": None if n.gradient is None else _num(np.asarray(n.gradient, dtype=np.float64)),
+                "parents": list(n.parents),
+                "local_derivatives": local,
+            }
+        )
     quantities = []
     for q in e.quantities:
         r = row(q, e, digits)
-        quantities.append({"name": q.name, "latex": q.latex, "kind": q.kind, "value": _num(q.value),
-                           "display": fmt(q.value, digits), "expression": r.symbolic,
-                           "terms": [list(t) for t in q.terms], "equals": q.equals or None, "layer": q.layer})
+        quantities.append(
+            {
+                "name": q.name,
+                "latex": q.latex,
+                "kind": q.kind,
+                "value": _num(q.value),
+                "display": fmt(q.value, digits),
+                "expression": r.symbolic,
+                "terms": [list(t) for t in q.terms],
+                "equals": q.equals or None,
+                "layer": q.layer,
+            }
+        )
     network = None
     if e.network is not None:
         v = e.network
-        network = {"sizes": [v.input_size] + [layer.units for layer in v.layers],
-                   "activations": [layer.activation for layer in v.layers], "loss": v.loss, "batch": v.batch}
-    return {"schema": SCHEMA, "version": VERSION, "title": e.title, "notation": e.notation,
-            "digits": digits, "loss": _num(e.loss), "lr": e.lr, "nodes": nodes, "quantities": quantities,
-            "gradients": [_array(a) for a in e.arrays], "update": [_array(a) for a in e.update_arrays],
-            "network": network}
+        network = {
+            "sizes": [v.input_size] + [layer.units for layer in v.layers],
+            "activations": [layer.activation for layer in v.layers],
+            "loss": v.loss,
+            "batch": v.batch,
+        }
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "title": e.title,
+        "notation": e.notation,
+        "digits": digits,
+        "loss": _num(e.loss),
+        "lr": e.lr,
+        "nodes": nodes,
+        "quantities": quantities,
+        "gradients": [_array(a) for a in e.arrays],
+        "update": [_array(a) for a in e.update_arrays],
+        "network": network,
+    }
 
 
 def render_json(e: Explanation, digits: int | None = None) -> str:

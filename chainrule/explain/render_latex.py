@@ -1,4 +1,5 @@
 """A standalone LaTeX document (article + amsmath): compile it with pdflatex as it is."""
+
 from __future__ import annotations
 
 from chainrule.explain.model import Explanation
@@ -13,8 +14,17 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 
 
 def _escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("^", r"\^{}"),
-                 ("#", r"\#"), ("%", r"\%"), ("&", r"\&"), ("$", r"\$")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+        ("^", r"\^{}"),
+        ("#", r"\#"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("$", r"\$"),
+    ):
         text = text.replace(a, b)
     return text
 
@@ -23,7 +33,9 @@ def _num(text: str) -> str:
     """A rendered number in math mode: 2.843e-05 -> 2.843 \\times 10^{-5}; x -> \\times."""
     import re
 
-    text = re.sub(r"(-?\d+(?:\.\d+)?)e([+-]\d+)", lambda m: f"{m.group(1)} \\times 10^{{{int(m.group(2))}}}", text)
+    text = re.sub(
+        r"(-?\d+(?:\.\d+)?)e([+-]\d+)", lambda m: f"{m.group(1)} \\times 10^{{{int(m.group(2))}}}", text
+    )
     return text.replace(" x ", r" \times ")
 
 
@@ -57,11 +69,16 @@ def render_latex(e: Explanation, digits: int | None = None) -> str:
         lines = []
         for n, value, grad in node_rows(e, digits):
             rhs = f"{n.expression_latex} = " if n.op else ""
-            lines.append(rf"\mathtt{{{_escape(n.name)}}} &= {rhs}\texttt{{{_escape(value)}}}, \quad "
-                         rf"\frac{{\partial L}}{{\partial \mathtt{{{_escape(n.name)}}}}} = \texttt{{{_escape(grad)}}}")
+            lines.append(
+                rf"\mathtt{{{_escape(n.name)}}} &= {rhs}\texttt{{{_escape(value)}}}, \quad "
+                rf"\frac{{\partial L}}{{\partial \mathtt{{{_escape(n.name)}}}}} = \texttt{{{_escape(grad)}}}"
+            )
         out += [" \\\\\n".join(lines), r"\end{align*}", r"\section*{Local derivatives}", r"\begin{itemize}"]
-        out += [rf"\item $\partial \mathtt{{{_escape(a)}}} / \partial \mathtt{{{_escape(b)}}}$: "
-                rf"\texttt{{{_escape(t)}}}" for a, b, t in local_rows(e, digits)]
+        out += [
+            rf"\item $\partial \mathtt{{{_escape(a)}}} / \partial \mathtt{{{_escape(b)}}}$: "
+            rf"\texttt{{{_escape(t)}}}"
+            for a, b, t in local_rows(e, digits)
+        ]
         out.append(r"\end{itemize}")
     out += ["", r"\end{document}", ""]
     return "\n".join(out)

@@ -1,4 +1,5 @@
 """Markdown with inline LaTeX math ($...$), as GitHub, Jupyter and most note tools render it."""
+
 from __future__ import annotations
 
 from chainrule.explain.model import Explanation
@@ -36,12 +37,21 @@ def render_markdown(e: Explanation, digits: int | None = None) -> str:
             body = r" \\ ".join(" & ".join(r) for r in array_text(a.values, digits))
             out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", ""]
     else:
-        out += ["## Forward: every tensor of the graph", "", "| tensor | expression | value | gradient |",
-                "|---|---|---|---|"]
+        out += [
+            "## Forward: every tensor of the graph",
+            "",
+            "| tensor | expression | value | gradient |",
+            "|---|---|---|---|",
+        ]
         for n, value, grad in node_rows(e, digits):
             out.append(f"| `{n.name}` | `{_cell(n.expression)}` | {_cell(value)} | {_cell(grad)} |")
-        out += ["", "## Backward: local derivatives (from each operation's VJP)", "",
-                "| derivative | value |", "|---|---|"]
+        out += [
+            "",
+            "## Backward: local derivatives (from each operation's VJP)",
+            "",
+            "| derivative | value |",
+            "|---|---|",
+        ]
         out += [f"| `d{a}/d{b}` | {_cell(t)} |" for a, b, t in local_rows(e, digits)]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -3,6 +3,7 @@
 ``rich`` is optional (the ``pretty`` extra): without it, or with ``color=False``, the output is
 plain ASCII lines, one equation per line, as a hand-worked solution is written.
 """
+
 from __future__ import annotations
 
 import io
@@ -65,11 +66,17 @@ def _plain_graph(e: Explanation, digits: int) -> list[str]:
     lines = ["Forward: every tensor of the graph", "----------------------------------"]
     for n, value, _ in node_rows(e, digits):
         lines.append(f"  {n.name} = {n.expression} = {value}" if n.op else f"  {n.name} = {value}")
-    lines += ["", "Backward: local derivatives (from each operation's VJP)",
-              "-------------------------------------------------------"]
+    lines += [
+        "",
+        "Backward: local derivatives (from each operation's VJP)",
+        "-------------------------------------------------------",
+    ]
     lines += [f"  d{node}/d{parent} = {text}" for node, parent, text in local_rows(e, digits)]
-    lines += ["", f"Backward: gradients dL/d(tensor), L = {e.nodes[-1].name}",
-              "-----------------------------------------"]
+    lines += [
+        "",
+        f"Backward: gradients dL/d(tensor), L = {e.nodes[-1].name}",
+        "-----------------------------------------",
+    ]
     lines += [f"  d{e.nodes[-1].name}/d{n.name} = {grad}" for n, _, grad in node_rows(e, digits)]
     if e.update_arrays:
         lines += ["", f"Gradient-descent update (eta = {e.lr})", "-----------------------"]
@@ -84,8 +91,9 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
     from rich.table import Table
 
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=True, color_system="standard", width=width or 120,
-                      highlight=False)
+    console = Console(
+        file=buffer, force_terminal=True, color_system="standard", width=width or 120, highlight=False
+    )
     console.print(f"[bold]{e.title}[/bold]")
     secs = sections(e, digits)
     if not secs:
@@ -111,8 +119,8 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
         table = Table(title=a.name, title_style="bold cyan", title_justify="left", show_header=False)
         for _ in a.element_names[0]:
             table.add_column(justify="right")
-        for names, vals in zip(a.element_names, array_text(a.values, digits)):
-            table.add_row(*[f"{v} [dim]{n}[/dim]" for n, v in zip(names, vals)])
+        for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
+            table.add_row(*[f"{v} [dim]{n}[/dim]" for n, v in zip(names, vals, strict=False)])
         console.print(table)
     console.print(f"[bold]Loss[/bold] L = [green]{fmt(e.loss, digits)}[/green]")
     for a in e.update_arrays:

@@ -11,17 +11,25 @@ activation, ending in a loss), the explanation also names every scalar in the no
 hand-worked solution (``z_{1-1}``, ``dL/dw_{31-1}``) and writes each chain-rule product with
 its factors. Any other scalar graph is explained node by node.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from chainrule.autodiff import no_grad, topological_order
 from chainrule.explain.model import (
-    Explanation, GradientArray, GraphNode, Layer, Lookup, NetworkView, Quantity,
+    Explanation,
+    GradientArray,
+    GraphNode,
+    Layer,
+    Lookup,
+    NetworkView,
+    Quantity,
 )
 from chainrule.explain.numbers import DEFAULT_DIGITS
 from chainrule.tensor import Tensor, grad
@@ -34,6 +42,7 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul"
 
 
 # --- the engine's graph, read node by node ----------------------------------------------------
+
 
 def one_hot(shape: tuple[int, ...], k: int, dtype: Any) -> np.ndarray:
     g = np.zeros(shape, dtype=dtype)
@@ -69,7 +78,10 @@ def replay(order: Sequence[Tensor], substitute: dict[int, np.ndarray]) -> dict[i
             values[id(t)] = t.data
         else:
             node = t._node
-            args = [values.get(id(p), a) if p is not None else a for p, a in zip(node.parents, node.args)]
+            args = [
+                values.get(id(p), a) if p is not None else a
+                for p, a in zip(node.parents, node.args, strict=False)
+            ]
             values[id(t)] = np.asarray(node.prim.fn(*args, **node.kwargs))
     return values
 
@@ -80,12 +92,16 @@ def _check_loss(loss: Any) -> None:
     if loss.size != 1:
         raise ValueError(f"explain() needs a scalar loss, got a tensor of shape {loss.shape}")
     if loss._node is None or not loss.requires_grad:
-        raise ValueError("explain() needs a loss computed from tensors with requires_grad=True; "
-                         "this one has no graph to explain")
+        raise ValueError(
+            "explain() needs a loss computed from tensors with requires_grad=True; "
+            "this one has no graph to explain"
+        )
     for t in topological_order(loss):
         if t._node is not None and t._node.released:
-            raise ValueError("the graph of this loss was freed by backward(); call explain() before "
-                             "backward(), or call backward(retain_graph=True)")
+            raise ValueError(
+                "the graph of this loss was freed by backward(); call explain() before "
+                "backward(), or call backward(retain_graph=True)"
+            )
 
 
 def _latex_name(name: str) -> str:
@@ -146,9 +162,13 @@ def _unique_names(order: Sequence[Tensor], loss: Tensor, preferred: dict[int, st
     return names
 
 
-def graph_nodes(loss: Tensor, order: list[Tensor], names: dict[int, str],
-                grads: dict[int, np.ndarray | None],
-                constants: dict[tuple[int, int], str] | None = None) -> list[GraphNode]:
+def graph_nodes(
+    loss: Tensor,
+    order: list[Tensor],
+    names: dict[int, str],
+    grads: dict[int, np.ndarray | None],
+    constants: dict[tuple[int, int], str] | None = None,
+) -> list[GraphNode]:
     """Every tensor of the graph in forward order, with its local Jacobians and gradient.
 
     ``constants`` names arguments that are not graph tensors, by (id(tensor), argument number).
@@ -162,7 +182,7 @@ def graph_nodes(loss: Tensor, order: list[Tensor], names: dict[int, str],
             nodes.append(GraphNode(name, None, name, _latex_name(name), t.data, grads.get(id(t))))
             continue
         parts, parts_latex, local = [], [], {}
-        for i, (p, a) in enumerate(zip(node.parents, node.args)):
+        for i, (p, a) in enumerate(zip(node.parents, node.args, strict=False)):
             if p is not None and id(p) in names:
                 pname = names[id(p)]
                 parts.append(pname)
@@ -176,14 +196,23 @@ def graph_nodes(loss: Tensor, order: list[Tensor], names: dict[int, str],
                 text = p.name if p is not None and p.name else _constant_text(a)
                 parts.append(text)
                 parts_latex.append(_latex_name(text) if p is not None and p.name else text)
-        nodes.append(GraphNode(
-            name=name, op=node.prim.name, expression=_expression(node.prim.name, parts, node.kwargs),
-            expression_latex=_expression_latex(node.prim, parts_latex), value=t.data,
-            gradient=grads.get(id(t)), parents=tuple(parts), local=local))
+        nodes.append(
+            GraphNode(
+                name=name,
+                op=node.prim.name,
+                expression=_expression(node.prim.name, parts, node.kwargs),
+                expression_latex=_expression_latex(node.prim, parts_latex),
+                value=t.data,
+                gradient=grads.get(id(t)),
+                parents=tuple(parts),
+                local=local,
+            )
+        )
     return nodes
 
 
 # --- the multilayer-perceptron view --------------------------------------------------------------
+
 
 @dataclass
 class _MlpLayer:
@@ -368,6 +397,7 @@ class _Builder:
 
             def unit(letter, li=li):
                 return lambda *ix: nt.unit(letter, li, *(ix if self.batched else (0,) + ix))
+
             z = _names_array(shape(units), unit("z"))
             if layer.y is None:
                 y = z
@@ -410,30 +440,47 @@ class _Builder:
                 arr[idx] = lookup(names[idx][0])
         return arr
 
-    def _forward_recompute(self, node: Any, arg_names: list[np.ndarray | None],
-                           out_index: tuple[int, ...]) -> Callable[[Lookup], float]:
+    def _forward_recompute(
+        self, node: Any, arg_names: list[np.ndarray | None], out_index: tuple[int, ...]
+    ) -> Callable[[Lookup], float]:
         """This element of the node's output, from looked-up inputs, by the primitive's forward."""
+
         def recompute(lookup: Lookup) -> float:
-            args = [self._substituted(a, n, lookup) if n is not None else a
-                    for a, n in zip(node.args, arg_names)]
+            args = [
+                self._substituted(a, n, lookup) if n is not None else a
+                for a, n in zip(node.args, arg_names, strict=False)
+            ]
             return float(np.asarray(node.prim.fn(*args, **node.kwargs))[out_index])
+
         return recompute
 
-    def _local_recompute(self, node: Any, arg_names: list[np.ndarray | None], out_names: np.ndarray | None,
-                         argnum: int, k: int, in_index: tuple[int, ...]) -> Callable[[Lookup], float]:
+    def _local_recompute(
+        self,
+        node: Any,
+        arg_names: list[np.ndarray | None],
+        out_names: np.ndarray | None,
+        argnum: int,
+        k: int,
+        in_index: tuple[int, ...],
+    ) -> Callable[[Lookup], float]:
         """A local derivative from looked-up values, by the primitive's own VJP."""
+
         def recompute(lookup: Lookup) -> float:
-            args = tuple(self._substituted(a, n, lookup) if n is not None else a
-                         for a, n in zip(node.args, arg_names))
+            args = tuple(
+                self._substituted(a, n, lookup) if n is not None else a
+                for a, n in zip(node.args, arg_names, strict=False)
+            )
             ans = np.asarray(node.prim.fn(*args, **node.kwargs), dtype=np.float64)
             if out_names is not None:
                 ans = self._substituted(ans, out_names, lookup)
             return float(local_row(node.prim, argnum, k, ans, args, node.kwargs)[in_index])
+
         return recompute
 
     @staticmethod
     def _chain_recompute(terms: tuple[tuple[str, ...], ...]) -> Callable[[Lookup], float]:
         """A chain-rule sum of products of looked-up factors, multiplied by the engine."""
+
         def recompute(lookup: Lookup) -> float:
             total = Tensor(0.0)
             with no_grad():
@@ -443,12 +490,23 @@ class _Builder:
                         product = product * lookup(name)
                     total = total + product
             return float(total.data)
+
         return recompute
 
     def chain(self, name: tuple[str, str], terms: list[tuple[str, str]], value: float, layer: int) -> None:
         terms_t = tuple(terms)
-        self.add(Quantity(name[0], name[1], "chain", value, terms=terms_t, layer=layer,
-                          uses=tuple(n for t in terms_t for n in t), recompute=self._chain_recompute(terms_t)))
+        self.add(
+            Quantity(
+                name[0],
+                name[1],
+                "chain",
+                value,
+                terms=terms_t,
+                layer=layer,
+                uses=tuple(n for t in terms_t for n in t),
+                recompute=self._chain_recompute(terms_t),
+            )
+        )
 
     # --- the passes ----------------------------------------------------------------------------
     def forward(self) -> None:
@@ -472,9 +530,18 @@ class _Builder:
                     if layer.bias is not None:
                         terms.append((bn[j][0],))
                     name, latex = zn[self.at(s, j)]
-                    self.add(Quantity(name, latex, "forward", float(layer.z.data[self.at(s, j)]),
-                                      terms=tuple(terms), layer=li, uses=tuple(n for t in terms for n in t),
-                                      recompute=self._forward_recompute(lin, arg_names, self.at(s, j))))
+                    self.add(
+                        Quantity(
+                            name,
+                            latex,
+                            "forward",
+                            float(layer.z.data[self.at(s, j)]),
+                            terms=tuple(terms),
+                            layer=li,
+                            uses=tuple(n for t in terms for n in t),
+                            recompute=self._forward_recompute(lin, arg_names, self.at(s, j)),
+                        )
+                    )
             if layer.y is not None:
                 act = layer.y._node
                 jac = local_jacobian(act.prim, 0, layer.y.data, act.args, act.kwargs)
@@ -484,42 +551,77 @@ class _Builder:
                         k = int(np.ravel_multi_index(self.at(s, j), layer.y.shape))
                         deps = [zn.flat[e][0] for e in range(zn.size) if e == k or jac[k, e] != 0]
                         name, latex = yn[self.at(s, j)]
-                        self.add(Quantity(
-                            name, latex, "forward", float(layer.y.data[self.at(s, j)]),
-                            formula=f"{act.prim.name}({zn[self.at(s, j)][0]})",
-                            formula_latex=_expression_latex(act.prim, [zn[self.at(s, j)][1]]),
-                            layer=li, uses=tuple(deps),
-                            recompute=self._forward_recompute(act, [zn] + [None] * (len(act.args) - 1),
-                                                              self.at(s, j))))
+                        self.add(
+                            Quantity(
+                                name,
+                                latex,
+                                "forward",
+                                float(layer.y.data[self.at(s, j)]),
+                                formula=f"{act.prim.name}({zn[self.at(s, j)][0]})",
+                                formula_latex=_expression_latex(act.prim, [zn[self.at(s, j)][1]]),
+                                layer=li,
+                                uses=tuple(deps),
+                                recompute=self._forward_recompute(
+                                    act, [zn] + [None] * (len(act.args) - 1), self.at(s, j)
+                                ),
+                            )
+                        )
         node = mlp.loss._node
         pred = [p[0] for p in self.pred_names.flat]
         target = [] if self.target_names is None else [t[0] for t in self.target_names.flat]
         top = len(mlp.layers)
-        pred_text = pred[0] if len(pred) == 1 else (
-            "yhat" if mlp.layers[-1].y is not None else ("z_" if self.nt.style == "reference" else "z") + str(top))
+        pred_text = (
+            pred[0]
+            if len(pred) == 1
+            else (
+                "yhat"
+                if mlp.layers[-1].y is not None
+                else ("z_" if self.nt.style == "reference" else "z") + str(top)
+            )
+        )
         target_text = target[0] if len(target) == 1 else "y"
         arg_names = [self.pred_names, self.target_sub] + [None] * (len(node.args) - 2)
-        self.add(Quantity(
-            "L", "L", "loss", float(mlp.loss.data), layer=len(mlp.layers),
-            formula=_expression(node.prim.name, [pred_text, target_text], node.kwargs),
-            formula_latex=_expression_latex(node.prim, [r"\hat{y}", "y"]), uses=tuple(pred + target),
-            recompute=self._forward_recompute(node, arg_names[:len(node.args)], ())))
+        self.add(
+            Quantity(
+                "L",
+                "L",
+                "loss",
+                float(mlp.loss.data),
+                layer=len(mlp.layers),
+                formula=_expression(node.prim.name, [pred_text, target_text], node.kwargs),
+                formula_latex=_expression_latex(node.prim, [r"\hat{y}", "y"]),
+                uses=tuple(pred + target),
+                recompute=self._forward_recompute(node, arg_names[: len(node.args)], ()),
+            )
+        )
 
     def backward(self) -> None:
         mlp, grads = self.mlp, self.grads
         loss_node = mlp.loss._node
-        loss_arg_names = ([self.pred_names, self.target_sub] + [None] * len(loss_node.args))[:len(loss_node.args)]
+        loss_arg_names = ([self.pred_names, self.target_sub] + [None] * len(loss_node.args))[
+            : len(loss_node.args)
+        ]
         top = len(mlp.layers)
         loss_out = np.empty((), dtype=object)
         loss_out[()] = self.loss_name
         # dL/dyhat: the loss's own local derivative
         for idx in np.ndindex(*self.pred_names.shape):
-            value = float(local_row(loss_node.prim, 0, 0, mlp.loss.data, loss_node.args, loss_node.kwargs)[idx])
+            value = float(
+                local_row(loss_node.prim, 0, 0, mlp.loss.data, loss_node.args, loss_node.kwargs)[idx]
+            )
             name = self.nt.d(self.loss_name, self.pred_names[idx])
-            self.add(Quantity(name[0], name[1], "local", value, layer=top,
-                              uses=tuple(n[0] for n in self.pred_names.flat) + tuple(
-                                  n[0] for n in (self.target_names.flat if self.target_names is not None else ())),
-                              recompute=self._local_recompute(loss_node, loss_arg_names, loss_out, 0, 0, idx)))
+            self.add(
+                Quantity(
+                    name[0],
+                    name[1],
+                    "local",
+                    value,
+                    layer=top,
+                    uses=tuple(n[0] for n in self.pred_names.flat)
+                    + tuple(n[0] for n in (self.target_names.flat if self.target_names is not None else ())),
+                    recompute=self._local_recompute(loss_node, loss_arg_names, loss_out, 0, 0, idx),
+                )
+            )
         for li in range(top, 0, -1):
             layer = mlp.layers[li - 1]
             self._activation_locals(li, layer)
@@ -541,20 +643,33 @@ class _Builder:
                     continue
                 name = self.nt.d(yn.flat[k], zn.flat[e])
                 self.act_terms.setdefault((li, e), []).append((k, name[0]))
-                self.add(Quantity(
-                    name[0], name[1], "local", float(jac[k, e]), layer=li,
-                    formula=f"{act.prim.name}'({zn.flat[e][0]})" if e == k else "",
-                    formula_latex=rf"\operatorname{{{op_latex}}}'({zn.flat[e][1]})" if e == k else "",
-                    uses=(zn.flat[e][0], yn.flat[k][0]),
-                    recompute=self._local_recompute(act, [zn] + [None] * (len(act.args) - 1), yn, 0, k,
-                                                    np.unravel_index(e, layer.z.shape))))
+                self.add(
+                    Quantity(
+                        name[0],
+                        name[1],
+                        "local",
+                        float(jac[k, e]),
+                        layer=li,
+                        formula=f"{act.prim.name}'({zn.flat[e][0]})" if e == k else "",
+                        formula_latex=rf"\operatorname{{{op_latex}}}'({zn.flat[e][1]})" if e == k else "",
+                        uses=(zn.flat[e][0], yn.flat[k][0]),
+                        recompute=self._local_recompute(
+                            act,
+                            [zn] + [None] * (len(act.args) - 1),
+                            yn,
+                            0,
+                            k,
+                            np.unravel_index(e, layer.z.shape),
+                        ),
+                    )
+                )
 
     def _linear_locals(self, li: int, layer: _MlpLayer) -> None:
         lin = layer.z._node
         in_names = self.x_names if li == 1 else self.y_names[li - 2]
         wn, bn, zn = self.w_names[li - 1], self.b_names[li - 1], self.z_names[li - 1]
         has_bias = layer.bias is not None
-        arg_names = [in_names, wn, bn if has_bias else None][:len(lin.args)]
+        arg_names = [in_names, wn, bn if has_bias else None][: len(lin.args)]
         units, fan_in = layer.weight.shape
         for s in range(self.n):
             for j in range(units):
@@ -564,17 +679,35 @@ class _Builder:
                 z = zn[self.at(s, j)]
                 for i in range(fan_in):
                     for argnum, row, at, den, eq in (
-                            (1, row_w, (j, i), wn[j, i], in_names[self.at(s, i)]),
-                            (0, row_in, self.at(s, i), in_names[self.at(s, i)], wn[j, i])):
+                        (1, row_w, (j, i), wn[j, i], in_names[self.at(s, i)]),
+                        (0, row_in, self.at(s, i), in_names[self.at(s, i)], wn[j, i]),
+                    ):
                         name = self.nt.d(z, den)
-                        self.add(Quantity(name[0], name[1], "local", float(row[at]), layer=li, equals=eq[0],
-                                          uses=(eq[0],),
-                                          recompute=self._local_recompute(lin, arg_names, None, argnum, k, at)))
+                        self.add(
+                            Quantity(
+                                name[0],
+                                name[1],
+                                "local",
+                                float(row[at]),
+                                layer=li,
+                                equals=eq[0],
+                                uses=(eq[0],),
+                                recompute=self._local_recompute(lin, arg_names, None, argnum, k, at),
+                            )
+                        )
                 if has_bias:
                     row_b = local_row(lin.prim, 2, k, layer.z.data, lin.args, lin.kwargs)
                     name = self.nt.d(z, bn[j])
-                    self.add(Quantity(name[0], name[1], "local", float(row_b[j]), layer=li,
-                                      recompute=self._local_recompute(lin, arg_names, None, 2, k, (j,))))
+                    self.add(
+                        Quantity(
+                            name[0],
+                            name[1],
+                            "local",
+                            float(row_b[j]),
+                            layer=li,
+                            recompute=self._local_recompute(lin, arg_names, None, 2, k, (j,)),
+                        )
+                    )
 
     def _chain_layer(self, li: int, layer: _MlpLayer, grads: dict[int, np.ndarray]) -> None:
         nt, L = self.nt, self.loss_name
@@ -589,13 +722,17 @@ class _Builder:
         if layer.bias is not None:
             gb = grads[id(layer.bias)]
             for j in range(units):
-                terms = [(nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], bn[j])[0]) for s in range(self.n)]
+                terms = [
+                    (nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], bn[j])[0]) for s in range(self.n)
+                ]
                 self.chain(nt.d(L, bn[j]), terms, float(gb[j]), li)
         gw = grads[id(layer.weight)]
         for j in range(units):
             for i in range(fan_in):
-                terms = [(nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], wn[j, i])[0])
-                         for s in range(self.n)]
+                terms = [
+                    (nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], wn[j, i])[0])
+                    for s in range(self.n)
+                ]
                 self.chain(nt.d(L, wn[j, i]), terms, float(gw[j, i]), li)
         if li > 1:  # dL/d(input of this layer) = sum_j dL/dz_j dz_j/dy_i
             below = self.mlp.layers[li - 2].out
@@ -603,8 +740,10 @@ class _Builder:
             in_names = self.y_names[li - 2]
             for s in range(self.n):
                 for i in range(fan_in):
-                    terms = [(nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], in_names[self.at(s, i)])[0])
-                             for j in range(units)]
+                    terms = [
+                        (nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], in_names[self.at(s, i)])[0])
+                        for j in range(units)
+                    ]
                     self.chain(nt.d(L, in_names[self.at(s, i)]), terms, float(g_in[self.at(s, i)]), li)
 
     # --- arrays, update, network view ------------------------------------------------------------
@@ -614,13 +753,17 @@ class _Builder:
             gw = self.grads[id(layer.weight)]
             wn = self.w_names[li - 1]
             if self.nt.style == "reference":  # the solution writes w_l with rows i (from), columns j (to)
-                names = [[self.nt.d(self.loss_name, wn[j, i])[0] for j in range(wn.shape[0])]
-                         for i in range(wn.shape[1])]
+                names = [
+                    [self.nt.d(self.loss_name, wn[j, i])[0] for j in range(wn.shape[0])]
+                    for i in range(wn.shape[1])
+                ]
                 values = gw.T
                 label = (f"dL/dw_{li}", rf"\frac{{\partial L}}{{\partial w_{li}}}")
             else:
-                names = [[self.nt.d(self.loss_name, wn[j, i])[0] for i in range(wn.shape[1])]
-                         for j in range(wn.shape[0])]
+                names = [
+                    [self.nt.d(self.loss_name, wn[j, i])[0] for i in range(wn.shape[1])]
+                    for j in range(wn.shape[0])
+                ]
                 values = gw
                 label = (f"dL/dW{li}", rf"\frac{{\partial L}}{{\partial W^{{[{li}]}}}}")
             out.append(GradientArray(label[0], label[1], names, np.asarray(values, dtype=np.float64)))
@@ -628,9 +771,14 @@ class _Builder:
                 gb = self.grads[id(layer.bias)]
                 bn = self.b_names[li - 1]
                 names = [[self.nt.d(self.loss_name, bn[j])[0]] for j in range(bn.shape[0])]
-                label = ((f"dL/dB_{li}", rf"\frac{{\partial L}}{{\partial B_{li}}}") if self.nt.style == "reference"
-                         else (f"dL/db{li}", rf"\frac{{\partial L}}{{\partial b^{{[{li}]}}}}"))
-                out.append(GradientArray(label[0], label[1], names, np.asarray(gb, dtype=np.float64)[:, None]))
+                label = (
+                    (f"dL/dB_{li}", rf"\frac{{\partial L}}{{\partial B_{li}}}")
+                    if self.nt.style == "reference"
+                    else (f"dL/db{li}", rf"\frac{{\partial L}}{{\partial b^{{[{li}]}}}}")
+                )
+                out.append(
+                    GradientArray(label[0], label[1], names, np.asarray(gb, dtype=np.float64)[:, None])
+                )
         return out
 
     def update(self, lr: float, order: list[Tensor]) -> list[GradientArray]:
@@ -647,26 +795,55 @@ class _Builder:
                 for idx in np.ndindex(*names.shape):
                     old = names[idx]
                     grad_name = self.nt.d(self.loss_name, old)[0]
-                    self.add(Quantity(
-                        f"{old[0]}^{{new}}", rf"{old[1]}^{{\text{{new}}}}", "update", float(new[idx]), layer=li,
-                        formula=f"{old[0]} - {_short(lr)} * {grad_name}", uses=(old[0], grad_name),
-                        recompute=_update_recompute(old[0], grad_name, lr)))
+                    self.add(
+                        Quantity(
+                            f"{old[0]}^{{new}}",
+                            rf"{old[1]}^{{\text{{new}}}}",
+                            "update",
+                            float(new[idx]),
+                            layer=li,
+                            formula=f"{old[0]} - {_short(lr)} * {grad_name}",
+                            uses=(old[0], grad_name),
+                            recompute=_update_recompute(old[0], grad_name, lr),
+                        )
+                    )
                 new_names = names.copy()
                 for idx in np.ndindex(*names.shape):
                     new_names[idx] = (f"{names[idx][0]}^{{new}}",)
                 if names.ndim == 2 and self.nt.style == "reference":
-                    grid = [[new_names[j, i][0] for j in range(names.shape[0])] for i in range(names.shape[1])]
-                    arrays.append(GradientArray(f"w_{li}^new", rf"w_{li}^{{\text{{new}}}}", grid, new.T.copy()))
+                    grid = [
+                        [new_names[j, i][0] for j in range(names.shape[0])] for i in range(names.shape[1])
+                    ]
+                    arrays.append(
+                        GradientArray(f"w_{li}^new", rf"w_{li}^{{\text{{new}}}}", grid, new.T.copy())
+                    )
                 elif names.ndim == 2:
-                    grid = [[new_names[j, i][0] for i in range(names.shape[1])] for j in range(names.shape[0])]
-                    arrays.append(GradientArray(f"W{li}^new", rf"W^{{[{li}]}}_{{\text{{new}}}}", grid, new.copy()))
+                    grid = [
+                        [new_names[j, i][0] for i in range(names.shape[1])] for j in range(names.shape[0])
+                    ]
+                    arrays.append(
+                        GradientArray(f"W{li}^new", rf"W^{{[{li}]}}_{{\text{{new}}}}", grid, new.copy())
+                    )
                 else:
                     label = f"B_{li}" if self.nt.style == "reference" else f"b{li}"
-                    arrays.append(GradientArray(f"{label}^new", rf"{label}^{{\text{{new}}}}",
-                                                [[n[0]] for n in new_names], new[:, None].copy()))
+                    arrays.append(
+                        GradientArray(
+                            f"{label}^new",
+                            rf"{label}^{{\text{{new}}}}",
+                            [[n[0]] for n in new_names],
+                            new[:, None].copy(),
+                        )
+                    )
         values = replay(order, new_values)
-        self.add(Quantity("L^{new}", r"L^{\text{new}}", "update", float(values[id(self.mlp.loss)]),
-                          formula="L with the new weights and biases"))
+        self.add(
+            Quantity(
+                "L^{new}",
+                r"L^{\text{new}}",
+                "update",
+                float(values[id(self.mlp.loss)]),
+                formula="L with the new weights and biases",
+            )
+        )
         return arrays
 
     def view(self) -> NetworkView:
@@ -674,26 +851,54 @@ class _Builder:
         layers = []
         for li, layer in enumerate(mlp.layers, start=1):
             act = layer.y._node.prim.name if layer.y is not None else None
-            layers.append(Layer(li, layer.weight.shape[0], act, layer.weight.name or f"W{li}",
-                                None if layer.bias is None else (layer.bias.name or f"b{li}")))
+            layers.append(
+                Layer(
+                    li,
+                    layer.weight.shape[0],
+                    act,
+                    layer.weight.name or f"W{li}",
+                    None if layer.bias is None else (layer.bias.name or f"b{li}"),
+                )
+            )
         L = self.loss_name
         at0 = lambda j: self.at(0, j)
         units, edges, biases = [], [], []
         for li, layer in enumerate(mlp.layers, start=1):
-            zn, yn, wn, bn = self.z_names[li - 1], self.y_names[li - 1], self.w_names[li - 1], self.b_names[li - 1]
+            zn, yn, wn, bn = (
+                self.z_names[li - 1],
+                self.y_names[li - 1],
+                self.w_names[li - 1],
+                self.b_names[li - 1],
+            )
             n_units, fan_in = layer.weight.shape
-            units.append([{"z": zn[at0(j)][0], "y": yn[at0(j)][0], "dz": self.nt.d(L, zn[at0(j)])[0]}
-                          for j in range(n_units)])
-            edges.append([[{"w": wn[j, i][0], "dw": self.nt.d(L, wn[j, i])[0]} for j in range(n_units)]
-                          for i in range(fan_in)])
-            biases.append([{"b": bn[j][0], "db": self.nt.d(L, bn[j])[0]} for j in range(n_units)]
-                          if layer.bias is not None else [])
+            units.append(
+                [
+                    {"z": zn[at0(j)][0], "y": yn[at0(j)][0], "dz": self.nt.d(L, zn[at0(j)])[0]}
+                    for j in range(n_units)
+                ]
+            )
+            edges.append(
+                [
+                    [{"w": wn[j, i][0], "dw": self.nt.d(L, wn[j, i])[0]} for j in range(n_units)]
+                    for i in range(fan_in)
+                ]
+            )
+            biases.append(
+                [{"b": bn[j][0], "db": self.nt.d(L, bn[j])[0]} for j in range(n_units)]
+                if layer.bias is not None
+                else []
+            )
         return NetworkView(
-            input_size=mlp.input_value.shape[-1], layers=layers, batch=self.n,
+            input_size=mlp.input_value.shape[-1],
+            layers=layers,
+            batch=self.n,
             loss=mlp.loss._node.prim.name,
             input_names=[self.x_names[at0(i)][0] for i in range(mlp.input_value.shape[-1])],
-            unit_names=units, edge_names=edges, bias_names=biases,
-            output_names=[self.pred_names[at0(j)][0] for j in range(self.pred_names.shape[-1])])
+            unit_names=units,
+            edge_names=edges,
+            bias_names=biases,
+            output_names=[self.pred_names[at0(j)][0] for j in range(self.pred_names.shape[-1])],
+        )
 
 
 def _short(v: float) -> str:
@@ -704,13 +909,21 @@ def _update_recompute(param: str, grad_name: str, lr: float) -> Callable[[Lookup
     def recompute(lookup: Lookup) -> float:
         with no_grad():
             return float((Tensor(lookup(param)) - lr * Tensor(lookup(grad_name))).data)
+
     return recompute
 
 
 # --- the entry point -------------------------------------------------------------------------------
 
-def explain(loss: Tensor, *, notation: str = "reference", lr: float | None = None,
-            digits: int = DEFAULT_DIGITS, title: str | None = None) -> Explanation:
+
+def explain(
+    loss: Tensor,
+    *,
+    notation: str = "reference",
+    lr: float | None = None,
+    digits: int = DEFAULT_DIGITS,
+    title: str | None = None,
+) -> Explanation:
     """Explain how ``loss`` was computed and how its gradient flows back, step by step.
 
     Works for any scalar computed with chainrule. Every value, local derivative and gradient is
@@ -745,7 +958,7 @@ def explain(loss: Tensor, *, notation: str = "reference", lr: float | None = Non
         constants[(id(loss), 1)] = "y"
     names = _unique_names(order, loss, preferred)
     found = grad(loss, order, retain_graph=True, allow_unused=True)
-    grads = {id(t): (None if g is None else g.data) for t, g in zip(order, found)}
+    grads = {id(t): (None if g is None else g.data) for t, g in zip(order, found, strict=False)}
     nodes = graph_nodes(loss, order, names, grads, constants)
     explanation_kwargs: dict[str, Any] = {}
     if mlp is not None:
@@ -765,12 +978,20 @@ def explain(loss: Tensor, *, notation: str = "reference", lr: float | None = Non
             title = f"{'-'.join(map(str, sizes))} network, loss {loss._node.prim.name}"
         else:
             title = f"Graph of {len(order)} tensors, output {loss._node.prim.name}"
-    return Explanation(title=title, loss=float(loss.data), nodes=nodes, notation=notation, digits=int(digits),
-                       lr=None if lr is None else float(lr), **explanation_kwargs)
+    return Explanation(
+        title=title,
+        loss=float(loss.data),
+        nodes=nodes,
+        notation=notation,
+        digits=int(digits),
+        lr=None if lr is None else float(lr),
+        **explanation_kwargs,
+    )
 
 
-def _generic_update(order: list[Tensor], names: dict[int, str], grads: dict[int, Any], lr: float,
-                    loss: Tensor) -> list[GradientArray]:
+def _generic_update(
+    order: list[Tensor], names: dict[int, str], grads: dict[int, Any], lr: float, loss: Tensor
+) -> list[GradientArray]:
     """For a graph that is not an MLP: every leaf that requires grad takes one step."""
     arrays, new_values = [], {}
     for t in order:
@@ -782,9 +1003,21 @@ def _generic_update(order: list[Tensor], names: dict[int, str], grads: dict[int,
             if grid.ndim > 2:
                 grid = grid.reshape(-1, grid.shape[-1])
             label = f"{names[id(t)]}^new"
-            arrays.append(GradientArray(label, _latex_name(names[id(t)]) + r"^{\text{new}}",
-                                        [[label for _ in row] for row in grid], np.asarray(grid, dtype=np.float64)))
+            arrays.append(
+                GradientArray(
+                    label,
+                    _latex_name(names[id(t)]) + r"^{\text{new}}",
+                    [[label for _ in row] for row in grid],
+                    np.asarray(grid, dtype=np.float64),
+                )
+            )
     values = replay(order, new_values)
-    arrays.append(GradientArray("L^new", r"L^{\text{new}}", [["L^new"]],
-                                np.asarray(values[id(loss)], dtype=np.float64).reshape(1, 1)))
+    arrays.append(
+        GradientArray(
+            "L^new",
+            r"L^{\text{new}}",
+            [["L^new"]],
+            np.asarray(values[id(loss)], dtype=np.float64).reshape(1, 1),
+        )
+    )
     return arrays

@@ -22,6 +22,7 @@ Verdicts, per written value, with a tolerance of half a unit in its last written
   been; when the step itself was done right from an earlier value on the sheet that is wrong,
   that earlier value is named as the cause.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -35,7 +36,11 @@ from typing import Any
 
 from chainrule.explain.model import Explanation, Quantity
 from chainrule.explain.network import (
-    NetworkFileError, example_paths, load_network, parse_network, read_toml,
+    NetworkFileError,
+    example_paths,
+    load_network,
+    parse_network,
+    read_toml,
 )
 from chainrule.explain.numbers import decimals_written, fmt_factor
 from chainrule.explain.trace import explain
@@ -78,15 +83,19 @@ class Verdict:
         if self.status == CORRECT:
             text = head
         elif self.status == ROUNDING:
-            text = (f"{head}: exact {shown_exact} ({self.exact:.6g}); from the sheet's own earlier values it is "
-                    f"{self.recomputed:.6g}, so it is off only by carried rounding")
+            text = (
+                f"{head}: exact {shown_exact} ({self.exact:.6g}); from the sheet's own earlier values it is "
+                f"{self.recomputed:.6g}, so it is off only by carried rounding"
+            )
         else:
             text = f"{head}: exact {shown_exact} ({self.exact:.6g})"
             if self.expression:
                 text += f" = {self.expression}"
             if self.causes:
-                text += (f"; the step itself is right (the sheet's own values give {self.recomputed:.6g}): it is "
-                         f"wrong because {', '.join(self.causes)} on the sheet is wrong")
+                text += (
+                    f"; the step itself is right (the sheet's own values give {self.recomputed:.6g}): it is "
+                    f"wrong because {', '.join(self.causes)} on the sheet is wrong"
+                )
             elif self.recomputed is not None:
                 text += f"; the sheet's own earlier values give {self.recomputed:.6g}"
         if self.note:
@@ -115,8 +124,10 @@ class CheckReport:
 
     def summary(self) -> str:
         n = len(self.verdicts)
-        return (f"{n} value{'s' if n != 1 else ''} checked: {self.count(CORRECT)} correct, "
-                f"{self.count(ROUNDING)} off only by carried rounding, {self.count(WRONG)} wrong")
+        return (
+            f"{n} value{'s' if n != 1 else ''} checked: {self.count(CORRECT)} correct, "
+            f"{self.count(ROUNDING)} off only by carried rounding, {self.count(WRONG)} wrong"
+        )
 
     def to_text(self) -> str:
         lines = [f"Checking {self.worksheet} ({self.title})", ""]
@@ -125,9 +136,20 @@ class CheckReport:
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
-        return json.dumps({"schema": "chainrule.check", "version": 1, "worksheet": self.worksheet,
-                           "title": self.title, "summary": {s: self.count(s) for s in (CORRECT, ROUNDING, WRONG)},
-                           "verdicts": [asdict(v) for v in self.verdicts]}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {
+                    "schema": "chainrule.check",
+                    "version": 1,
+                    "worksheet": self.worksheet,
+                    "title": self.title,
+                    "summary": {s: self.count(s) for s in (CORRECT, ROUNDING, WRONG)},
+                    "verdicts": [asdict(v) for v in self.verdicts],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 # --- reading a worksheet ------------------------------------------------------------------------
@@ -190,8 +212,10 @@ def _number(value: Any, where: str) -> float:
         if not math.isfinite(v):
             raise WorksheetError(f"{where}: expected a finite number, got {value!r}")
         return v
-    raise WorksheetError(f"{where}: expected a number, a list of numbers (several attempts) or "
-                         f"{{ value = ..., work = \"...\" }}, got {value!r}")
+    raise WorksheetError(
+        f"{where}: expected a number, a list of numbers (several attempts) or "
+        f'{{ value = ..., work = "..." }}, got {value!r}'
+    )
 
 
 def _literal_ok(text: str) -> bool:
@@ -205,8 +229,14 @@ def _literal_ok(text: str) -> bool:
 def canonical_name(name: str, e: Explanation) -> str:
     """Spellings a student may write for a quantity's name (spaces, b/B, \\hat{y}, y_{1-L})."""
     n = "".join(name.split())
-    for a, b in (("\\hat{y}", "yhat"), ("ŷ", "yhat"), ("∂", "d"), ("\\partial", "d"), ("λ", "L"),
-                 ("dλ", "dL")):
+    for a, b in (
+        ("\\hat{y}", "yhat"),
+        ("ŷ", "yhat"),
+        ("∂", "d"),
+        ("\\partial", "d"),
+        ("λ", "L"),
+        ("dλ", "dL"),
+    ):
         n = n.replace(a, b)
     if n in e:
         return n
@@ -215,8 +245,11 @@ def canonical_name(name: str, e: Explanation) -> str:
         return alt
     if e.network is not None and e.network.layers[-1].activation is not None:  # y_{j-L} is yhat
         top = len(e.network.layers)
-        alt2 = re.sub(rf"y_\{{(\d+)-{top}\}}", lambda m: "yhat" if len(e.network.output_names) == 1
-                      else f"yhat_{m.group(1)}", alt)
+        alt2 = re.sub(
+            rf"y_\{{(\d+)-{top}\}}",
+            lambda m: "yhat" if len(e.network.output_names) == 1 else f"yhat_{m.group(1)}",
+            alt,
+        )
         if alt2 in e:
             return alt2
     return n
@@ -235,19 +268,22 @@ class _Entry:
 def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, source: str) -> list[_Entry]:
     entries = []
     for key, raw in values.items():
-        where = f"{source}: [values] \"{key}\""
+        where = f'{source}: [values] "{key}"'
         name = canonical_name(key, e)
         if name not in e:
             close = difflib.get_close_matches(name, list(e.values()), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise WorksheetError(f"{where}: unknown name; expected a quantity that `chainrule explain` "
-                                 f"prints for this network (such as z_{{1-1}} or dL/dw_{{11-1}}){hint}")
+            raise WorksheetError(
+                f"{where}: unknown name; expected a quantity that `chainrule explain` "
+                f"prints for this network (such as z_{{1-1}} or dL/dw_{{11-1}}){hint}"
+            )
         works = [""]
         if isinstance(raw, dict):
             extra = set(raw) - {"value", "work"}
             if extra or "value" not in raw:
-                raise WorksheetError(f"{where}: expected {{ value = <number>, work = \"<expression>\" }}, "
-                                     f"got keys {sorted(raw)}")
+                raise WorksheetError(
+                    f'{where}: expected {{ value = <number>, work = "<expression>" }}, got keys {sorted(raw)}'
+                )
             if not isinstance(raw.get("work", ""), str):
                 raise WorksheetError(f"{where}: work: expected a string, got {raw['work']!r}")
             works = [raw.get("work", "")]
@@ -258,19 +294,25 @@ def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, sourc
         written = literals.get(key, [])
         for k, item in enumerate(attempts, start=1):
             value = _number(item, where)
-            text = written[k - 1] if len(written) == len(attempts) and _literal_ok(written[k - 1]) else (
-                item if isinstance(item, str) else repr(float(item)))
+            text = (
+                written[k - 1]
+                if len(written) == len(attempts) and _literal_ok(written[k - 1])
+                else (item if isinstance(item, str) else repr(float(item)))
+            )
             if abs(float(text.replace("_", "")) - value) > 1e-12 * max(1.0, abs(value)):
                 text = repr(value)  # the literal scan misread a line: trust the parsed value
-            entries.append(_Entry(name, text, value, k, len(attempts), works[0] if k == len(attempts) else ""))
+            entries.append(
+                _Entry(name, text, value, k, len(attempts), works[0] if k == len(attempts) else "")
+            )
     return entries
 
 
 def _resolve_network(doc: dict, base: Path, source: str):
     net = doc.get("network")
     if net is None:
-        raise WorksheetError(f"{source}: network: expected a network file name (or \"reference\"), "
-                             "or a [network] table")
+        raise WorksheetError(
+            f'{source}: network: expected a network file name (or "reference"), or a [network] table'
+        )
     if isinstance(net, dict):
         return parse_network(net, source=f"{source} [network]")
     if not isinstance(net, str):
@@ -312,7 +354,9 @@ def check(doc: dict, source: str = "<worksheet>", base: Path | None = None, raw:
     """Grade a parsed worksheet document (``raw``, its text, recovers trailing zeros)."""
     unknown = sorted(set(doc) - _TOP_KEYS)
     if unknown:
-        raise WorksheetError(f"{source}: {unknown[0]}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}")
+        raise WorksheetError(
+            f"{source}: {unknown[0]}: unknown key; expected one of {', '.join(sorted(_TOP_KEYS))}"
+        )
     notation = doc.get("notation", "reference")
     if notation not in ("reference", "matrix"):
         raise WorksheetError(f"{source}: notation: expected 'reference' or 'matrix', got {notation!r}")
@@ -339,7 +383,9 @@ def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") ->
         q = e[en.name]
         d = decimals_written(en.written)
         tol = 0.5 * 10.0 ** (-d) * (1 + 1e-9) + 1e-15
-        v = Verdict(en.name, en.written, en.value, CORRECT, q.value, d, attempt=en.attempt, attempts=en.attempts)
+        v = Verdict(
+            en.name, en.written, en.value, CORRECT, q.value, d, attempt=en.attempt, attempts=en.attempts
+        )
         if abs(en.value - q.value) > tol:
             v.expression = expression(q, e)
             if q.recompute is not None:
@@ -391,6 +437,9 @@ def _work_note(work: str, q: Quantity, e: Explanation) -> str:
     unknown = [t for t in wrong if t not in e]
     text = f"the work names {', '.join(wrong)}"
     if unknown:
-        text += (f" ({unknown[0]} is not a quantity of this network)" if len(unknown) == 1
-                 else f" ({', '.join(unknown)} are not quantities of this network)")
+        text += (
+            f" ({unknown[0]} is not a quantity of this network)"
+            if len(unknown) == 1
+            else f" ({', '.join(unknown)} are not quantities of this network)"
+        )
     return text + f"; the chain rule for {q.name} is {' + '.join(' * '.join(t) for t in q.terms)}"
