@@ -59,11 +59,27 @@ def _auto_log_softmax(z):
     return z - asp.logsumexp(z, axis=-1, keepdims=True)
 
 
-def _auto_ce(z, target, reduction, smoothing=0.0):
-    if target.dtype.kind == "i":  # class indices -> one-hot rows, built in plain NumPy
-        target = np.eye(z.shape[-1])[target]
-    target = (1 - smoothing) * target + smoothing / z.shape[-1]
-    return _reduce(-anp.sum(target * _auto_log_softmax(z), axis=-1), reduction)
+def _auto_ce(z, target, reduction, smoothing=0.0, weight=None, ignore_index=-100):
+    classes = z.shape[-1]
+    w = np.ones(classes) if weight is None else weight
+    if target.dtype.kind == "i":  # class indices -> one-hot rows (zero where ignored), in NumPy
+        kept = target != ignore_index
+        index = np.where(kept, target, 0)
+        q = np.eye(classes)[index] * np.expand_dims(kept, -1)
+        divisor = np.sum(w[index] * kept)  # PyTorch: the summed weight of the rows' targets
+    else:
+        kept, q, divisor = None, target, z.shape[0] if z.ndim == 2 else 1
+    q = (1 - smoothing) * q + smoothing / classes
+    if kept is not None:
+        q = q * np.expand_dims(kept, -1)
+    per_row = -anp.sum(q * w * _auto_log_softmax(z), axis=-1)
+    return anp.sum(per_row) / divisor if reduction == "mean" else _reduce(per_row, reduction)
+
+
+def _targets_with_ignored(rng, n, classes):
+    t = rng.integers(0, classes, n)
+    t[1] = -100  # PyTorch's default ignore_index
+    return t
 
 
 def _auto_multi_margin(x, t, reduction, p=1, margin=1.0, weight=None):
@@ -157,6 +173,24 @@ CASES = [
          lambda z, k, reduction: F.cross_entropy(z, k, reduction=reduction),
          lambda z, k, reduction: _auto_ce(z, k, reduction),
          lambda t, z, k, reduction: _tf(t).cross_entropy(z, k, reduction=reduction)),
+    Loss("cross_entropy(weight, ignore_index, label_smoothing=0.1)",
+         lambda r: [r.normal(size=(6, 4)), _targets_with_ignored(r, 6, 4)],
+         lambda z, k, reduction: F.cross_entropy(z, k, weight=np.array([1.0, 2.0, 0.5, 1.5]),
+                                                 label_smoothing=0.1, reduction=reduction),
+         lambda z, k, reduction: _auto_ce(z, k, reduction, 0.1, np.array([1.0, 2.0, 0.5, 1.5])),
+         lambda t, z, k, reduction: _tf(t).cross_entropy(
+             z, k, weight=t.tensor([1.0, 2.0, 0.5, 1.5], dtype=t.float64), label_smoothing=0.1,
+             reduction=reduction)),
+    Loss("cross_entropy(indices, ignore_index=2)", lambda r: [r.normal(size=(6, 4)), r.integers(0, 4, 6)],
+         lambda z, k, reduction: F.cross_entropy(z, k, ignore_index=2, reduction=reduction),
+         lambda z, k, reduction: _auto_ce(z, k, reduction, ignore_index=2),
+         lambda t, z, k, reduction: _tf(t).cross_entropy(z, k, ignore_index=2, reduction=reduction)),
+    Loss("cross_entropy(probabilities, weight)", lambda r: [r.normal(size=(5, 4)), _simplex(r, (5, 4))],
+         lambda z, y, reduction: F.cross_entropy(z, y, weight=[0.5, 1.0, 2.0, 1.0], reduction=reduction),
+         lambda z, y, reduction: _auto_ce(z, y, reduction, weight=np.array([0.5, 1.0, 2.0, 1.0])),
+         lambda t, z, y, reduction: _tf(t).cross_entropy(
+             z, y, weight=t.tensor([0.5, 1.0, 2.0, 1.0], dtype=t.float64), reduction=reduction),
+         diff=(0, 1)),
     Loss("multi_margin_loss", lambda r: [r.normal(size=(6, 4)), r.integers(0, 4, 6)],
          lambda x, k, reduction: F.multi_margin_loss(x, k, reduction=reduction),
          lambda x, k, reduction: _auto_multi_margin(x, k, reduction),
@@ -457,6 +491,8 @@ def test_losses_registry_and_lookup():
     (lambda: F.huber_loss(np.zeros(2), np.zeros(2), delta=-1.0), "delta must be > 0"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 3])), "class index 3 out of range for 3"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([-1, 0])), "class index -1 out of range"),
+    (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), weight=[1.0, 2.0]),
+     r"weight must have shape \(3,\)"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), "must be integers"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.zeros((2, 4))), r"\(2, 3\).*\(2, 4\)"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2])), r"shape \(2,\)"),

@@ -42,7 +42,8 @@ from chainrule.explain.network import (
     parse_network,
     read_toml,
 )
-from chainrule.explain.numbers import decimals_written, fmt_factor
+from chainrule.explain.numbers import decimals_written
+from chainrule.explain.render_common import show_factor
 from chainrule.explain.trace import explain
 
 CORRECT, ROUNDING, WRONG = "correct", "rounding", "wrong"
@@ -417,7 +418,7 @@ def expression(q: Quantity, e: Explanation, digits: int = 6) -> str:
     """How the quantity is computed, with the exact factors: 'dL/dz_{1-1} * x_3 = 0.00142 x (-2.06)'."""
     if q.terms:
         sym = " + ".join(" * ".join(t) for t in q.terms)
-        num = " + ".join(" x ".join(fmt_factor(e[n].value, digits) for n in t) for t in q.terms)
+        num = " + ".join(" x ".join(show_factor(n, e, digits) for n in t) for t in q.terms)
         return f"{sym} = {num}"
     if q.equals:
         return q.equals

@@ -326,44 +326,62 @@ def binary_cross_entropy_with_logits(input: Any, target: Any, *, reduction: str 
 
 # --- cross-entropy over classes --------------------------------------------------------------
 
-def _soft_targets(target: np.ndarray, shape: tuple[int, ...], dtype: np.dtype,
-                  label_smoothing: float) -> np.ndarray:
-    """Target rows y' = (1 - eps) y + eps / C, with y one-hot rows for class indices."""
-    classes = shape[-1]
+def _ce_targets(logits, target, label_smoothing, weight, ignore_index):
+    """Target rows q and the 'mean' divisor, so that the loss of row i is -sum_c q_ic log p_ic.
+
+    q = w * ((1 - eps) y + eps / C), with y one-hot rows for class indices (zero rows where the
+    index is ``ignore_index``). The divisor is PyTorch's: the number of rows, or for class
+    indices the summed weight of the rows' target classes (the count of rows not ignored).
+    """
+    classes = logits.shape[-1]
     if target.dtype.kind in "iu":
-        y = np.zeros(shape, dtype=dtype)
-        np.put_along_axis(y, target[..., None], 1, axis=-1)
+        kept = target != ignore_index
+        index = np.where(kept, target, 0)
+        q = np.zeros(logits.shape, dtype=logits.dtype)
+        np.put_along_axis(q, index[..., None], 1, axis=-1)
     else:
-        y = target.astype(dtype, copy=False)
+        kept, q = None, target.astype(logits.dtype, copy=False)
     if label_smoothing:
-        y = (1 - label_smoothing) * y + label_smoothing / classes
-    return y
+        q = (1 - label_smoothing) * q + label_smoothing / classes
+    if weight is not None:
+        q = q * weight
+    if kept is None:
+        return q, (logits.shape[0] if logits.ndim == 2 else 1)
+    if not kept.all():
+        q = q * kept[..., None]
+    divisor = np.sum(weight[index] * kept) if weight is not None else int(np.count_nonzero(kept))
+    return q, divisor
 
 
-def _row_seed(g: np.ndarray, reduction: str, rows: int) -> np.ndarray:
-    g = _seed(g, reduction, rows)
-    return g[..., None] if reduction == "none" else g
-
-
-def _cross_entropy(logits, target, reduction, label_smoothing):
-    y = _soft_targets(target, logits.shape, logits.dtype, label_smoothing)
-    per_row = -np.sum(y * _log_softmax(logits, -1), axis=-1)
+def _cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
+    q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
+    per_row = -np.sum(q * _log_softmax(logits, -1), axis=-1)
+    if reduction == "mean":
+        return np.sum(per_row) / divisor  # 0/0 = nan when every row is ignored, as PyTorch
     return _reduce(per_row, reduction)
 
 
-def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing):
+def _row_seed(g, reduction, divisor):
+    if reduction == "none":
+        return g[..., None]
+    return g / divisor if reduction == "mean" else g
+
+
+def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weight, ignore_index):
     # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
-    # softmax * sum(y) - y, which is the same when rows of y sum to 1 and exact when they don't.
-    y = _soft_targets(target, logits.shape, logits.dtype, label_smoothing)
+    # softmax * sum(q) - q, which is the same when rows of q sum to 1 and exact when they don't
+    # (class weights, unnormalised probability rows, ignored rows).
+    q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
     with _quiet():  # a class 1e4 below the best has probability 0, as it should
         softmax = np.exp(_log_softmax(logits, -1))
-    rows = logits.shape[0] if logits.ndim == 2 else 1
-    return _row_seed(g, reduction, rows) * (softmax * np.sum(y, axis=-1, keepdims=True) - y)
+    return _row_seed(g, reduction, divisor) * (softmax * np.sum(q, axis=-1, keepdims=True) - q)
 
 
-def _cross_entropy_vjp_target(g, ans, logits, target, reduction, label_smoothing):
-    rows = logits.shape[0] if logits.ndim == 2 else 1
-    return _row_seed(g, reduction, rows) * -(1 - label_smoothing) * _log_softmax(logits, -1)
+def _cross_entropy_vjp_target(g, ans, logits, target, reduction, label_smoothing, weight,
+                              ignore_index):
+    _, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
+    d = -(1 - label_smoothing) * _log_softmax(logits, -1)
+    return _row_seed(g, reduction, divisor) * (d if weight is None else d * weight)
 
 
 _cross_entropy_prim = define(
@@ -381,13 +399,15 @@ _cross_entropy_prim = define(
                "exp(z[i])/Sum(exp(z[c]), (c, 1, n)) - y[i]"),
         wrt="z[i]",
         note="For one sample (m = 1) with target row y summing to 1. Computed from log-softmax, "
-             "so logits of ±1e4 are finite. Label smoothing ε replaces y by (1 − ε)·y + ε/C.",
+             "so logits of ±1e4 are finite. Label smoothing ε replaces y by (1 − ε)·y + ε/C; "
+             "class weights w_j multiply y_ij (and 'mean' divides by the rows' summed weight).",
     ),
     _cross_entropy, _cross_entropy_vjp, _cross_entropy_vjp_target,
     latex=r"\mathrm{{CE}}({0}, {1})")
 
 
-def _class_indices(name: str, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+def _class_indices(name: str, logits: np.ndarray, target: np.ndarray,
+                   ignore_index: int | None = None) -> np.ndarray:
     if logits.ndim not in (1, 2):
         raise ValueError(f"{name}: input must be (N, C) scores or (C,) for one sample, got shape "
                          f"{logits.shape}")
@@ -398,18 +418,32 @@ def _class_indices(name: str, logits: np.ndarray, target: np.ndarray) -> np.ndar
         raise ValueError(f"{name}: class-index target must be integers, got dtype {target.dtype}")
     classes = logits.shape[-1]
     bad = (target < 0) | (target >= classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
     if np.any(bad):
         raise ValueError(f"{name}: class index {target[bad].ravel()[0].item()} out of range for "
                          f"{classes} classes (valid: 0 to {classes - 1})")
     return target
 
 
-def cross_entropy(input: Any, target: Any, *, label_smoothing: float = 0.0,
-                  reduction: str = "mean") -> Tensor:
+def _class_weight(name: str, weight: Any, logits: np.ndarray) -> np.ndarray | None:
+    if weight is None:
+        return None
+    weight = np.asarray(_data(weight), dtype=logits.dtype)
+    if weight.shape != logits.shape[-1:]:
+        raise ValueError(f"{name}: weight must have shape {logits.shape[-1:]} (one per class), "
+                         f"got {weight.shape}")
+    return weight
+
+
+def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C) or (C,), as PyTorch's ``cross_entropy``.
 
     ``target`` is class indices (integers, shape (N,) or ()) or probability / one-hot rows
-    (floats, the input's shape). The backward pass is (softmax - y)/N in one fused step.
+    (floats, the input's shape). ``weight`` rescales each class, ``ignore_index`` marks
+    class-index rows that contribute nothing, ``label_smoothing`` mixes in the uniform
+    distribution, each as PyTorch defines it. The backward pass is (softmax - y)/N in one step.
     """
     name = "cross_entropy"
     input = _input(input, name)
@@ -427,12 +461,13 @@ def cross_entropy(input: Any, target: Any, *, label_smoothing: float = 0.0,
         _check_same_shape(name, logits, raw, "probability target")
         target = _target(target, input)
     elif raw.dtype.kind in "iu":
-        target = _class_indices(name, logits, raw)
+        target = _class_indices(name, logits, raw, ignore_index)
     else:
         raise TypeError(f"{name}: target must be class indices (integers) or probability rows "
                         f"(floats), got dtype {raw.dtype}")
     return apply(_cross_entropy_prim, input, target, reduction=_check_reduction(reduction, name),
-                 label_smoothing=float(label_smoothing))
+                 label_smoothing=float(label_smoothing), weight=_class_weight(name, weight, logits),
+                 ignore_index=int(ignore_index))
 
 
 # --- multi-class margin loss ------------------------------------------------------------------
@@ -503,13 +538,8 @@ def multi_margin_loss(input: Any, target: Any, *, p: int = 1, margin: float = 1.
     input = _input(input, name)
     scores = _data(input)
     target = _class_indices(name, scores, _data(target))
-    if weight is not None:
-        weight = np.asarray(_data(weight), dtype=scores.dtype)
-        if weight.shape != scores.shape[-1:]:
-            raise ValueError(f"{name}: weight must have shape {scores.shape[-1:]} (one per class), "
-                             f"got {weight.shape}")
     return apply(_multi_margin_prim, input, target, reduction=_check_reduction(reduction, name),
-                 p=p, margin=float(margin), weight=weight)
+                 p=p, margin=float(margin), weight=_class_weight(name, weight, scores))
 
 
 # --- cosine similarity and the cosine embedding loss -------------------------------------------
