@@ -1,42 +1,12 @@
 """chainrule: reverse-mode automatic differentiation on NumPy, built to be read and checked."""
-from chainrule import explain  # noqa: E402  (a package you can call: chainrule.explain(loss))
+from chainrule import explain  # a package you can call: chainrule.explain(loss)
 from chainrule.autodiff import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.functional.formulas import formula
 from chainrule.gradcheck import GradcheckError, gradcheck
 from chainrule.tensor import (
-    Tensor,
-    abs,
-    arange,
-    broadcast_to,
-    clip,
-    concatenate,
-    exp,
-    expand_dims,
-    from_numpy,
-    full,
-    grad,
-    log,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    ones,
-    ones_like,
-    rand,
-    randn,
-    reshape,
-    sqrt,
-    squeeze,
-    stack,
-    sum,
-    swapaxes,
-    tensor,
-    transpose,
-    where,
-    zeros,
-    zeros_like,
+    Tensor, abs, arange, broadcast_to, clip, concatenate, exp, expand_dims, from_numpy, full,
+    grad, log, matmul, max, maximum, mean, min, minimum, ones, ones_like, rand, randn, reshape,
+    sqrt, squeeze, stack, sum, swapaxes, tensor, transpose, where, zeros, zeros_like,
 )
 
 __version__ = "0.1.0"
