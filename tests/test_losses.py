@@ -150,6 +150,25 @@ CASES = [
          lambda z, y, reduction: _reduce(anp.logaddexp(0.0, z) - y * z, reduction),
          lambda t, z, y, reduction: _tf(t).binary_cross_entropy_with_logits(z, y, reduction=reduction),
          diff=(0, 1)),
+    Loss("binary_cross_entropy(weight)", lambda r: [r.uniform(0.05, 0.95, (4, 3)), r.random((4, 3))],
+         lambda p, y, reduction: F.binary_cross_entropy(p, y, weight=[0.5, 1.0, 2.0], reduction=reduction),
+         lambda p, y, reduction: _reduce(-(y * anp.log(p) + (1 - y) * anp.log(1 - p)) * np.array(
+             [0.5, 1.0, 2.0]), reduction),
+         lambda t, p, y, reduction: _tf(t).binary_cross_entropy(
+             p, y, weight=t.tensor([0.5, 1.0, 2.0], dtype=t.float64), reduction=reduction),
+         diff=(0, 1)),
+    Loss("binary_cross_entropy_with_logits(weight, pos_weight)",
+         lambda r: [3 * r.normal(size=(4, 3)), r.random((4, 3))],
+         lambda z, y, reduction: F.binary_cross_entropy_with_logits(
+             z, y, weight=np.array([[1.0], [0.5], [2.0], [1.0]]), pos_weight=[3.0, 1.0, 0.2],
+             reduction=reduction),
+         lambda z, y, reduction: _reduce(
+             (np.array([3.0, 1.0, 0.2]) * y * anp.logaddexp(0.0, -z) + (1 - y) * anp.logaddexp(0.0, z))
+             * np.array([[1.0], [0.5], [2.0], [1.0]]), reduction),
+         lambda t, z, y, reduction: _tf(t).binary_cross_entropy_with_logits(
+             z, y, weight=t.tensor([[1.0], [0.5], [2.0], [1.0]], dtype=t.float64),
+             pos_weight=t.tensor([3.0, 1.0, 0.2], dtype=t.float64), reduction=reduction),
+         diff=(0, 1)),
     Loss("cross_entropy(indices)", lambda r: [r.normal(size=(5, 4)), r.integers(0, 4, 5)],
          lambda z, k, reduction: F.cross_entropy(z, k, reduction=reduction),
          lambda z, k, reduction: _auto_ce(z, k, reduction),
@@ -500,6 +519,8 @@ def test_losses_registry_and_lookup():
     (lambda: F.multi_margin_loss(np.zeros((2, 3)), np.array([0, 5])), "class index 5"),
     (lambda: F.multi_margin_loss(np.zeros((2, 3)), np.array([0, 1]), p=3), "p must be 1 or 2"),
     (lambda: F.binary_cross_entropy(np.array([0.5, 1.5]), np.zeros(2)), r"\[0, 1\]"),
+    (lambda: F.binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.ones(2)),
+     r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"),
     (lambda: F.cosine_embedding_loss(np.ones((2, 3)), np.ones((2, 3)), np.array([1, 0])), "1 or -1"),
     (lambda: F.cosine_similarity(np.ones((2, 3)), np.ones((4, 3))), "do not broadcast"),
     (lambda: F.mse_loss(np.zeros(2), np.zeros(2), reduction="avg"), "reduction must be"),

@@ -207,20 +207,25 @@ _hinge_prim = _elementwise(
     latex=r"\mathrm{{hinge}}({0}, {1})")
 
 
-def _bce(p, y):
+def _weighted(values, weight):
+    return values if weight is None else values * weight
+
+
+def _bce(p, y, weight):
     with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 as PyTorch does
         log_p = np.maximum(np.log(p), -100)
         log_q = np.maximum(np.log1p(-p), -100)
-    return -(y * log_p + (1 - y) * log_q)
+    return _weighted(-(y * log_p + (1 - y) * log_q), weight)
 
 
-def _bce_d_input(p, y):
-    return (p - y) / np.maximum(p * (1 - p), 1e-12)  # PyTorch's clamp of the denominator
+def _bce_d_input(p, y, weight):
+    # PyTorch's clamp of the denominator keeps p = 0 or 1 finite.
+    return _weighted((p - y) / np.maximum(p * (1 - p), 1e-12), weight)
 
 
-def _bce_d_target(p, y):
+def _bce_d_target(p, y, weight):
     with np.errstate(divide="ignore"):
-        return np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100)
+        return _weighted(np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100), weight)
 
 
 _bce_prim = _elementwise(
@@ -241,9 +246,30 @@ _bce_prim = _elementwise(
     latex=r"\mathrm{{BCE}}({0}, {1})")
 
 
-def _bce_logits(z, y):
-    with _quiet():  # log(1 + e^z) - y z, written so that e^|z| is never formed
-        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+def _log1p_exp(z):
+    """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): e^|z| is never formed."""
+    with _quiet():
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _bce_logits(z, y, weight, pos_weight):
+    if pos_weight is None:
+        loss = _log1p_exp(z) - z * y
+    else:  # -(pw y log sigma(z) + (1 - y) log(1 - sigma(z)))
+        loss = pos_weight * y * _log1p_exp(-z) + (1 - y) * _log1p_exp(z)
+    return _weighted(loss, weight)
+
+
+def _bce_logits_d_input(z, y, weight, pos_weight):
+    if pos_weight is None:
+        return _weighted(_sigmoid(z) - y, weight)
+    return _weighted(_sigmoid(z) * (1 - y + pos_weight * y) - pos_weight * y, weight)
+
+
+def _bce_logits_d_target(z, y, weight, pos_weight):
+    if pos_weight is None:
+        return _weighted(-z, weight)
+    return _weighted(pos_weight * _log1p_exp(-z) - _log1p_exp(z), weight)
 
 
 _bce_logits_prim = _elementwise(
@@ -259,10 +285,11 @@ _bce_logits_prim = _elementwise(
         chain_rule_text="∂/∂w J(y, f(w)) = Σ_i (σ(f_i(w)) − y_i)·∂f_i(w)/∂w",
         sympy=("-(y*log(1/(1 + exp(-p))) + (1 - y)*log(1 - 1/(1 + exp(-p))))",
                "1/(1 + exp(-p)) - y"), wrt="p",
-        note="Computed as max(z, 0) − z·y + log(1 + e^(−|z|)): finite for any z. " + _SUM_NOTE,
+        note="Computed as max(z, 0) − z·y + log(1 + e^(−|z|)): finite for any z. With pos_weight "
+             "pw the y·log σ term is scaled by pw, and ∂J/∂z_i = σ(z_i)(1 − y_i + pw·y_i) − pw·y_i. "
+             + _SUM_NOTE,
     ),
-    _bce_logits,
-    lambda z, y: _sigmoid(z) - y, lambda z, y: -z,
+    _bce_logits, _bce_logits_d_input, _bce_logits_d_target,
     latex=r"\mathrm{{BCE}}(\sigma({0}), {1})")
 
 
@@ -308,20 +335,51 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
     return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss"))
 
 
-def binary_cross_entropy(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1] (PyTorch's clamps)."""
-    input = _input(input, "binary_cross_entropy")
+def _rescale(name: str, what: str, weight: Any, input: Any) -> np.ndarray | None:
+    """A constant weight that broadcasts to the input's shape without enlarging it."""
+    if weight is None:
+        return None
+    array = _data(input)
+    weight = np.asarray(_data(weight), dtype=array.dtype)
+    try:
+        fits = np.broadcast_shapes(weight.shape, array.shape) == array.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} of shape {weight.shape} does not broadcast to the input's "
+                         f"shape {array.shape}")
+    return weight
+
+
+def binary_cross_entropy(input: Any, target: Any, *, weight: Any = None,
+                         reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1] (PyTorch's clamps).
+
+    ``weight`` rescales each element's loss (broadcast to the input's shape), as PyTorch.
+    """
+    name = "binary_cross_entropy"
+    input = _input(input, name)
     p = _data(input)
     if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
-        raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], got values "
-                         f"in [{np.nanmin(p)}, {np.nanmax(p)}]; use binary_cross_entropy_with_logits "
+        raise ValueError(f"{name}: input must be probabilities in [0, 1], got values in "
+                         f"[{np.nanmin(p)}, {np.nanmax(p)}]; use binary_cross_entropy_with_logits "
                          "for scores")
-    return _regression("binary_cross_entropy", _bce_prim, input, target, reduction)
+    return _regression(name, _bce_prim, input, target, reduction,
+                       weight=_rescale(name, "weight", weight, input))
 
 
-def binary_cross_entropy_with_logits(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy of sigmoid(z), in a form that is finite for any logit z."""
-    return _regression("binary_cross_entropy_with_logits", _bce_logits_prim, input, target, reduction)
+def binary_cross_entropy_with_logits(input: Any, target: Any, *, weight: Any = None,
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy of sigmoid(z), in a form that is finite for any logit z.
+
+    ``weight`` rescales each element's loss; ``pos_weight`` (one per class, the last axis)
+    rescales the positive term y log sigma(z), as PyTorch's ``BCEWithLogitsLoss``.
+    """
+    name = "binary_cross_entropy_with_logits"
+    input = _input(input, name)
+    return _regression(name, _bce_logits_prim, input, target, reduction,
+                       weight=_rescale(name, "weight", weight, input),
+                       pos_weight=_rescale(name, "pos_weight", pos_weight, input))
 
 
 # --- cross-entropy over classes --------------------------------------------------------------
