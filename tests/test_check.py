@@ -245,3 +245,35 @@ def test_bad_network_reference_and_toml(tmp_path, monkeypatch, capsys):
         path.write_text(text)
         code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
         assert code == 2 and out == "" and err.count("\n") == 1 and "w.toml" in err
+
+
+def test_matrix_notation_and_update_step(tmp_path):
+    e = exact()
+    path = tmp_path / "m.toml"
+    path.write_text("""network = "reference"
+notation = "matrix"
+lr = 0.5
+
+[values]
+"z1[0]" = 1.3062
+"dL/dW1[0,2]" = -0.0029
+"W1[0,2]^{new}" = -0.2785
+""")
+    report = check_worksheet(path)
+    assert [v.status for v in report.verdicts] == [CORRECT, CORRECT, CORRECT]
+    assert report.verdicts[2].exact == pytest.approx(-0.28 - 0.5 * e["dL/dw_{31-1}"], rel=1e-12)
+    path.write_text(path.read_text().replace("lr = 0.5", 'lr = "fast"'))
+    with pytest.raises(WorksheetError, match="lr"):
+        check_worksheet(path)
+
+
+def test_a_large_network_is_explained_node_by_node():
+    import chainrule as cr
+    import chainrule.functional as F
+    from chainrule.explain import explain
+
+    rng = np.random.default_rng(0)
+    W = cr.tensor(rng.standard_normal((200, 150)) * 0.1, requires_grad=True, name="W")
+    loss = F.mse_loss(F.sigmoid(F.linear(rng.standard_normal((4, 150)), W)), np.zeros((4, 200)))
+    e = explain(loss)
+    assert e.quantities == [] and e.node("W").gradient.shape == (200, 150)

@@ -7,6 +7,7 @@ plain ASCII lines, one equation per line, as a hand-worked solution is written.
 from __future__ import annotations
 
 import io
+import shutil
 
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
@@ -86,13 +87,21 @@ def _plain_graph(e: Explanation, digits: int) -> list[str]:
     return lines
 
 
+def _terminal_width() -> int:
+    return max(80, shutil.get_terminal_size((120, 40)).columns)
+
+
 def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
 
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=True, color_system="standard", width=width or 120, highlight=False
+        file=buffer,
+        force_terminal=True,
+        color_system="standard",
+        width=width or _terminal_width(),
+        highlight=False,
     )
     console.print(f"[bold]{e.title}[/bold]")
     secs = sections(e, digits)

@@ -37,6 +37,7 @@ from chainrule.tensor import Tensor, grad
 LINEAR_OPS = frozenset({"linear", "linear_no_bias"})  # the fused affine primitives of F.linear
 NOTATIONS = ("reference", "matrix")
 MAX_JACOBIAN = 4096  # entries; larger local Jacobians are left out of the node view
+MAX_NAMED = 20000  # weights x samples; a larger MLP is explained node by node
 
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
 
@@ -285,6 +286,11 @@ def _match_mlp(loss: Tensor, order: list[Tensor]) -> _Mlp | None:
     if x.ndim not in (1, 2) or x.shape[-1] != layers[0].weight.shape[1]:
         return None
     return _Mlp(layers, loss, x, input_tensor)
+
+
+def _named_size(mlp: _Mlp) -> int:
+    samples = mlp.input_value.shape[0] if mlp.input_value.ndim == 2 else 1
+    return samples * sum(layer.weight.size + layer.z.shape[-1] ** 2 for layer in mlp.layers)
 
 
 class Notation:
@@ -944,6 +950,8 @@ def explain(
     _check_loss(loss)
     order = topological_order(loss)
     mlp = _match_mlp(loss, order)
+    if mlp is not None and _named_size(mlp) > MAX_NAMED:
+        mlp = None  # too many scalars to write out one by one: the node-by-node view
     preferred: dict[int, str] = {}
     constants: dict[tuple[int, int], str] = {}
     if mlp is not None:

@@ -5,6 +5,7 @@ A worksheet is TOML::
     network = "reference.toml"    # a network file (relative to the worksheet), or "reference"
                                   # (the built-in one); or a [network] table written inline
     # notation = "matrix"         # if the names below are W1[j,i]-style
+    # lr = 0.5                    # to grade an update step too: "w_{11-1}^{new}", "L^{new}"
 
     [values]                      # names as `chainrule explain` prints them
     "z_{1-1}" = 1.3062
@@ -48,7 +49,7 @@ from chainrule.explain.trace import explain
 
 CORRECT, ROUNDING, WRONG = "correct", "rounding", "wrong"
 _LABELS = {CORRECT: "correct", ROUNDING: "rounding", WRONG: "WRONG"}
-_TOP_KEYS = {"network", "notation", "values", "title", "student", "description"}
+_TOP_KEYS = {"network", "notation", "lr", "values", "title", "student", "description"}
 
 
 class WorksheetError(ValueError):
@@ -368,7 +369,10 @@ def check(doc: dict, source: str = "<worksheet>", base: Path | None = None, raw:
         spec = _resolve_network(doc, base or Path("."), source)
     except NetworkFileError:
         raise
-    e = explain(spec.build(), notation=notation, title=spec.title or None)
+    lr = doc.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr)):
+        raise WorksheetError(f"{source}: lr: expected a number (the learning rate of the update), got {lr!r}")
+    e = explain(spec.build(), notation=notation, lr=lr, title=spec.title or None)
     entries = _entries(values, written_literals(raw), e, source)
     return grade(e, entries, source)
 
