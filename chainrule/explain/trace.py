@@ -383,6 +383,9 @@ class _Builder:
         self.nt = Notation(notation, self.batched, out.shape[-1])
         self.quantities: list[Quantity] = []
         self.by_name: dict[str, Quantity] = {}
+        # (layer, flat index of z) -> [(flat index of y, name of dy/dz)]: the activation's
+        # nonzero local derivatives, which the chain rule for dL/dz sums over
+        self.act_terms: dict[tuple[int, int], list[tuple[int, str]]] = {}
         self._names()
 
     # indices into a unit tensor (z, y: shape (U,) or (N, U)) and the input
@@ -641,7 +644,6 @@ class _Builder:
         act = layer.y._node
         zn, yn = self.z_names[li - 1], self.y_names[li - 1]
         jac = local_jacobian(act.prim, 0, layer.y.data, act.args, act.kwargs)
-        self.act_terms: dict = getattr(self, "act_terms", {})
         op_latex = act.prim.name.replace("_", r"\_")
         for k in range(layer.y.size):
             for e in range(layer.z.size):
