@@ -121,6 +121,11 @@ _l1_prim = _elementwise(
     lambda p, y: np.sign(p - y), lambda p, y: -np.sign(p - y),
     latex=r"\mathrm{{L1}}({0}, {1})")
 
+def l1_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced; the subgradient where they are equal is 0."""
+    return _regression("l1_loss", _l1_prim, input, target, reduction)
+
+
 _mse_prim = _elementwise(
     Formula(
         name="mse_loss", title="Mean squared error",
@@ -138,6 +143,11 @@ _mse_prim = _elementwise(
     lambda p, y: 2 * (p - y), lambda p, y: 2 * (y - p),
     latex=r"\mathrm{{MSE}}({0}, {1})")
 
+def mse_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """(input - target)^2, reduced: the mean squared error by default (PyTorch's mse_loss)."""
+    return _regression("mse_loss", _mse_prim, input, target, reduction)
+
+
 _l2_prim = _elementwise(
     Formula(
         name="l2_loss", title="L2 loss",
@@ -154,6 +164,16 @@ _l2_prim = _elementwise(
     lambda p, y: 0.5 * np.square(p - y),
     lambda p, y: p - y, lambda p, y: y - p,
     latex=r"\mathrm{{L2}}({0}, {1})")
+
+
+def l2_loss(input: Any, target: Any, *, reduction: str = "sum") -> Tensor:
+    """0.5 * sum((input - target)^2): the reference solution's L2 and TensorFlow's ``l2_loss``.
+
+    Its default reduction is 'sum', not 'mean', because the 1/2 is there to cancel the 2 of
+    the derivative of a *sum* of squares: dL/dy_hat_i = y_hat_i - y_i. ``reduction='mean'``
+    gives 0.5 * mean(r^2) (half of ``mse_loss``).
+    """
+    return _regression("l2_loss", _l2_prim, input, target, reduction)
 
 
 def _huber(p, y, delta):
@@ -186,6 +206,13 @@ _huber_prim = _elementwise(
     lambda p, y, delta: np.clip(y - p, -delta, delta),
     latex=r"\mathrm{{Huber}}_\delta({0}, {1})")
 
+def huber_loss(input: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """0.5 r^2 where |r| <= delta, else delta (|r| - delta/2); r = input - target (PyTorch's)."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return _regression("huber_loss", _huber_prim, input, target, reduction, delta=float(delta))
+
+
 _hinge_prim = _elementwise(
     Formula(
         name="hinge_loss", title="Hinge (binary SVM) loss",
@@ -205,6 +232,37 @@ _hinge_prim = _elementwise(
     lambda s, y: np.maximum(0, 1 - y * s),
     lambda s, y: np.where(y * s < 1, -y, 0).astype(s.dtype, copy=False), None,
     latex=r"\mathrm{{hinge}}({0}, {1})")
+
+
+def hinge_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
+    """The binary SVM loss max(0, 1 - y s) for scores s and labels y in {-1, +1}.
+
+    The subgradient is -y where y s < 1 and 0 elsewhere, including at the margin y s = 1.
+    """
+    input = _input(input, "hinge_loss")
+    labels = _data(target)
+    _check_same_shape("hinge_loss", input, labels, "labels")
+    if labels.size and not np.all((labels == 1) | (labels == -1)):
+        bad = labels[(labels != 1) & (labels != -1)].ravel()[0].item()
+        raise ValueError(f"hinge_loss: labels must be -1 or +1, got {bad!r}")
+    labels = labels.astype(_data(input).dtype, copy=False)
+    return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss"))
+
+
+def _rescale(name: str, what: str, weight: Any, input: Any) -> np.ndarray | None:
+    """A constant weight that broadcasts to the input's shape without enlarging it."""
+    if weight is None:
+        return None
+    array = _data(input)
+    weight = np.asarray(_data(weight), dtype=array.dtype)
+    try:
+        fits = np.broadcast_shapes(weight.shape, array.shape) == array.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} of shape {weight.shape} does not broadcast to the input's "
+                         f"shape {array.shape}")
+    return weight
 
 
 def _weighted(values, weight):
@@ -244,6 +302,23 @@ _bce_prim = _elementwise(
     ),
     _bce, _bce_d_input, _bce_d_target,
     latex=r"\mathrm{{BCE}}({0}, {1})")
+
+
+def binary_cross_entropy(input: Any, target: Any, *, weight: Any = None,
+                         reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1] (PyTorch's clamps).
+
+    ``weight`` rescales each element's loss (broadcast to the input's shape), as PyTorch.
+    """
+    name = "binary_cross_entropy"
+    input = _input(input, name)
+    p = _data(input)
+    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        raise ValueError(f"{name}: input must be probabilities in [0, 1], got values in "
+                         f"[{np.nanmin(p)}, {np.nanmax(p)}]; use binary_cross_entropy_with_logits "
+                         "for scores")
+    return _regression(name, _bce_prim, input, target, reduction,
+                       weight=_rescale(name, "weight", weight, input))
 
 
 def _log1p_exp(z):
@@ -291,81 +366,6 @@ _bce_logits_prim = _elementwise(
     ),
     _bce_logits, _bce_logits_d_input, _bce_logits_d_target,
     latex=r"\mathrm{{BCE}}(\sigma({0}), {1})")
-
-
-def l1_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
-    """|input - target|, reduced; the subgradient where they are equal is 0."""
-    return _regression("l1_loss", _l1_prim, input, target, reduction)
-
-
-def mse_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
-    """(input - target)^2, reduced: the mean squared error by default (PyTorch's mse_loss)."""
-    return _regression("mse_loss", _mse_prim, input, target, reduction)
-
-
-def l2_loss(input: Any, target: Any, *, reduction: str = "sum") -> Tensor:
-    """0.5 * sum((input - target)^2): the reference solution's L2 and TensorFlow's ``l2_loss``.
-
-    Its default reduction is 'sum', not 'mean', because the 1/2 is there to cancel the 2 of
-    the derivative of a *sum* of squares: dL/dy_hat_i = y_hat_i - y_i. ``reduction='mean'``
-    gives 0.5 * mean(r^2) (half of ``mse_loss``).
-    """
-    return _regression("l2_loss", _l2_prim, input, target, reduction)
-
-
-def huber_loss(input: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean") -> Tensor:
-    """0.5 r^2 where |r| <= delta, else delta (|r| - delta/2); r = input - target (PyTorch's)."""
-    if not delta > 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    return _regression("huber_loss", _huber_prim, input, target, reduction, delta=float(delta))
-
-
-def hinge_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
-    """The binary SVM loss max(0, 1 - y s) for scores s and labels y in {-1, +1}.
-
-    The subgradient is -y where y s < 1 and 0 elsewhere, including at the margin y s = 1.
-    """
-    input = _input(input, "hinge_loss")
-    labels = _data(target)
-    _check_same_shape("hinge_loss", input, labels, "labels")
-    if labels.size and not np.all((labels == 1) | (labels == -1)):
-        bad = labels[(labels != 1) & (labels != -1)].ravel()[0].item()
-        raise ValueError(f"hinge_loss: labels must be -1 or +1, got {bad!r}")
-    labels = labels.astype(_data(input).dtype, copy=False)
-    return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss"))
-
-
-def _rescale(name: str, what: str, weight: Any, input: Any) -> np.ndarray | None:
-    """A constant weight that broadcasts to the input's shape without enlarging it."""
-    if weight is None:
-        return None
-    array = _data(input)
-    weight = np.asarray(_data(weight), dtype=array.dtype)
-    try:
-        fits = np.broadcast_shapes(weight.shape, array.shape) == array.shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"{name}: {what} of shape {weight.shape} does not broadcast to the input's "
-                         f"shape {array.shape}")
-    return weight
-
-
-def binary_cross_entropy(input: Any, target: Any, *, weight: Any = None,
-                         reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1] (PyTorch's clamps).
-
-    ``weight`` rescales each element's loss (broadcast to the input's shape), as PyTorch.
-    """
-    name = "binary_cross_entropy"
-    input = _input(input, name)
-    p = _data(input)
-    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
-        raise ValueError(f"{name}: input must be probabilities in [0, 1], got values in "
-                         f"[{np.nanmin(p)}, {np.nanmax(p)}]; use binary_cross_entropy_with_logits "
-                         "for scores")
-    return _regression(name, _bce_prim, input, target, reduction,
-                       weight=_rescale(name, "weight", weight, input))
 
 
 def binary_cross_entropy_with_logits(input: Any, target: Any, *, weight: Any = None,
