@@ -98,7 +98,8 @@ _relu_prim = define(
         derivative_text="∂/∂x ReLU(x) = 1 if x > 0, else 0",
         chain_rule_text="∂/∂w ReLU(f(w)) = ∂f(w)/∂w if f(w) > 0, else 0",
         sympy=("Piecewise((x, x > 0), (0, True))", "Piecewise((1, x > 0), (0, True))"),
-        note="The derivative at exactly 0 is taken as 0 (PyTorch's relu, jax.nn.relu).",
+        note="The derivative at exactly 0 is 0, as the reference solution defines it (and PyTorch's "
+             "relu, jax.nn.relu).",
     ),
     lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
     latex=r"\mathrm{{ReLU}}({0})")

@@ -43,7 +43,7 @@ class Formula:
     note: str = ""
 
     def latex(self) -> str:
-        """The three lines as one LaTeX ``aligned``-free block, one equation per line."""
+        """The definition, derivative and chain rule in LaTeX, one equation per line."""
         return "\n".join((self.definition, self.derivative, self.chain_rule))
 
     def text(self) -> str:
