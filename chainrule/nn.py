@@ -419,6 +419,9 @@ class MLP(Sequential):
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least [in_features, out_features], got sizes={sizes}")
+        for name in (activation, output_activation):
+            if name is not None and name not in ACTIVATIONS and name not in ("linear", "identity"):
+                raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
         gen = _generator(rng)
         layers: list[Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
