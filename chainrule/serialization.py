@@ -132,10 +132,17 @@ def load_model(path: str | os.PathLike) -> SavedModel:
     except ValueError as exc:
         if str(exc).startswith(path):
             raise
-        if "pickle" in str(exc):
-            raise ValueError(f"{path}: not a chainrule model file (it holds pickled data, which "
-                             "chainrule never loads)") from None
+        if "pickle" in str(exc):  # NumPy's word for "neither .npy nor .npz"
+            if _starts_like_pickle(path):
+                raise ValueError(f"{path}: not a chainrule model file (it holds pickled data, which "
+                                 "chainrule never loads)") from None
+            raise ValueError(f"{path}: not a chainrule model file (not an .npz archive)") from None
         raise ValueError(f"{path}: not a readable chainrule model file ({exc})") from None
+
+
+def _starts_like_pickle(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"  # the PROTO opcode that starts pickles since protocol 2
 
 
 def _read(npz: Any, path: str) -> SavedModel:
