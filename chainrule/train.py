@@ -39,6 +39,7 @@ class TrainConfig:
     dataset: str | None = None  # a name in chainrule.data.DATASETS, or None with csv=
     csv: str | None = None
     target: str | None = None  # the CSV's target column
+    features: tuple[str, ...] | None = None  # the CSV's feature columns (default: all but target)
     task: str | None = None  # CSV only: 'classification' or 'regression' (default: inferred)
     hidden: tuple[int, ...] | None = None
     activation: str | None = None
@@ -277,7 +278,7 @@ class TrainedModel:
         for r, label in enumerate(labels):
             key = _label_key(label)
             if key not in lookup:
-                raise ValueError(f"row {r + 1}: class {label!r} is not one the model knows "
+                raise ValueError(f"row {r + 1}: class {key!r} is not one the model knows "
                                  f"({_preview([str(c) for c in self.classes])})")
             out[r] = lookup[key]
         return out
@@ -403,7 +404,8 @@ def fit(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], optimizer
         total, count, done = 0.0, 0, 0
         for x, y in loader:
             optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
+            with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is reported below
+                loss = loss_fn(model(x), y)
             value = float(loss.data)
             if not math.isfinite(value):
                 raise TrainingDiverged(f"the training loss became {value} at epoch {epoch}, batch "
@@ -464,8 +466,8 @@ def load_split(config: TrainConfig) -> data.Split:
         return data.load_dataset(config.dataset, config.test_size, config.seed, dtype=dtype)
     if not config.target:
         raise ValueError("a CSV file needs the name of its target column")
-    return data.load_csv(config.csv, config.target, task=config.task, test_size=config.test_size,
-                         seed=config.seed, dtype=dtype)
+    return data.load_csv(config.csv, config.target, features=config.features, task=config.task,
+                         test_size=config.test_size, seed=config.seed, dtype=dtype)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from chainrule.train import (
     EpochResult,
     TrainConfig,
     TrainedModel,
+    load_split,
     plot_history,
     run_training,
     stop_on_sigint,
@@ -51,6 +52,8 @@ def _register_train(subparsers: Any) -> None:
                                           "(needs scikit-learn: pip install 'chainrule[datasets]')")
     source.add_argument("--csv", metavar="FILE", help="your own data: a CSV file with a header row")
     source.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    source.add_argument("--features", metavar="COLUMNS",
+                        help="the CSV's feature columns, comma-separated (default: all but --target)")
     source.add_argument("--task", choices=("classification", "regression"),
                         help="CSV only (default: classification for text or few integer labels)")
     source.add_argument("--test-size", type=float, default=0.2, metavar="FRACTION",
@@ -112,8 +115,8 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError("give --dataset NAME or --csv FILE --target COLUMN (exactly one)")
     if args.csv is not None and not args.target:
         raise CommandError("--csv needs --target COLUMN, the column to predict")
-    if args.dataset is not None and (args.target or args.task):
-        raise CommandError("--target and --task go with --csv, not with --dataset")
+    if args.dataset is not None and (args.target or args.task or args.features):
+        raise CommandError("--target, --features and --task go with --csv, not with --dataset")
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
     if args.plot:
@@ -123,16 +126,13 @@ def _train(args: argparse.Namespace) -> int:
             raise CommandError("--plot needs matplotlib: pip install 'chainrule[plot]'") from None
     config = TrainConfig(
         dataset=args.dataset, csv=args.csv, target=args.target, task=args.task,
+        features=tuple(c.strip() for c in args.features.split(",")) if args.features else None,
         hidden=_parse_hidden(args.hidden), activation=args.activation, loss=args.loss, delta=args.delta,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout,
         seed=args.seed, test_size=args.test_size, dtype=args.dtype)
     try:
-        split = _load(lambda: data.load_dataset(config.dataset, config.test_size, config.seed,
-                                                dtype=np.dtype(config.dtype))
-                      if config.dataset else data.load_csv(config.csv, config.target, task=config.task,
-                                                           test_size=config.test_size, seed=config.seed,
-                                                           dtype=np.dtype(config.dtype)))
+        split = _load(lambda: load_split(config))
     except FileNotFoundError as exc:
         raise CommandError(f"--csv {exc.filename}: no such file") from None
     reporter = _Reporter(quiet=args.quiet)
