@@ -129,6 +129,8 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
     """
     wanted = None if capture is None else {id(t) for t in capture}
     order = topological_order(root)
+    # In anomaly mode every gradient is checked, also for a graph recorded outside it (PyTorch).
+    check_all = _Anomaly.enabled
     for t in order:  # fail before any .grad is touched, not halfway through the walk
         if t._node is not None and t._node.released:
             raise _released_error(t)
@@ -162,7 +164,7 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
             gi = node.prim.vjp(i, g, ans, node.args, node.kwargs)
             if type(gi) is not np.ndarray:
                 gi = np.asarray(gi)
-            if node.trace is not None:
+            if check_all or node.trace is not None:
                 _check_finite(gi, t, f"backward (gradient for argument {i})")
             if id(gi) in seen or not gi.flags.owndata or not gi.flags.writeable:
                 borrowed.add(id(gi))

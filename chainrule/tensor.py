@@ -6,6 +6,7 @@ class itself holds no derivative code: the math is in ``ops.py`` (and ``function
 """
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -351,10 +352,14 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     return Tensor._wrap(out)
 
 
+# The package's own directory: a user's file may well sit under another path named chainrule.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _user_frame() -> str:
     """The innermost stack frame outside chainrule: where the user's code made the op."""
     for frame in reversed(traceback.extract_stack()[:-2]):
-        if "/chainrule/" not in frame.filename.replace("\\", "/"):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
             return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
     return "<unknown>"
 
