@@ -284,7 +284,11 @@ def _summary_rows(run: Any, saved: str | None, plot: str | None) -> list[tuple[s
 
 
 def _print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    """A rich table on a terminal (when rich is installed); plain aligned text otherwise,
+    so that logs and pipes get every value whole, never cut to a terminal width."""
     try:
+        if not sys.stdout.isatty():
+            raise ImportError
         from rich.console import Console
         from rich.table import Table
     except ImportError:
