@@ -171,7 +171,8 @@ def test_unwritable_output_directory(tmp_path, capsys):
 def test_unwritable_output_directory_reported_before_training(tmp_path, capsys, monkeypatch):
     # the same check as above, for runs as root: pretend the directory refuses writes
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    monkeypatch.setattr(os, "access",
+                        lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
     code, out, err = _run(capsys, "train", "--dataset", "iris", "--out", str(tmp_path / "m.npz"))
     assert code == 2 and f"directory {tmp_path} is not writable" in err and out == ""
 
