@@ -35,7 +35,7 @@ class Node:
     def release(self) -> None:
         """Drop the saved inputs, so their memory goes as soon as the backward pass is past."""
         self.args = None
-        self.parents = tuple(None for _ in self.parents) if self.parents else ()
+        self.parents = (None,) * len(self.parents)
 
 
 class _GradModeState(threading.local):
@@ -94,22 +94,20 @@ class enable_grad(_SetGradMode):
 def topological_order(root: Any) -> list:
     """Tensors that ``root`` depends on (those requiring grad), each before its users."""
     order: list = []
-    visited: set[int] = set()
-    stack: list = [(root, False)]
+    visited: set = {root}  # tensors hash by identity
+    # Depth-first with an explicit stack of (tensor, iterator over its parents): a tensor is
+    # placed once all of its parents are, with no recursion and one stack entry per tensor.
+    stack: list = [(root, iter(root._node.parents if root._node is not None else ()))]
     while stack:
-        t, expanded = stack.pop()
-        if expanded:
+        t, parents = stack[-1]
+        for p in parents:
+            if p is not None and p.requires_grad and p not in visited:
+                visited.add(p)
+                stack.append((p, iter(p._node.parents if p._node is not None else ())))
+                break
+        else:
+            stack.pop()
             order.append(t)
-            continue
-        if id(t) in visited:
-            continue
-        visited.add(id(t))
-        stack.append((t, True))
-        node = t._node
-        if node is not None:
-            for p in node.parents:
-                if p is not None and p.requires_grad and id(p) not in visited:
-                    stack.append((p, False))
     return order
 
 
@@ -126,68 +124,93 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
     Without ``capture``: accumulate into the ``.grad`` of leaves (and of tensors that asked
     ``retain_grad()``), as ``Tensor.backward`` does. With ``capture``: touch no ``.grad`` and
     return ``{id(t): dL/dt}`` for the captured tensors (the functional ``grad``).
+
+    A tensor used several times receives the sum of its gradients. The sum is taken in place
+    in a buffer only the engine holds (``owned``: a VJP's new array, or an earlier sum), never
+    in one that may be shared: the incoming gradient passed on, a view, a saved input.
     """
-    wanted = None if capture is None else {id(t) for t in capture}
+    wanted = None if capture is None else set(capture)
     order = topological_order(root)
     # In anomaly mode every gradient is checked, also for a graph recorded outside it (PyTorch).
     check_all = _Anomaly.enabled
     for t in order:  # fail before any .grad is touched, not halfway through the walk
-        if t._node is not None and t._node.released:
+        if t._node is not None and t._node.args is None:
             raise _released_error(t)
-    grads: dict[int, np.ndarray] = {id(root): seed}
-    borrowed: set[int] = set()  # ids of gradients the engine must not hand out without a copy
-    seen: set[int] = {id(seed)}
+    grads: dict = {root: seed}  # tensor -> dL/dtensor so far (tensors hash by identity)
+    owned: set = set()  # tensors whose gradient buffer the engine may write into
     result: dict[int, np.ndarray] = {}
     for k in range(len(order) - 1, -1, -1):
         t = order[k]
         order[k] = None  # let intermediates go as soon as the walk is past them
-        g = grads.pop(id(t), None)
+        g = grads.pop(t, None)
         if g is None:
             continue
-        if g.dtype != t.data.dtype:
-            g = g.astype(t.data.dtype)
-            seen.add(id(g))  # a VJP may hand this very array on to a parent
+        mine = t in owned
+        data = t.data
+        if g.dtype != data.dtype:
+            g, mine = g.astype(data.dtype), True
         node = t._node
         if wanted is not None:
-            if id(t) in wanted:
-                result[id(t)] = g.copy() if id(g) in borrowed else g
-                borrowed.add(id(g))  # handed out: later uses must copy
+            if t in wanted:
+                result[id(t)] = g if mine else g.copy()
+                mine = False  # handed out: never written into from here on
         elif node is None or t._retains_grad:
-            _store_grad(t, g, id(g) in borrowed)
-            borrowed.add(id(g))
+            _store_grad(t, g, mine)
+            mine = False
         if node is None:
             continue
-        ans = t.data
+        prim, args, kwargs = node.prim, node.args, node.kwargs
+        given = [g]  # arrays the engine must not write into: g, and what earlier parents got
         for i, p in enumerate(node.parents):
             if p is None or not p.requires_grad:
                 continue
-            gi = node.prim.vjp(i, g, ans, node.args, node.kwargs)
+            gi = prim.vjp(i, g, data, args, kwargs)
             if type(gi) is not np.ndarray:
                 gi = np.asarray(gi)
             if check_all or node.trace is not None:
                 _check_finite(gi, t, f"backward (gradient for argument {i})")
-            if id(gi) in seen or not gi.flags.owndata or not gi.flags.writeable:
-                borrowed.add(id(gi))
-            seen.add(id(gi))
-            prev = grads.get(id(p))
+            fresh = gi.base is None and gi.flags.writeable and _unshared(gi, data, args, given)
+            given.append(gi)
+            prev = grads.get(p)
             if prev is None:
-                grads[id(p)] = gi
+                grads[p] = gi
+                if fresh:
+                    owned.add(p)
+            elif p in owned and prev.shape == gi.shape and prev.dtype == gi.dtype:
+                prev += gi
+            elif fresh and prev.shape == gi.shape and prev.dtype == gi.dtype:
+                gi += prev
+                grads[p] = gi
+                owned.add(p)
             else:
-                total = prev + gi
-                seen.add(id(total))
-                grads[id(p)] = total
+                grads[p] = np.asarray(prev + gi)  # 0-d + 0-d gives a NumPy scalar, not an array
+                owned.add(p)
         if not retain_graph:
             node.release()
     return result
 
 
-def _store_grad(t: Any, g: np.ndarray, borrowed: bool) -> None:
+def _unshared(gi: np.ndarray, data: np.ndarray, args: tuple, given: list) -> bool:
+    """False if ``gi`` is the node's output or a saved input, or was given to another parent
+    (``given[0]`` is the incoming gradient): the engine must not write into those."""
+    if gi is data:
+        return False
+    for a in args:
+        if gi is a:
+            return False
+    for a in given:
+        if gi is a:
+            return False
+    return True
+
+
+def _store_grad(t: Any, g: np.ndarray, mine: bool) -> None:
     if t.grad is None:
-        t.grad = g.copy() if borrowed else g
+        t.grad = g if mine else g.copy()
     elif t.grad.flags.writeable and t.grad.shape == g.shape and t.grad.dtype == g.dtype:
         t.grad += g
     else:
-        t.grad = t.grad + g
+        t.grad = np.asarray(t.grad + g)
 
 
 # --- anomaly detection: hooks used by tensor.py and the walk above ----------------------

@@ -79,7 +79,7 @@ def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: 
     if keepdims:
         return g
     if axis is None:
-        return np.reshape(g, (1,) * len(shape))
+        return g.reshape((1,) * len(shape))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     return np.expand_dims(g, tuple(a % len(shape) for a in axes))
 
@@ -214,13 +214,22 @@ matmul = primitive("matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, latex="{0}
 # --- reductions ---------------------------------------------------------------------------
 
 
+def _spread(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``g`` broadcast to ``shape``, as a new array: ``np.broadcast_to``'s read-only view costs
+    ~10x more to make for small arrays (measured), and a new array is one the engine may sum
+    into in place."""
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
 def _sum_vjp(g, ans, a, axis=None, keepdims=False):
-    return np.broadcast_to(_expand_reduced(g, a.shape, axis, keepdims), a.shape)
+    return _spread(_expand_reduced(g, a.shape, axis, keepdims), a.shape)
 
 
 def _mean_vjp(g, ans, a, axis=None, keepdims=False):
     g = _expand_reduced(g, a.shape, axis, keepdims) / _reduced_size(a.shape, axis)
-    return np.broadcast_to(g, a.shape)
+    return _spread(g, a.shape)
 
 
 def _extremum_vjp(g, ans, a, axis=None, keepdims=False):
@@ -231,7 +240,13 @@ def _extremum_vjp(g, ans, a, axis=None, keepdims=False):
     return _expand_reduced(g, a.shape, axis, keepdims) * mask / count
 
 
-sum_ = primitive("sum", lambda a, axis=None, keepdims=False: np.sum(a, axis=axis, keepdims=keepdims),
+def _sum(a, axis=None, keepdims=False):
+    if type(a) is np.ndarray:  # the method skips np.sum's dispatch: ~2x faster on small arrays
+        return a.sum(axis=axis, keepdims=keepdims)
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+sum_ = primitive("sum", _sum,
                  _sum_vjp, latex=r"\sum {0}")
 mean = primitive("mean", lambda a, axis=None, keepdims=False: np.mean(a, axis=axis, keepdims=keepdims),
                  _mean_vjp, latex=r"\operatorname{{mean}} {0}")

@@ -159,7 +159,8 @@ class Tensor:
             if self.data.size != 1:
                 raise ValueError(f"backward() without a gradient needs a scalar output, got shape "
                                  f"{self.data.shape}; pass gradient= with that shape")
-            seed = np.ones(self.data.shape, dtype=self.data.dtype)
+            seed = np.empty(self.data.shape, dtype=self.data.dtype)
+            seed.fill(1)  # np.ones is ~3x slower for a scalar
         else:
             seed = np.array(gradient.data if isinstance(gradient, Tensor) else gradient,
                             dtype=self.data.dtype)
@@ -342,7 +343,7 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     if _GradMode.enabled:
         for a in args:
             if isinstance(a, Tensor) and a.requires_grad:
-                parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+                parents = tuple([a if isinstance(a, Tensor) else None for a in args])
                 node = Node(prim, parents, tuple(arrays), kwargs)
                 result = Tensor._wrap(out, node)
                 if _Anomaly.enabled:
