@@ -257,8 +257,9 @@ def _summary_rows(run: Any, saved: str | None, plot: str | None) -> list[tuple[s
     kind = (f"classification, {split.n_classes} classes" if split.task == "classification" else "regression")
     rows = [("data", f"{source} ({kind}; {len(split.train)} train / {len(split.test)} test, "
                      f"{split.n_features} features)"),
-            ("network", " -> ".join(map(str, run.trained.model.sizes)) + f" ({config.activation}; "
-                        f"{run.trained.model.num_parameters()} parameters)"),
+            ("network", " -> ".join(map(str, run.trained.model.sizes)) + f" ({config.activation}"
+                        + (f", dropout {config.dropout:g}" if config.dropout else "")
+                        + f"; {run.trained.model.num_parameters()} parameters)"),
             ("loss", config.loss + (f" (delta {config.delta:g})" if config.loss == "huber_loss" else "")),
             ("optimizer", f"{config.optimizer} lr {config.lr:g}" + (f", {config.schedule} schedule"
                                                                     if config.schedule else "")),
