@@ -250,14 +250,16 @@ class TrainedModel:
         return self.feature_scaler.transform(raw).astype(self.dtype)
 
     def predict(self, raw: np.ndarray) -> dict[str, np.ndarray]:
-        """For raw feature rows: ``prediction`` (class labels or target values) and, for
-        classifiers whose loss defines them, ``probabilities`` (one column per class)."""
+        """For raw feature rows: ``prediction`` (class labels or target values); for classifiers
+        also ``index`` (class indices), ``scores`` (the network's raw outputs) and, where the
+        loss defines them, ``probabilities`` (one column per class)."""
         out = self.outputs(self._standardise(raw))
         if self.task == "regression":
             values = self.target_scaler.inverse_transform(out.data) if self.target_scaler else out.data
             return {"prediction": values}
         index = self.head.decide(out.data)
-        result = {"prediction": np.array(self.classes, dtype=object)[index], "index": index}
+        result = {"prediction": np.array(self.classes, dtype=object)[index], "index": index,
+                  "scores": out.data}
         probs = self.head.probabilities(out)
         if probs is not None:
             result["probabilities"] = probs

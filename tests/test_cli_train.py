@@ -112,6 +112,7 @@ def _press_ctrl_c_at(monkeypatch, epoch, batch):
 
 def test_ctrl_c_stops_after_the_batch_and_saves(tmp_path, capsys, monkeypatch):
     _press_ctrl_c_at(monkeypatch, 2, 3)
+    handler_before = signal.getsignal(signal.SIGINT)
     model = tmp_path / "partial.npz"
     code, out, err = _run(capsys, "train", "--dataset", "wine", "--epochs", "50", "--out", str(model))
     assert code == 130
@@ -119,7 +120,7 @@ def test_ctrl_c_stops_after_the_batch_and_saves(tmp_path, capsys, monkeypatch):
                            f"trained so far to {model}")
     assert "2 of 50" in out and "(interrupted)" in out
     assert TrainedModel.load(model).info["results"]["interrupted"] is True
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # the handler is restored
 
 
 def test_ctrl_c_without_out_says_nothing_was_saved(capsys, monkeypatch):
@@ -196,3 +197,25 @@ def test_predict_csv_missing_a_feature_column(iris_model, tmp_path, capsys):
     rows.write_text("sepal length (cm),sepal width (cm)\n1,2\n")
     code, _, err = _run(capsys, "predict", str(iris_model), "--csv", str(rows))
     assert code == 2 and "missing column(s) 'petal length (cm)', 'petal width (cm)'" in err
+
+
+def test_predict_with_a_hinge_model_writes_scores(tmp_path, capsys):
+    from sklearn.datasets import load_breast_cancer
+
+    model = tmp_path / "svm.npz"
+    assert main(["train", "--dataset", "breast_cancer", "--loss", "hinge", "--epochs", "5", "--quiet",
+                 "--out", str(model)]) == 0
+    bc = load_breast_cancer()
+    rows = tmp_path / "rows.csv"
+    with open(rows, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(bc.feature_names)
+        writer.writerows(bc.data[:20])
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "predict", str(model), "--csv", str(rows))
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and list(table[0]) == ["prediction", "score"]
+    for r in table:  # the sign of the score decides: +1 is class 1 (benign), -1 class 0 (malignant)
+        assert r["prediction"] == ("benign" if float(r["score"]) >= 0 else "malignant")
+    truth = bc.target_names[bc.target[:20]]
+    assert sum(r["prediction"] == t for r, t in zip(table, truth, strict=True)) >= 18

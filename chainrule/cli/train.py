@@ -386,7 +386,8 @@ def _register_predict(subparsers: Any) -> None:
         "predict", help="predict for the rows of a CSV file with a saved model",
         description="Read the model's feature columns (by name; other columns are ignored) from a "
                     "CSV file and write one prediction per row as CSV: the predicted class or "
-                    "value, and for classifiers trained with cross-entropy the class probabilities.")
+                    "value; for classifiers also the class probabilities (cross-entropy, logistic "
+                    "losses) or the raw scores (hinge and margin losses).")
     p.add_argument("model", metavar="MODEL", help="a model file from `chainrule train --out`")
     p.add_argument("--csv", metavar="FILE", required=True, help="rows to predict, with a header row")
     p.add_argument("--out", metavar="FILE", help="write the predictions here (default: stdout)")
@@ -413,6 +414,10 @@ def _predict(args: argparse.Namespace) -> int:
             header += [f"p_{c}" for c in trained.classes]
             columns.extend([f"{p:.6f}" for p in result["probabilities"][:, j]]
                            for j in range(len(trained.classes)))
+        else:  # margin losses: the raw scores (the sign of a hinge score decides its class)
+            scores = result["scores"]
+            header += ["score"] if scores.shape[1] == 1 else [f"score_{c}" for c in trained.classes]
+            columns.extend([f"{v:.6g}" for v in scores[:, j]] for j in range(scores.shape[1]))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
