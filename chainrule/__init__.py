@@ -1,5 +1,5 @@
 """chainrule: reverse-mode automatic differentiation on NumPy, built to be read and checked."""
-from chainrule import explain  # a package you can call: chainrule.explain(loss)
+from chainrule import data, explain, functional, nn, optim  # explain(loss) is callable too
 from chainrule.autodiff import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.functional.formulas import formula
 from chainrule.gradcheck import GradcheckError, gradcheck
@@ -17,5 +17,5 @@ __all__ = [
     "clip", "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "grad", "no_grad",
     "enable_grad", "is_grad_enabled", "detect_anomaly", "gradcheck", "GradcheckError", "formula",
-    "explain",
+    "explain", "functional", "nn", "optim", "data",
 ]
