@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Subcommand modules, in the order ``chainrule --help`` lists them.
 COMMANDS = ("explain", "check", "derive", "train")
