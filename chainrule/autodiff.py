@@ -146,6 +146,7 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
         if g is None:
             continue
         mine = t in owned
+        owned.discard(t)  # the walk is past t: holding it would keep its data alive to the end
         data = t.data
         if g.dtype != data.dtype:
             g, mine = g.astype(data.dtype), True
