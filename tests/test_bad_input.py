@@ -1,0 +1,691 @@
+"""THE bad-input table: every public entry point and command, fed what it must refuse.
+
+One parametrised test. Each row is a bad input and what must come out:
+- library rows: the exception type (ValueError/TypeError; OSError for a missing file;
+  IndexError for an out-of-range index, as NumPy and PyTorch) and words the message must
+  contain, naming what was expected and what came;
+- command rows (run through ``chainrule.cli.main``): exit code 2, exactly one line on
+  stderr, no traceback, and every file that existed before the run byte-identical after it.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+
+F = pytest.importorskip("chainrule.functional", reason="chainrule.functional")
+nn = pytest.importorskip("chainrule.nn", reason="chainrule.nn")
+optim = pytest.importorskip("chainrule.optim", reason="chainrule.optim")
+data = pytest.importorskip("chainrule.data", reason="chainrule.data")
+serialization = pytest.importorskip("chainrule.serialization", reason="chainrule.serialization")
+explain = pytest.importorskip("chainrule.explain", reason="chainrule.explain")
+
+EXAMPLES = Path(cr.__file__).parent / "examples"
+REFERENCE = (EXAMPLES / "reference.toml").read_text()
+WORKSHEET = (EXAMPLES / "reference-worksheet.toml").read_text()
+# Reported bugs (notes/reliability-bugs.md); each row marked with one is xfail(strict=True).
+EMPTY_MEAN = (
+    "loss of an empty input with reduction='mean': NumPy's 'Mean of empty slice' RuntimeWarning "
+    "and NaN instead of a ValueError naming the empty shape"
+)
+CSV_BINARY = "a CSV that is not UTF-8 text: UnicodeDecodeError's message does not name the file"
+EXPLAIN_LR = "`chainrule explain --lr -0.5` is accepted (exit 0); a learning rate must be > 0"
+IRIS_HEADER = "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)"
+GOOD_CSV = "a,b,label\n0.1,0.2,0\n0.3,0.1,1\n0.5,0.9,0\n0.7,0.3,1\n0.2,0.8,0\n0.9,0.4,1\n"
+
+
+# --- files the rows use -----------------------------------------------------------------------
+
+
+def write(tmp: Path, name: str, content: str | bytes) -> str:
+    path = tmp / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return str(path)
+
+
+def network(tmp: Path, text: str, name: str = "net.toml") -> str:
+    return write(tmp, name, text)
+
+
+def worksheet(tmp: Path, extra: str, replace: tuple[str, str] = ("", "")) -> str:
+    write(tmp, "reference.toml", REFERENCE)
+    text = WORKSHEET.replace('network = "reference.toml"', f'network = "{tmp / "reference.toml"}"')
+    if replace[0]:
+        assert replace[0] in text
+        text = text.replace(*replace)
+    return write(tmp, "sheet.toml", text + extra)
+
+
+def model_file(tmp: Path) -> str:
+    """A real model file, saved by the library (the good file the bad ones are made from)."""
+    model = nn.MLP([2, 3, 2], activation="relu")
+    path = str(tmp / "model.npz")
+    serialization.save_model(path, model)
+    return path
+
+
+_TRAINED: dict[str, bytes] = {}
+
+
+def trained_model(tmp: Path) -> str:
+    """A model file from `chainrule train` (iris, one epoch), made once per session."""
+    if "iris" not in _TRAINED:
+        path = tmp / "trained-once.npz"
+        assert main(["train", "--dataset", "iris", "--epochs", "1", "--out", str(path)]) == 0
+        _TRAINED["iris"] = path.read_bytes()
+        path.unlink()
+    return write(tmp, "iris-model.npz", _TRAINED["iris"])
+
+
+def truncated_model(tmp: Path) -> str:
+    good = Path(model_file(tmp)).read_bytes()
+    return write(tmp, "truncated.npz", good[: len(good) // 2])
+
+
+def foreign_npz(tmp: Path) -> str:
+    path = tmp / "foreign.npz"
+    np.savez(path, weights=np.ones(3))  # a NumPy archive from another program
+    return str(path)
+
+
+def pickled_model(tmp: Path) -> str:
+    return write(tmp, "model.pkl.npz", pickle.dumps({"weights": [1.0, 2.0]}))
+
+
+def png_as_model(tmp: Path) -> str:
+    return write(tmp, "image.npz", b"\x89PNG\r\n\x1a\n" + bytes(100))
+
+
+def zip_without_arrays(tmp: Path) -> str:
+    path = tmp / "notes.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "hello")
+    return str(path)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    id: str
+    run: Callable[[Path], Any]  # library: does the bad call; command: returns argv
+    command: bool = False
+    raises: tuple[type[BaseException], ...] = (ValueError, TypeError)
+    mentions: tuple[str, ...] = ()  # the message names what was expected and what came
+    xfail: str | None = None  # a reported bug: see notes/reliability-bugs.md
+
+
+def lib(
+    id: str,
+    run: Callable[[Path], Any],
+    *mentions: str,
+    raises: Any = (ValueError, TypeError),
+    xfail: str | None = None,
+) -> Row:
+    return Row(id, run, False, raises if isinstance(raises, tuple) else (raises,), mentions, xfail)
+
+
+def cmd(id: str, argv: Callable[[Path], list[str]], *mentions: str, xfail: str | None = None) -> Row:
+    return Row(id, argv, True, (), mentions, xfail)
+
+
+def T(*shape: int, dtype: Any = np.float64, grad: bool = True) -> cr.Tensor:
+    return cr.tensor(np.ones(shape, dtype=dtype), requires_grad=grad)
+
+
+def _params(rows_of_model: Callable[[], Any]) -> list:
+    return [p for p in rows_of_model().parameters()]
+
+
+ROWS: list[Row] = [
+    # --- tensors and the engine ---
+    lib("matmul-inner-dims", lambda tmp: T(2, 3) @ T(2, 3), "3", "2"),
+    lib("matmul-0d", lambda tmp: T() @ T(3), "0"),
+    lib("add-shapes-do-not-broadcast", lambda tmp: T(2, 3) + T(4), "(2,3)", "(4,)"),
+    lib("tensor-of-strings", lambda tmp: cr.tensor(["a", "b"]), "numeric"),
+    lib("tensor-of-objects", lambda tmp: cr.tensor([{"a": 1}]), "numeric"),
+    lib("tensor-ragged", lambda tmp: cr.tensor([[1.0], [1.0, 2.0]]), "tensor"),
+    lib("int-tensor-requires-grad", lambda tmp: cr.tensor([1, 2], requires_grad=True), "float", "int64"),
+    lib("backward-non-scalar", lambda tmp: (T(3) * 2).backward(), "scalar", "(3,)"),
+    lib("backward-wrong-gradient-shape", lambda tmp: (T(3) * 2).backward(np.ones(4)), "(4,)", "(3,)"),
+    lib(
+        "backward-no-grad-graph",
+        lambda tmp: T(3, grad=False).sum().backward(),
+        "requires",
+        raises=RuntimeError,
+    ),  # PyTorch's type for this
+    lib("zeros-negative-shape", lambda tmp: cr.zeros(-1, 2), "(-1, 2)"),
+    lib("randn-bad-rng", lambda tmp: cr.randn(2, rng="seed"), "Generator", "str"),
+    lib("reshape-size-mismatch", lambda tmp: T(6).reshape(4), "6", "(4,)"),
+    lib("sum-axis-out-of-range", lambda tmp: T(2, 3).sum(axis=5), "axis 5", "2"),
+    lib("index-out-of-range", lambda tmp: T(3)[5], "5", "3", raises=IndexError),
+    lib("concatenate-nothing", lambda tmp: cr.concatenate([]), "at least one"),
+    lib("concatenate-shapes", lambda tmp: cr.concatenate([T(2, 3), T(2, 4)], axis=0), "3", "4"),
+    lib("clip-no-bounds", lambda tmp: cr.clip(T(3)), "min"),
+    lib("grad-output-without-graph", lambda tmp: cr.grad(T(3, grad=False).sum(), [T(3)]), "requires grad"),
+    lib("grad-unused-input", lambda tmp: cr.grad(T(3).sum(), [T(2)]), "allow_unused"),
+    lib(
+        "gradcheck-nothing-to-check",
+        lambda tmp: cr.gradcheck(lambda x: x * 2, T(2, grad=False)),
+        "requires_grad",
+    ),
+    lib("explain-non-scalar", lambda tmp: cr.explain(T(3) * 2), "scalar", "(3,)"),
+    # --- activations and losses ---
+    lib("mse-shapes-differ", lambda tmp: F.mse_loss(T(3, 1), np.ones(3)), "(3, 1)", "(3,)"),
+    lib("l1-shapes-differ", lambda tmp: F.l1_loss(T(4), np.ones(5)), "(4,)", "(5,)"),
+    lib("huber-delta-zero", lambda tmp: F.huber_loss(T(3), np.ones(3), delta=0.0), "delta", "0"),
+    lib("huber-delta-negative", lambda tmp: F.huber_loss(T(3), np.ones(3), delta=-1.0), "delta", "-1"),
+    lib("hinge-labels-not-pm1", lambda tmp: F.hinge_loss(T(3), np.array([1.0, 0.0, -1.0])), "-1", "+1", "0"),
+    lib("cross-entropy-class-out-of-range", lambda tmp: F.cross_entropy(T(2, 3), np.array([0, 3])), "3"),
+    lib("cross-entropy-negative-class", lambda tmp: F.cross_entropy(T(2, 3), np.array([0, -2])), "-2"),
+    lib(
+        "cross-entropy-fractional-class",
+        lambda tmp: F.cross_entropy(T(2, 3), np.array([0.5, 1.0])),
+        "integer",
+        "float64",
+    ),
+    lib("cross-entropy-batch-mismatch", lambda tmp: F.cross_entropy(T(2, 3), np.array([0, 1, 2])), "(3,)"),
+    lib("multi-margin-class-out-of-range", lambda tmp: F.multi_margin_loss(T(2, 3), np.array([3, 0])), "3"),
+    lib(
+        "bce-probability-above-one",
+        lambda tmp: F.binary_cross_entropy(cr.tensor([0.5, 1.5]), np.ones(2)),
+        "1.5",
+    ),
+    lib("loss-unknown-reduction", lambda tmp: F.mse_loss(T(3), np.ones(3), reduction="avg"), "'avg'", "mean"),
+    lib("mse-empty", lambda tmp: F.mse_loss(T(0), np.ones(0)), "empty", xfail=EMPTY_MEAN),
+    lib(
+        "cross-entropy-empty-batch",
+        lambda tmp: F.cross_entropy(T(0, 3), np.zeros(0, dtype=int)),
+        "empty",
+        xfail=EMPTY_MEAN,
+    ),
+    lib("softmax-axis-out-of-range", lambda tmp: F.softmax(T(2, 3), axis=2), "axis", "2"),
+    lib("gelu-unknown-approximation", lambda tmp: F.gelu(T(2), approximate="fast"), "'fast'", "tanh"),
+    lib("unknown-activation-name", lambda tmp: F.get_activation("relux"), "relux", "relu"),
+    lib("unknown-loss-name", lambda tmp: F.get_loss("crossentropyy"), "crossentropyy"),
+    lib("formula-unknown-name", lambda tmp: cr.formula("swish"), "swish"),
+    # --- nn and optim ---
+    lib("linear-zero-features", lambda tmp: nn.Linear(0, 3), "in_features", "0"),
+    lib("linear-negative-features", lambda tmp: nn.Linear(2, -1), "out_features", "-1"),
+    lib("linear-wrong-input-width", lambda tmp: nn.Linear(3, 2)(T(4, 5)), "3", "5"),
+    lib("dropout-p-out-of-range", lambda tmp: nn.Dropout(1.5), "1.5"),
+    lib("mlp-unknown-activation", lambda tmp: nn.MLP([2, 3, 1], activation="relux"), "relux"),
+    lib("sgd-negative-lr", lambda tmp: optim.SGD(nn.Linear(2, 1).parameters(), lr=-0.1), "lr", "-0.1"),
+    lib("sgd-zero-lr", lambda tmp: optim.SGD(nn.Linear(2, 1).parameters(), lr=0.0), "lr", "0"),
+    lib(
+        "adam-bad-betas",
+        lambda tmp: optim.Adam(nn.Linear(2, 1).parameters(), lr=1e-3, betas=(1.2, 0.9)),
+        "1.2",
+    ),
+    lib("sgd-no-parameters", lambda tmp: optim.SGD([], lr=0.1), "parameter"),
+    lib(
+        "sgd-nesterov-without-momentum",
+        lambda tmp: optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1, nesterov=True),
+        "momentum",
+    ),
+    lib("unknown-optimizer", lambda tmp: optim.get_optimizer("adamm"), "adamm"),
+    # --- data ---
+    lib(
+        "dataloader-batch-size-zero",
+        lambda tmp: data.DataLoader(data.ArrayDataset(np.ones((4, 2)), np.ones(4)), batch_size=0),
+        "batch_size",
+        "0",
+    ),
+    lib(
+        "dataloader-batch-size-negative",
+        lambda tmp: data.DataLoader(data.ArrayDataset(np.ones((4, 2)), np.ones(4)), batch_size=-3),
+        "batch_size",
+        "-3",
+    ),
+    lib("dataset-length-mismatch", lambda tmp: data.ArrayDataset(np.ones((4, 2)), np.ones(3)), "4", "3"),
+    lib("unknown-dataset", lambda tmp: data.load_dataset("mnist"), "mnist", "digits"),
+    lib("split-test-size-out-of-range", lambda tmp: data.train_test_split(10, test_size=1.5), "1.5"),
+    lib(
+        "csv-missing-file",
+        lambda tmp: data.load_csv(tmp / "nope.csv", target="label"),
+        "nope.csv",
+        raises=OSError,
+    ),
+    lib(
+        "csv-missing-target-column",
+        lambda tmp: data.load_csv(write(tmp, "d.csv", GOOD_CSV), target="y"),
+        "'y'",
+        "label",
+    ),
+    lib(
+        "csv-non-numeric-cell",
+        lambda tmp: data.load_csv(
+            write(tmp, "d.csv", GOOD_CSV.replace("0.3,0.1", "0.3,abc")), target="label"
+        ),
+        "abc",
+        "b",
+        "3",
+    ),
+    lib(
+        "csv-nan-cell",
+        lambda tmp: data.load_csv(
+            write(tmp, "d.csv", GOOD_CSV.replace("0.3,0.1", "0.3,nan")), target="label"
+        ),
+        "nan",
+        "b",
+    ),
+    lib(
+        "csv-ragged-row",
+        lambda tmp: data.load_csv(write(tmp, "d.csv", GOOD_CSV + "0.1,0.2\n"), target="label"),
+        "2",
+        "3",
+    ),
+    lib(
+        "csv-truncated-header-only",
+        lambda tmp: data.load_csv(write(tmp, "d.csv", "a,b,label\n"), target="label"),
+        "no data rows",
+    ),
+    lib("csv-empty-file", lambda tmp: data.load_csv(write(tmp, "d.csv", ""), target="label"), "empty"),
+    lib(
+        "csv-binary-file",
+        lambda tmp: data.load_csv(write(tmp, "d.csv", b"\x89PNG\r\n\x1a\n\x00\xff"), target="label"),
+        "d.csv",
+        xfail=CSV_BINARY,
+    ),
+    # --- model files ---
+    lib("model-missing", lambda tmp: serialization.load_model(tmp / "none.npz"), "none.npz", raises=OSError),
+    lib("model-truncated", lambda tmp: serialization.load_model(truncated_model(tmp)), "truncated.npz"),
+    lib("model-foreign-npz", lambda tmp: serialization.load_model(foreign_npz(tmp)), "foreign.npz"),
+    lib("model-pickle", lambda tmp: serialization.load_model(pickled_model(tmp)), "pickle"),
+    lib("model-png", lambda tmp: serialization.load_model(png_as_model(tmp)), "image.npz"),
+    lib(
+        "model-zip-without-arrays", lambda tmp: serialization.load_model(zip_without_arrays(tmp)), "notes.npz"
+    ),
+    # --- network files (library) ---
+    lib(
+        "network-malformed-toml",
+        lambda tmp: explain.load_network(network(tmp, "sizes = [3, 2\n")),
+        "net.toml",
+    ),
+    lib(
+        "network-sizes-vs-weights",
+        lambda tmp: explain.load_network(
+            network(tmp, REFERENCE.replace("sizes = [3, 2, 1]", "sizes = [3, 4, 1]"))
+        ),
+        "net.toml",
+        "4",
+    ),
+    # --- commands ---
+    cmd(
+        "explain-missing-file",
+        lambda tmp: ["explain", str(tmp / "nope.toml"), "--output", "{out}"],
+        "nope.toml",
+    ),
+    cmd(
+        "explain-malformed-toml",
+        lambda tmp: ["explain", network(tmp, "sizes = [3, 2\nactivation = "), "--output", "{out}"],
+        "net.toml",
+    ),
+    cmd(
+        "explain-truncated-toml",
+        lambda tmp: ["explain", network(tmp, REFERENCE[: len(REFERENCE) // 2]), "--output", "{out}"],
+        "net.toml",
+    ),
+    cmd(
+        "explain-unknown-activation",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace('activation = "sigmoid"', 'activation = "sigmoidd"')),
+            "--output",
+            "{out}",
+        ],
+        "sigmoidd",
+    ),
+    cmd(
+        "explain-unknown-loss",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace('name = "l2_loss"', 'name = "l3_loss"')),
+            "--output",
+            "{out}",
+        ],
+        "l3_loss",
+    ),
+    cmd(
+        "explain-sizes-vs-weights",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace("sizes = [3, 2, 1]", "sizes = [3, 3, 1]")),
+            "--output",
+            "{out}",
+        ],
+        "net.toml",
+    ),
+    cmd(
+        "explain-non-numeric-weight",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace("bias = [0.7, 0.17]", 'bias = [0.7, "x"]')),
+            "--output",
+            "{out}",
+        ],
+        "bias",
+    ),
+    cmd(
+        "explain-nan-input",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace("input = [0.02, 0.03, -2.06]", "input = [0.02, nan, -2.06]")),
+            "--output",
+            "{out}",
+        ],
+        "input",
+    ),
+    cmd(
+        "explain-negative-delta",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace('name = "l2_loss"', 'name = "huber_loss"\ndelta = -1.0')),
+            "--output",
+            "{out}",
+        ],
+        "delta",
+    ),
+    cmd("explain-negative-digits", lambda tmp: ["explain", "--digits", "-1", "--output", "{out}"], "digits"),
+    cmd(
+        "explain-negative-lr",
+        lambda tmp: ["explain", "--lr", "-0.5", "--output", "{out}"],
+        "lr",
+        xfail=EXPLAIN_LR,
+    ),
+    cmd("explain-unknown-format", lambda tmp: ["explain", "--format", "pdf", "--output", "{out}"], "pdf"),
+    cmd("explain-output-is-a-directory", lambda tmp: ["explain", "--output", str(tmp)], "directory"),
+    cmd("explain-output-dir-missing", lambda tmp: ["explain", "--output", str(tmp / "no" / "out.txt")], "no"),
+    cmd(
+        "explain-output-under-a-file",
+        lambda tmp: ["explain", "--output", "{out}/x.txt"],
+        "existing-output.txt",
+    ),
+    cmd(
+        "explain-diagram-bad-extension",
+        lambda tmp: ["explain", "--diagram", str(tmp / "d.gif"), "--output", "{out}"],
+        ".gif",
+    ),
+    cmd(
+        "check-missing-file", lambda tmp: ["check", str(tmp / "nope.toml"), "--output", "{out}"], "nope.toml"
+    ),
+    cmd(
+        "check-unknown-name",
+        lambda tmp: ["check", worksheet(tmp, '\n"z_{9-9}" = 1.0\n'), "--output", "{out}"],
+        "z_{9-9}",
+    ),
+    cmd(
+        "check-non-numeric-value",
+        lambda tmp: [
+            "check",
+            worksheet(tmp, "", ('"z_{1-2}" = 0.9136', '"z_{1-2}" = "abc"')),
+            "--output",
+            "{out}",
+        ],
+        "abc",
+    ),
+    cmd(
+        "check-malformed-toml",
+        lambda tmp: ["check", write(tmp, "sheet.toml", "[values\n"), "--output", "{out}"],
+        "sheet.toml",
+    ),
+    cmd("derive-unknown-name", lambda tmp: ["derive", "swish"], "swish"),
+    cmd("unknown-command", lambda tmp: ["fly"], "fly"),
+    cmd("train-unknown-dataset", lambda tmp: ["train", "--dataset", "mnist", "--out", "{out}"], "mnist"),
+    cmd(
+        "train-negative-lr",
+        lambda tmp: ["train", "--dataset", "iris", "--lr", "-1", "--out", "{out}"],
+        "learning rate",
+        "-1",
+    ),
+    cmd(
+        "train-zero-lr",
+        lambda tmp: ["train", "--dataset", "iris", "--lr", "0", "--out", "{out}"],
+        "learning rate",
+        "0",
+    ),
+    cmd(
+        "train-zero-batch-size",
+        lambda tmp: ["train", "--dataset", "iris", "--batch-size", "0", "--out", "{out}"],
+        "batch",
+    ),
+    cmd(
+        "train-negative-epochs",
+        lambda tmp: ["train", "--dataset", "iris", "--epochs", "-2", "--out", "{out}"],
+        "epochs",
+    ),
+    cmd(
+        "train-bad-hidden",
+        lambda tmp: ["train", "--dataset", "iris", "--hidden", "8,x", "--out", "{out}"],
+        "8,x",
+    ),
+    cmd(
+        "train-unknown-activation",
+        lambda tmp: ["train", "--dataset", "iris", "--activation", "relux", "--out", "{out}"],
+        "relux",
+    ),
+    cmd(
+        "train-unknown-loss",
+        lambda tmp: ["train", "--dataset", "iris", "--loss", "l3", "--out", "{out}"],
+        "l3",
+    ),
+    cmd(
+        "train-hinge-on-multiclass",
+        lambda tmp: ["train", "--dataset", "iris", "--loss", "hinge", "--out", "{out}"],
+        "hinge",
+    ),
+    cmd(
+        "train-negative-huber-delta",
+        lambda tmp: ["train", "--dataset", "diabetes", "--loss", "huber", "--delta", "-1", "--out", "{out}"],
+        "delta",
+    ),
+    cmd(
+        "train-csv-missing",
+        lambda tmp: ["train", "--csv", str(tmp / "nope.csv"), "--target", "label", "--out", "{out}"],
+        "nope.csv",
+    ),
+    cmd(
+        "train-csv-missing-target",
+        lambda tmp: ["train", "--csv", write(tmp, "d.csv", GOOD_CSV), "--target", "y", "--out", "{out}"],
+        "y",
+    ),
+    cmd(
+        "train-csv-non-numeric",
+        lambda tmp: [
+            "train",
+            "--csv",
+            write(tmp, "d.csv", GOOD_CSV.replace("0.7", "x7")),
+            "--target",
+            "label",
+            "--out",
+            "{out}",
+        ],
+        "x7",
+    ),
+    cmd(
+        "train-csv-truncated",
+        lambda tmp: [
+            "train",
+            "--csv",
+            write(tmp, "d.csv", GOOD_CSV[:-9]),
+            "--target",
+            "label",
+            "--out",
+            "{out}",
+        ],
+        "d.csv",
+    ),
+    cmd(
+        "train-csv-nan",
+        lambda tmp: [
+            "train",
+            "--csv",
+            write(tmp, "d.csv", GOOD_CSV.replace("0.7", "nan")),
+            "--target",
+            "label",
+            "--out",
+            "{out}",
+        ],
+        "nan",
+    ),
+    cmd(
+        "train-out-dir-missing",
+        lambda tmp: ["train", "--dataset", "iris", "--epochs", "1", "--out", str(tmp / "no" / "m.npz")],
+        "no",
+    ),
+    cmd(
+        "evaluate-model-missing",
+        lambda tmp: ["evaluate", str(tmp / "none.npz"), "--dataset", "iris"],
+        "none.npz",
+    ),
+    cmd(
+        "evaluate-model-truncated",
+        lambda tmp: ["evaluate", truncated_model(tmp), "--dataset", "iris"],
+        "truncated.npz",
+    ),
+    cmd(
+        "evaluate-model-foreign",
+        lambda tmp: ["evaluate", foreign_npz(tmp), "--dataset", "iris"],
+        "foreign.npz",
+    ),
+    cmd("evaluate-model-pickle", lambda tmp: ["evaluate", pickled_model(tmp), "--dataset", "iris"], "pickle"),
+    cmd("evaluate-model-png", lambda tmp: ["evaluate", png_as_model(tmp), "--dataset", "iris"], "image.npz"),
+    cmd(
+        "evaluate-wrong-dataset-width",
+        lambda tmp: ["evaluate", trained_model(tmp), "--dataset", "wine"],
+        "4",
+        "13",
+    ),
+    cmd(
+        "evaluate-library-model-without-preprocessing",
+        lambda tmp: ["evaluate", model_file(tmp), "--dataset", "iris"],
+        "model.npz",
+    ),
+    cmd(
+        "predict-model-truncated",
+        lambda tmp: [
+            "predict",
+            truncated_model(tmp),
+            "--csv",
+            write(tmp, "rows.csv", "a,b\n0.1,0.2\n"),
+            "--out",
+            "{out}",
+        ],
+        "truncated.npz",
+    ),
+    cmd(
+        "predict-csv-missing",
+        lambda tmp: ["predict", trained_model(tmp), "--csv", str(tmp / "nope.csv"), "--out", "{out}"],
+        "nope.csv",
+    ),
+    cmd(
+        "predict-csv-wrong-columns",
+        lambda tmp: [
+            "predict",
+            trained_model(tmp),
+            "--csv",
+            write(tmp, "rows.csv", "a\n0.1\n"),
+            "--out",
+            "{out}",
+        ],
+        "rows.csv",
+    ),
+    cmd(
+        "predict-csv-non-numeric",
+        lambda tmp: [
+            "predict",
+            trained_model(tmp),
+            "--csv",
+            write(tmp, "rows.csv", IRIS_HEADER + "\n5.1,zz,1.4,0.2\n"),
+            "--out",
+            "{out}",
+        ],
+        "zz",
+    ),
+]
+
+EXISTING = b"an existing file the user cares about\n"
+
+
+def _param(row: Row) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=row.xfail)] if row.xfail else []
+    return pytest.param(row, id=("cmd-" if row.command else "lib-") + row.id, marks=marks)
+
+
+def _snapshot(tmp: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in tmp.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("row", [_param(r) for r in ROWS])
+def test_bad_input(row: Row, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    if not row.command:
+        with pytest.raises(row.raises) as info:
+            row.run(tmp_path)
+        message = str(info.value)
+        assert message.strip(), "an error with no message"
+        for word in row.mentions:
+            assert word.lower() in message.lower(), f"message does not mention {word!r}: {message!r}"
+        return
+
+    out = tmp_path / "existing-output.txt"
+    out.write_bytes(EXISTING)
+    argv = [a.replace("{out}", str(out)) for a in row.run(tmp_path)]
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    err = captured.err
+    assert code == 2, f"exit code {code}, stderr {err!r}"
+    assert "Traceback" not in err and "Traceback" not in captured.out
+    lines = err.strip("\n").split("\n")
+    assert len(lines) == 1 and lines[0].strip(), f"stderr is not exactly one line: {err!r}"
+    for word in row.mentions:
+        assert word.lower() in err.lower(), f"message does not mention {word!r}: {err!r}"
+    after = _snapshot(tmp_path)
+    for path, content in before.items():
+        assert after.get(path) == content, f"{path} was changed by a failed run"
+    leftovers = sorted(set(after) - set(before))
+    assert not leftovers, f"a failed run left files behind: {leftovers}"
+
+
+def test_every_command_has_rows_in_the_table(tmp_path: Path):
+    from chainrule import cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    commands = set(cli.COMMANDS) | set(sub.choices)
+    covered = {r.run(tmp_path)[0] for r in ROWS if r.command}
+    assert commands <= covered, f"commands with no bad-input row: {sorted(commands - covered)}"
+
+
+def test_the_installed_command_fails_without_a_traceback(tmp_path: Path):
+    """The real process: `python -m chainrule.cli` with a bad file, stderr one line, exit 2."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("sizes = [3, 2\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "chainrule.cli", "explain", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(cr.__file__).parent.parent,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and re.search(r"bad\.toml", proc.stderr)
