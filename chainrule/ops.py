@@ -224,6 +224,8 @@ def _spread(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _sum_vjp(g, ans, a, axis=None, keepdims=False):
+    if axis is None:  # g is 0-d (or all ones in shape): it broadcasts as it is
+        return _spread(g, a.shape)
     return _spread(_expand_reduced(g, a.shape, axis, keepdims), a.shape)
 
 
