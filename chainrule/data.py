@@ -355,9 +355,12 @@ def read_csv(path: str | os.PathLike, target: str | None = None,
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader)]
+            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
         except StopIteration:
             raise ValueError(f"{path}: the file is empty; expected a header row of column names") from None
-        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not a UTF-8 text CSV file (byte {exc.start}: "
+                             f"{exc.object[exc.start:exc.start + 1]!r})") from None
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
         raise ValueError(f"{path}: duplicate column names in the header: {', '.join(duplicates)}")

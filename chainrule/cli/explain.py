@@ -43,8 +43,8 @@ def _lr(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (v == v and abs(v) != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if not (v == v and abs(v) != float("inf")) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite learning rate > 0, got {text!r}")
     return v
 
 

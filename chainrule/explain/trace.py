@@ -947,8 +947,8 @@ def explain(
         raise ValueError(f"unknown notation {notation!r}; expected one of {', '.join(NOTATIONS)}")
     if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool) or not 0 <= digits <= 15:
         raise ValueError(f"digits must be an integer from 0 to 15, got {digits!r}")
-    if lr is not None and (not np.isfinite(lr) or isinstance(lr, bool)):
-        raise ValueError(f"lr must be a finite number, got {lr!r}")
+    if lr is not None and (isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     _check_loss(loss)
     order = topological_order(loss)
     mlp = _match_mlp(loss, order)
