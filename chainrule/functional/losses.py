@@ -438,7 +438,7 @@ def _cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_in
         if kept is not None:
             per_row = np.where(kept, per_row, 0)
         if reduction == "mean":
-            return np.sum(per_row) / divisor  # 0/0 = nan when every row is ignored, as PyTorch
+            return per_row.sum() / divisor  # 0/0 = nan when every row is ignored, as PyTorch
         return _reduce(per_row, reduction)
     q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
     per_row = -np.sum(q * _log_softmax(logits, -1), axis=-1)
