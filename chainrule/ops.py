@@ -6,8 +6,10 @@ where ``g`` is the gradient flowing into the output and ``ans`` the forward resu
 (``autodiff.py``) calls a VJP only for arguments that need a gradient.
 
 Contract for VJPs: they may return ``g`` itself or a view of it; the engine never writes into
-a gradient it did not allocate. Every other op in chainrule is composed from these, or is
-registered the same way (activations and losses in ``chainrule.functional``).
+those, nor into a forward input returned as is. A new array a VJP returns belongs to the engine,
+which may sum other gradients into it in place: a VJP must not keep or reuse it. Every other
+op in chainrule is composed from these, or is registered the same way (activations and losses
+in ``chainrule.functional``).
 """
 from __future__ import annotations
 
