@@ -105,4 +105,5 @@ def workloads() -> list[Workload]:
                      make_problem,
                      {"chainrule": chainrule_impl, "numpy": numpy_impl, "torch": torch_impl,
                       "autograd": autograd_impl},
-                     {"micrograd": "its recursive topological sort overflows Python's stack at this depth"})]
+                     {"micrograd": "its recursive topological sort overflows Python's stack at this depth",
+                      "jax": "jit would compile a 100,000-op program; not what JAX is for"})]

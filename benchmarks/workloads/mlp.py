@@ -152,6 +152,36 @@ def autograd_impl(p: SimpleNamespace) -> Impl:
     return Impl(step, float, lambda: state["grads"], lambda: state["params"])
 
 
+def jax_impl(p: SimpleNamespace) -> Impl:
+    import jax
+    import jax.numpy as jnp
+
+    import benchmarks.workloads._jax  # noqa: F401 (float64 on)
+
+    def loss_fn(params, x, labels):
+        h = x
+        for W, b in zip(params[0:-2:2], params[1:-2:2], strict=True):
+            h = jax.nn.relu(h @ W.T + b)
+        log_p = jax.nn.log_softmax(h @ params[-2].T + params[-1])
+        return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=1))
+
+    @jax.jit
+    def train_step(params, x, labels):
+        loss, g = jax.value_and_grad(loss_fn)(params, x, labels)
+        return [q - LR * gq for q, gq in zip(params, g, strict=True)], loss, g
+
+    state = {"params": [jnp.asarray(v) for v in _flat(p.layers)], "grads": []}
+    x, labels = jnp.asarray(p.x), jnp.asarray(p.labels)
+
+    def step():
+        state["params"], loss, state["grads"] = jax.block_until_ready(
+            train_step(state["params"], x, labels))
+        return loss
+
+    return Impl(step, float, lambda: [np.asarray(g) for g in state["grads"]],
+                lambda: [np.asarray(q) for q in state["params"]])
+
+
 def micrograd_impl(p: SimpleNamespace) -> Impl:
     from micrograd.nn import MLP
 
@@ -200,7 +230,7 @@ def micrograd_impl(p: SimpleNamespace) -> Impl:
 
 def workloads() -> list[Workload]:
     peers = {"chainrule": chainrule_impl, "numpy": numpy_impl, "torch": torch_impl,
-             "autograd": autograd_impl}
+             "autograd": autograd_impl, "jax": jax_impl}
     no_micrograd = {"micrograd": "a scalar engine: about 1.3e8 graph nodes per step, not feasible"}
     return [
         Workload("W2", "MLP 64-128-10 ReLU, softmax CE, batch 64, one SGD step", np.float64,

@@ -71,6 +71,24 @@ def autograd_impl(p: SimpleNamespace) -> Impl:
     return Impl(step, float, lambda: grads)
 
 
+def jax_impl(p: SimpleNamespace) -> Impl:
+    import jax
+    import jax.numpy as jnp
+
+    import benchmarks.workloads._jax  # noqa: F401 (float64 on)
+
+    value_and_grad_fn = jax.jit(jax.value_and_grad(lambda a, b: (a * b).sum(), argnums=(0, 1)))
+    a, b = jnp.asarray(p.a), jnp.asarray(p.b)
+    grads: list = []
+
+    def step():
+        loss, g = jax.block_until_ready(value_and_grad_fn(a, b))
+        grads[:] = g
+        return loss
+
+    return Impl(step, float, lambda: [np.asarray(g) for g in grads])
+
+
 def micrograd_impl(p: SimpleNamespace) -> Impl:
     from micrograd.engine import Value
 
@@ -91,4 +109,4 @@ def workloads() -> list[Workload]:
     return [Workload("W4", "per-op overhead: (a*b).sum() + backward, shape (4,)", np.float64,
                      make_problem,
                      {"chainrule": chainrule_impl, "numpy": numpy_impl, "torch": torch_impl,
-                      "autograd": autograd_impl, "micrograd": micrograd_impl})]
+                      "autograd": autograd_impl, "micrograd": micrograd_impl, "jax": jax_impl})]

@@ -103,6 +103,30 @@ def autograd_impl(p: SimpleNamespace) -> Impl:
     return Impl(step, float, lambda: grads)
 
 
+def jax_impl(p: SimpleNamespace) -> Impl:
+    import jax
+    import jax.numpy as jnp
+
+    import benchmarks.workloads._jax  # noqa: F401 (float64 on)
+
+    def loss_fn(params, x, y):
+        W1, b1, W2, b2 = params
+        out = jax.nn.sigmoid(jax.nn.sigmoid(x @ W1.T + b1) @ W2.T + b2)
+        return 0.5 * jnp.sum((out - y) ** 2)
+
+    value_and_grad_fn = jax.jit(jax.value_and_grad(loss_fn))
+    params = [jnp.asarray(v) for v in (p.W1, p.b1, p.W2, p.b2)]
+    x, y = jnp.asarray(p.x), jnp.asarray(p.y)
+    grads: list = []
+
+    def step():
+        loss, g = jax.block_until_ready(value_and_grad_fn(params, x, y))
+        grads[:] = g
+        return loss
+
+    return Impl(step, float, lambda: [np.asarray(g) for g in grads])
+
+
 def micrograd_impl(p: SimpleNamespace) -> Impl:
     from micrograd.engine import Value
 
@@ -138,4 +162,4 @@ def workloads() -> list[Workload]:
     return [Workload(
         "W1", "reference 3-2-1 sigmoid net, L2 loss, one forward+backward", np.float64, make_problem,
         {"chainrule": chainrule_impl, "numpy": numpy_impl, "torch": torch_impl,
-         "autograd": autograd_impl, "micrograd": micrograd_impl})]
+         "autograd": autograd_impl, "micrograd": micrograd_impl, "jax": jax_impl})]
