@@ -466,12 +466,18 @@ def _ce_ag(a: list[str], p: dict) -> str:
     return _reduce_ag(f"-anp.sum({y} * {logp}, axis=1)", p)
 
 
+def _positive_part(z: str) -> str:
+    """max(0, z) with derivative 0 at z = 0: the subgradient chainrule documents for margins
+    (hinge at y*s = 1), as relu; autograd's maximum would split a tie 0.5/0.5."""
+    return f"anp.where({z} > 0, {z}, 0.0)"
+
+
 def _hinge_ag(a: list[str], p: dict) -> str:
-    return _reduce_ag(f"anp.maximum(0.0, 1.0 - {p['target'].code('ag')} * {a[0]})", p)
+    return _reduce_ag(_positive_part(f"(1.0 - {p['target'].code('ag')} * {a[0]})"), p)
 
 
 def _hinge_th(a: list[str], p: dict) -> str:
-    body = f"torch.clamp(1.0 - {p['target'].code('th')} * {a[0]}, min=0.0)"
+    body = f"torch.relu(1.0 - {p['target'].code('th')} * {a[0]})"
     return {"mean": f"torch.mean({body})", "sum": f"torch.sum({body})", "none": body}[p["reduction"]]
 
 
@@ -513,7 +519,8 @@ def _mm_ag(a: list[str], p: dict) -> str:
     t = lit(p["target"].value)
     x = a[0]
     xy = f"{x}[np.arange({x}.shape[0]), {t}][:, None]"
-    terms = f"anp.maximum(0.0, {p['margin']!r} - {xy} + {x}) ** {p['p']}"
+    margin = p["margin"]
+    terms = _positive_part(f"({margin!r} - {xy} + {x})") + f" ** {p['p']}"
     mask = f"(np.arange({x}.shape[1]) != {t}[:, None])"
     return _reduce_ag(f"(anp.sum({terms} * {mask}, axis=1) / {x}.shape[1])", p)
 
@@ -545,7 +552,8 @@ def _cel_ag(a: list[str], p: dict) -> str:
     x, y = a
     cos = (f"(anp.sum({x} * {y}, axis=-1) / anp.sqrt((anp.sum({x} * {x}, axis=-1) + 1e-12) * "
            f"(anp.sum({y} * {y}, axis=-1) + 1e-12)))")
-    per = f"anp.where({lit(p['target'].value)} == 1, 1.0 - {cos}, anp.maximum(0.0, {cos} - {p['margin']!r}))"
+    margin = p["margin"]
+    per = f"anp.where({lit(p['target'].value)} == 1, 1.0 - {cos}, {_positive_part(f'({cos} - {margin!r})')})"
     return _reduce_ag(per, p)
 
 
@@ -562,7 +570,7 @@ FUNCTIONAL_OPS: list[Op] = [
        "TF.leaky_relu({0}, negative_slope={slope!r})", params=_lrelu_param, kinked=True,
        requires="leaky_relu"),
     Op("elu", "F.elu({0}, alpha={alpha!r})",
-       "anp.where({0} > 0, {0}, {alpha!r} * (anp.exp(anp.minimum({0}, 0.0)) - 1.0))",
+       "anp.where({0} > 0, {0}, {alpha!r} * (anp.exp(anp.where({0} > 0, 0.0, {0})) - 1.0))",
        "TF.elu({0}, alpha={alpha!r})", params=_elu_param, kinked=True, requires="elu"),
     Op("gelu", "F.gelu({0}, approximate={approximate!r})", _gelu_ag,
        "TF.gelu({0}, approximate={approximate!r})", params=_gelu_param, requires="gelu"),
