@@ -17,3 +17,16 @@ settings.load_profile("chainrule")
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240229)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``chainrule ARGV...`` in-process: returns (exit code, stdout, stderr)."""
+    from chainrule.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -6,7 +6,6 @@ solution's sheet are worked out by hand in the comments.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -21,16 +20,6 @@ from chainrule.explain.worksheet import (
     check_worksheet,
     find_example,
 )
-
-
-def run_cli(argv, monkeypatch, capsys):
-    import chainrule.cli as cli
-
-    present = tuple(c for c in cli.COMMANDS if importlib.util.find_spec(f"chainrule.cli.{c}") is not None)
-    monkeypatch.setattr(cli, "COMMANDS", present)
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _sig(v):
@@ -176,15 +165,15 @@ def test_trailing_zeros_claim_more_digits(tmp_path):
     assert v["y_{2-1}"].decimals == 3 and v["y_{2-1}"].status == CORRECT
 
 
-def test_aliases_and_all_correct_exit_zero(tmp_path, monkeypatch, capsys):
+def test_aliases_and_all_correct_exit_zero(tmp_path, run_cli):
     path = _sheet(tmp_path, '"y_{1-2}" = 0.7137\n"dλ/db_{1-1}" = 0.0014\n"\\\\hat{y}" = 0.71373')
-    code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
+    code, out, err = run_cli(["check", str(path)])
     assert code == 0 and err == ""
     assert out.rstrip().endswith("3 values checked: 3 correct, 0 off only by carried rounding, 0 wrong")
     assert "yhat = 0.7137" in out and "dL/dB_{1-1} = 0.0014" in out
 
 
-def test_inline_network_and_json_report(tmp_path, monkeypatch, capsys):
+def test_inline_network_and_json_report(tmp_path, run_cli):
     path = tmp_path / "inline.toml"
     path.write_text("""
 [network]
@@ -203,7 +192,7 @@ bias = [-0.5]
 "dL/dyhat" = 0.5
 "dL/dw_{11-1}" = 1.1
 """)
-    code, out, _ = run_cli(["check", str(path), "--format", "json"], monkeypatch, capsys)
+    code, out, _ = run_cli(["check", str(path), "--format", "json"])
     doc = json.loads(out)
     assert code == 1 and doc["schema"] == "chainrule.check" and doc["version"] == 1
     # z = 0.75*2 - 0.5 = 1, relu -> 1, L2: dL/dyhat = 0.5, dL/dw = 0.5 * 1 * 2 = 1.0
@@ -223,18 +212,18 @@ bias = [-0.5]
         ('"z_{1-1}" = []', ['"z_{1-1}"', "at least one number"]),
     ],
 )
-def test_bad_worksheets_exit_2(tmp_path, monkeypatch, capsys, values, words):
+def test_bad_worksheets_exit_2(tmp_path, values, words, run_cli):
     path = _sheet(tmp_path, values)
     with pytest.raises(WorksheetError):
         check_worksheet(path)
-    code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
+    code, out, err = run_cli(["check", str(path)])
     assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
     assert str(path) in err
     for word in words:
         assert word in err, err
 
 
-def test_bad_network_reference_and_toml(tmp_path, monkeypatch, capsys):
+def test_bad_network_reference_and_toml(tmp_path, run_cli):
     for text in (
         'network = "missing.toml"\n[values]\n"L" = 1.0\n',
         'network = "reference"\n[values\n',
@@ -243,7 +232,7 @@ def test_bad_network_reference_and_toml(tmp_path, monkeypatch, capsys):
     ):
         path = tmp_path / "w.toml"
         path.write_text(text)
-        code, out, err = run_cli(["check", str(path)], monkeypatch, capsys)
+        code, out, err = run_cli(["check", str(path)])
         assert code == 2 and out == "" and err.count("\n") == 1 and "w.toml" in err
 
 

@@ -1,21 +1,11 @@
 """``chainrule derive``: a thin shell over ``chainrule.formula``, tested through ``cli.main``."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 import chainrule
 import chainrule.cli as cli
 from chainrule.functional import FORMULAS
-
-
-@pytest.fixture(autouse=True)
-def _available_commands(monkeypatch):
-    # Build the parser from the subcommands present, so these tests do not depend on
-    # other commands' modules while they are being written.
-    present = tuple(n for n in cli.COMMANDS if importlib.util.find_spec(f"chainrule.cli.{n}"))
-    monkeypatch.setattr(cli, "COMMANDS", present)
 
 
 def _run(capsys, *argv):

@@ -19,17 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run_cli(argv, monkeypatch, capsys):
-    """chainrule.cli.main with the subcommands that exist (others may still be in progress)."""
-    import importlib.util
-
-    import chainrule.cli as cli
-
-    present = tuple(c for c in cli.COMMANDS if importlib.util.find_spec(f"chainrule.cli.{c}") is not None)
-    monkeypatch.setattr(cli, "COMMANDS", present)
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -143,35 +132,35 @@ def test_generic_graph_formats():
         e.render("pdf")
 
 
-def test_cli_formats_and_output_file(tmp_path, monkeypatch, capsys):
-    code, out, err = run_cli(["explain"], monkeypatch, capsys)
+def test_cli_formats_and_output_file(tmp_path, run_cli):
+    code, out, err = run_cli(["explain"])
     assert code == 0 and err == "" and "dL/dw_{31-1}" in out and not ANSI.search(out)
-    code, out, _ = run_cli(["explain", "--format", "json", "--digits", "3"], monkeypatch, capsys)
+    code, out, _ = run_cli(["explain", "--format", "json", "--digits", "3"])
     assert code == 0 and json.loads(out)["digits"] == 3
     target = tmp_path / "page.html"
-    code, out, _ = run_cli(["explain", "--format", "html", "--output", str(target)], monkeypatch, capsys)
+    code, out, _ = run_cli(["explain", "--format", "html", "--output", str(target)])
     assert code == 0 and out == "" and target.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left behind
-    code, out, _ = run_cli(["explain", "--notation", "matrix", "--lr", "0.1"], monkeypatch, capsys)
+    code, out, _ = run_cli(["explain", "--notation", "matrix", "--lr", "0.1"])
     assert code == 0 and "dL/dW1[0,2]" in out and "W1[0,2]^{new}" in out
 
 
-def test_failed_run_leaves_an_existing_output_alone(tmp_path, monkeypatch, capsys):
+def test_failed_run_leaves_an_existing_output_alone(tmp_path, run_cli):
     target = tmp_path / "keep.txt"
     target.write_text("precious")
     bad = tmp_path / "bad.toml"
     bad.write_text("sizes = [")
-    code, _, err = run_cli(["explain", str(bad), "--output", str(target)], monkeypatch, capsys)
+    code, _, err = run_cli(["explain", str(bad), "--output", str(target)])
     assert code == 2 and target.read_text() == "precious"
-    code, _, err = run_cli(["explain", "--output", str(tmp_path / "no-dir" / "x.txt")], monkeypatch, capsys)
+    code, _, err = run_cli(["explain", "--output", str(tmp_path / "no-dir" / "x.txt")])
     assert code == 2 and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
-def test_diagram(tmp_path, monkeypatch, capsys, suffix, magic):
+def test_diagram(tmp_path, suffix, magic, run_cli):
     pytest.importorskip("matplotlib", reason="the diagram needs the optional 'plot' extra")
     target = tmp_path / f"net{suffix}"
-    code, out, _ = run_cli(["explain", "--diagram", str(target)], monkeypatch, capsys)
+    code, out, _ = run_cli(["explain", "--diagram", str(target)])
     assert code == 0 and "dL/dw_{31-1}" in out
     assert target.read_bytes().startswith(magic)
     if suffix == ".png":
@@ -181,8 +170,8 @@ def test_diagram(tmp_path, monkeypatch, capsys, suffix, magic):
         assert pixels.std() > 0.05  # something is drawn
 
 
-def test_diagram_rejects_other_extensions(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(["explain", "--diagram", str(tmp_path / "net.pdf")], monkeypatch, capsys)
+def test_diagram_rejects_other_extensions(tmp_path, run_cli):
+    code, _, err = run_cli(["explain", "--diagram", str(tmp_path / "net.pdf")])
     assert code == 2 and ".png or .svg" in err
 
 
@@ -195,18 +184,14 @@ def test_diagram_rejects_other_extensions(tmp_path, monkeypatch, capsys):
         ["explain", "--format", "pdf"],
     ],
 )
-def test_bad_options(monkeypatch, capsys, argv):
-    code, out, err = run_cli(argv, monkeypatch, capsys)
+def test_bad_options(argv, run_cli):
+    code, out, err = run_cli(argv)
     assert code == 2 and out == "" and err.count("\n") == 1
 
 
 def test_shipped_examples_explain_from_any_directory(tmp_path):
     # the reference network and the examples are package data, found wherever Python runs
-    script = (
-        "import sys, chainrule.cli as c; "
-        "c.COMMANDS = tuple(n for n in c.COMMANDS if __import__('importlib').util.find_spec("
-        "'chainrule.cli.' + n)); sys.exit(c.main(sys.argv[1:]))"
-    )
+    script = "import sys, chainrule.cli as c; sys.exit(c.main(sys.argv[1:]))"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for argv in (["explain"], ["explain", "tanh-huber-batch"], ["explain", "--examples"]):
         done = subprocess.run(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -25,15 +23,6 @@ bias = [0.1]
 """
 
 
-def run_cli(argv, monkeypatch, capsys):
-    """chainrule.cli.main with the subcommands that exist (others may still be in progress)."""
-    import chainrule.cli as cli
-
-    present = tuple(c for c in cli.COMMANDS if importlib.util.find_spec(f"chainrule.cli.{c}") is not None)
-    monkeypatch.setattr(cli, "COMMANDS", present)
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_good_file_builds_the_network_it_describes(tmp_path):
@@ -95,13 +84,13 @@ BAD = [
 
 
 @pytest.mark.parametrize("text,words", BAD)
-def test_bad_network_files_fail_in_one_line(tmp_path, monkeypatch, capsys, text, words):
+def test_bad_network_files_fail_in_one_line(tmp_path, text, words, run_cli):
     path = tmp_path / "bad-net.toml"
     path.write_text(text)
     with pytest.raises(NetworkFileError) as info:  # the library: a ValueError
         load_network(path)
     assert isinstance(info.value, ValueError)
-    code, out, err = run_cli(["explain", str(path)], monkeypatch, capsys)
+    code, out, err = run_cli(["explain", str(path)])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
     assert str(path) in err
@@ -109,15 +98,15 @@ def test_bad_network_files_fail_in_one_line(tmp_path, monkeypatch, capsys, text,
         assert word in err, (word, err)
 
 
-def test_missing_file_and_directory(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(["explain", str(tmp_path / "none.toml")], monkeypatch, capsys)
+def test_missing_file_and_directory(tmp_path, run_cli):
+    code, _, err = run_cli(["explain", str(tmp_path / "none.toml")])
     assert code == 2 and "none.toml" in err and err.count("\n") == 1
-    code, _, err = run_cli(["explain", str(tmp_path)], monkeypatch, capsys)
+    code, _, err = run_cli(["explain", str(tmp_path)])
     assert code == 2 and err.count("\n") == 1
 
 
-def test_not_utf8(tmp_path, monkeypatch, capsys):
+def test_not_utf8(tmp_path, run_cli):
     path = tmp_path / "latin1.toml"
     path.write_bytes(b'title = "caf\xe9"\n')
-    code, _, err = run_cli(["explain", str(path)], monkeypatch, capsys)
+    code, _, err = run_cli(["explain", str(path)])
     assert code == 2 and "latin1.toml" in err and err.count("\n") == 1
