@@ -150,6 +150,21 @@ def test_extremes_finite_without_warnings(case, dtype):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float32_gradients_that_underflow_raise_nothing_and_match_torch(case):
+    """At +-80..1e4 in float32, g * sigma(x)(1 - sigma(x)) and the softmax products are subnormal
+    or 0: the intended values, so errstate(all='raise') must not trip on them (as in the forwards)."""
+    x = np.array([[-80, -1e4, -1, 0, 1, 1e4, 80], [80, 80, -80, -89, 0.5, 89, -0.5]], dtype=np.float32)
+    g = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)  # not all ones: scaled products underflow
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        value, grad = _ours(case, x, g.astype(np.float32))
+    assert value.dtype == np.float32 and grad.dtype == np.float32
+    torch_value, torch_grad = _torch(case, x.astype(np.float64), g)
+    np.testing.assert_allclose(value, torch_value, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_float32_stays_float32_and_agrees(case, x_random):
     x32 = x_random.astype(np.float32)
     value, grad = _ours(case, x32, np.ones_like(x32))

@@ -1136,8 +1136,6 @@ def test_a_disagreement_is_reported_with_the_program_that_reproduces_it(monkeypa
     assert program.count("\n") <= 8, program
 
 
-@pytest.mark.xfail(strict=True, reason="reported in notes/reliability-bugs.md: F.cosine_similarity takes "
-                   "each norm over the un-broadcast input, and rejects an axis valid only after broadcasting")
 @pytest.mark.skipif(F is None or not hasattr(F, "cosine_similarity"), reason="needs F.cosine_similarity")
 def test_cosine_similarity_with_broadcasting_matches_torch():
     if not HAVE_TORCH:

@@ -6,6 +6,8 @@ function with the same reduction and parameters.
 """
 from __future__ import annotations
 
+import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +96,8 @@ def _auto_multi_margin(x, t, reduction, p=1, margin=1.0, weight=None):
 
 
 def _auto_cosine(a, b, axis=-1, eps=1e-8):
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))  # PyTorch broadcasts, then takes norms
+    a, b = a + anp.zeros(shape), b + anp.zeros(shape)
     na = anp.maximum(anp.sqrt(anp.sum(a * a, axis=axis, keepdims=True)), eps)
     nb = anp.maximum(anp.sqrt(anp.sum(b * b, axis=axis, keepdims=True)), eps)
     return anp.sum((a / na) * (b / nb), axis=axis)
@@ -235,6 +239,18 @@ CASES = [
          lambda a, b, reduction: F.cosine_similarity(a, b, axis=0),
          lambda a, b, reduction: _auto_cosine(a, b, axis=0),
          lambda t, a, b, reduction: _tf(t).cosine_similarity(a, b, dim=0),
+         diff=(0, 1), reductions=(None,)),
+    # b broadcast along the axis the norms are taken over: |b| is that of the broadcast copies
+    Loss("cosine_similarity(broadcast along axis)", lambda r: [r.normal(size=(3, 4)), r.normal(size=(3, 1))],
+         lambda a, b, reduction: F.cosine_similarity(a, b, axis=-1),
+         lambda a, b, reduction: _auto_cosine(a, b, axis=-1),
+         lambda t, a, b, reduction: _tf(t).cosine_similarity(a, b, dim=-1),
+         diff=(0, 1), reductions=(None,)),
+    Loss("cosine_similarity(axis only after broadcasting)",
+         lambda r: [r.normal(size=(3, 1)), r.normal(size=(4,))],
+         lambda a, b, reduction: F.cosine_similarity(a, b, axis=1),
+         lambda a, b, reduction: _auto_cosine(a, b, axis=1),
+         lambda t, a, b, reduction: _tf(t).cosine_similarity(a, b, dim=1),
          diff=(0, 1), reductions=(None,)),
     Loss("cosine_embedding_loss(margin=0.2)",
          lambda r: [r.normal(size=(6, 3)), r.normal(size=(6, 3)), _pm1(r, (6,))],
@@ -528,3 +544,82 @@ def test_losses_registry_and_lookup():
 def test_bad_input_raises_value_error_naming_it(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_cosine_similarity_broadcasts_before_taking_norms():
+    # b = (c,) against a of shape (2,) is the vector (c, c): |b| = sqrt(2)|c|, so cos = (a1 + a2)
+    # / (sqrt(2)|a|) for c > 0, and each of the two copies of c gets its share of the gradient.
+    a, c = np.array([-0.1321048632913019, 0.6404226504432821]), 0.1257302210933933
+    x, y = cr.tensor(a, requires_grad=True), cr.tensor([c], requires_grad=True)
+    out = F.cosine_similarity(x, y, axis=0)
+    out.backward()
+    norm_a = math.sqrt(a @ a)
+    assert math.isclose(out.item(), a.sum() / (math.sqrt(2) * norm_a), rel_tol=1e-14)
+    # d cos/d a = 1/(sqrt2 |a|) - cos a/|a|^2, and cos does not depend on c > 0 at all
+    np.testing.assert_allclose(x.grad, 1 / (math.sqrt(2) * norm_a) - out.item() * a / norm_a**2, rtol=1e-13)
+    np.testing.assert_allclose(y.grad, [0.0], atol=1e-15)
+
+
+# --- empty input ----------------------------------------------------------------------------
+
+def _empty_args(case: Loss, rng) -> list[np.ndarray] | None:
+    """The case's arguments with zero rows, or None for the one-sample cases (no batch axis)."""
+    args = case.make(rng)
+    if any(np.ndim(a) == 0 for a in args) or "pos_weight" in case.label:  # its weight is per row
+        return None
+    return [a[:0] for a in args]
+
+
+EMPTY = [pytest.param(c, id=c.label) for c in CASES if "mean" in c.reductions and
+         _empty_args(c, np.random.default_rng(0)) is not None]
+
+
+@pytest.mark.parametrize("case", EMPTY)
+def test_mean_of_an_empty_input_is_an_error_naming_its_shape(case, rng):
+    args = _empty_args(case, rng)
+    with pytest.raises(ValueError, match=rf"empty \(shape {re.escape(str(args[0].shape))}\)"):
+        case.ours(*args, reduction="mean")
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+@pytest.mark.parametrize("case", EMPTY)
+def test_sum_and_none_of_an_empty_input_match_torch(case, reduction, rng):
+    """'sum' of nothing is 0 and 'none' an empty array, with empty gradients: PyTorch's values."""
+    args = _empty_args(case, rng)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        value, grads = _ours(case, args, reduction)
+    assert all(g.shape == args[i].shape for g, i in zip(grads, case.diff, strict=True))
+    torch_value, _ = _torch(case, args, reduction, np.ones(np.shape(value)))
+    assert value.shape == torch_value.shape and value.dtype == args[0].dtype
+    _assert_close(value, torch_value)
+    if reduction == "sum":
+        assert value == 0.0
+
+
+# --- float32 at extremes: underflow in a gradient is the intended 0 ------------------------
+
+Z32 = np.array([[-80, -1e4, -1, 0, 1, 1e4, 80], [80, 80, -80, -89, 0.5, 89, -0.5]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label, target", [
+    ("binary_cross_entropy_with_logits", np.array([[0, 1, 0, 1, 0, 1, 0], [1, 0, 1, 0, 1, 0, 0.5]])),
+    ("cross_entropy(indices)", np.array([5, 6])),
+    ("cross_entropy(probabilities)", np.full((2, 7), 1 / 7)),
+    ("cross_entropy(indices, label_smoothing=0.2)", np.array([0, 3])),
+])
+def test_float32_gradients_that_underflow_raise_nothing_and_match_torch(label, target, reduction):
+    """Subnormal or zero gradient entries are right, not an error, under errstate(all='raise')."""
+    case = _edge_case(label)
+    target = target if target.dtype.kind == "i" else target.astype(np.float32)
+    g = np.linspace(-1.0, 1.0, np.size(case.auto(Z32.astype(np.float64), target, reduction=reduction)))
+    g = g.reshape(np.shape(case.auto(Z32.astype(np.float64), target, reduction=reduction)))
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        value, (grad, *_) = _ours(case, [Z32, target], reduction, g.astype(np.float32))
+    assert value.dtype == np.float32 and grad.dtype == np.float32
+    target64 = target if target.dtype.kind == "i" else target.astype(np.float64)
+    torch_value, (torch_grad, *_) = _torch(case, [Z32.astype(np.float64), target64], reduction, g)
+    np.testing.assert_allclose(value, torch_value, rtol=1e-5, atol=1e-5 * (1 + np.max(np.abs(torch_value))))
+    np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6)

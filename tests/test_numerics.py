@@ -136,9 +136,9 @@ def _oracle(fn: Callable[[Any], Any], x: np.ndarray, seed_shape: tuple) -> tuple
     return out.detach().numpy(), t.grad.numpy()
 
 
-# float32 VJPs that underflow (to 0 or a subnormal) under np.errstate(all="raise") although
-# their forwards deliberately silence underflow: reported in notes/reliability-bugs.md. The
-# values themselves are checked by the next test, with underflow ignored.
+# float32 VJPs whose results underflow (to 0 or a subnormal) at these inputs, by design: they
+# ignore underflow as their forwards do (bug 5 of notes/reliability-bugs.md, fixed), so they
+# must pass under errstate(all="raise"); the next test also checks them with underflow allowed.
 UNDERFLOW_IN_VJP = {"sigmoid", "softmax", "softplus", "binary_cross_entropy_with_logits", "cross_entropy",
                     "cross_entropy_probs", "cross_entropy_smoothed"}
 
@@ -147,12 +147,7 @@ def _params() -> list:
     out = []
     for name in sorted(CASES):
         for dtype, label in ((np.float64, "float64"), (np.float32, "float32")):
-            marks = ()
-            if dtype is np.float32 and name in UNDERFLOW_IN_VJP:
-                marks = pytest.mark.xfail(strict=True, raises=FloatingPointError, reason=(
-                    "reported in notes/reliability-bugs.md: the VJP underflows under errstate(all='raise') "
-                    "in float32; its forward silences underflow, its backward does not"))
-            out.append(pytest.param(name, dtype, id=f"{name}-{label}", marks=marks))
+            out.append(pytest.param(name, dtype, id=f"{name}-{label}"))
     return out
 
 

@@ -44,6 +44,11 @@ def _sigmoid(x):
     return s
 
 
+def _sigmoid_vjp(g, ans):
+    with _quiet():  # s(1 - s) of a saturated float32 input is subnormal or 0, as it should be
+        return g * ans * (1 - ans)
+
+
 _sigmoid_prim = define(
     Formula(
         name="sigmoid", title="Sigmoid",
@@ -56,7 +61,7 @@ _sigmoid_prim = define(
         chain_rule_text="∂/∂w σ(f(w)) = σ(f(w))·(1 − σ(f(w)))·∂f(w)/∂w",
         sympy=("1/(1 + exp(-x))", "f*(1 - f)"),
     ),
-    _sigmoid, lambda g, ans, x: g * ans * (1 - ans),
+    _sigmoid, lambda g, ans, x: _sigmoid_vjp(g, ans),
     latex=r"\sigma({0})")
 
 
@@ -254,7 +259,8 @@ def _softplus(x, beta, threshold):
 
 def _softplus_vjp(g, ans, x, beta, threshold):
     bx = x * beta
-    return np.where(bx > threshold, g, g * _sigmoid(bx))
+    with _quiet():  # g * sigma(bx) underflows to 0 far below 0, as it should
+        return np.where(bx > threshold, g, g * _sigmoid(bx))
 
 
 _softplus_prim = define(
@@ -287,9 +293,9 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 # x is always an ndarray here; its methods skip np.max/np.sum's dispatch (~1 us each, small x).
 
 def _softmax(x, axis):
-    with _quiet():
+    with _quiet():  # e^(x - max) of a hopeless class, and its share of the sum, may be 0
         e = np.exp(x - x.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
+        e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
@@ -298,6 +304,11 @@ def _log_softmax(x, axis):
     with _quiet():
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
+
+
+def _softmax_vjp(g, ans, axis):
+    with _quiet():  # products with a class of probability ~0 underflow to 0, as they should
+        return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
 
 
 def _log_softmax_vjp(g, ans, x, axis):
@@ -320,8 +331,7 @@ _softmax_prim = define(
                "f*(KroneckerDelta(i, j) - exp(x[j])/Sum(exp(x[k]), (k, 1, n)))"),
         wrt="x[j]",
     ),
-    _softmax,
-    lambda g, ans, x, axis: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),
+    _softmax, lambda g, ans, x, axis: _softmax_vjp(g, ans, axis),
     latex=r"\mathrm{{softmax}}({0})")
 
 _log_softmax_prim = define(

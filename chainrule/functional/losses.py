@@ -49,9 +49,18 @@ def _target(target: Any, like: Any) -> Any:
     return np.asarray(_data(target), dtype=dtype)
 
 
-def _check_reduction(reduction: str, name: str) -> str:
+def _check_reduction(reduction: str, name: str, input: Any) -> str:
+    """A valid reduction for ``input``: 'mean' of an empty input is an error, not NaN.
+
+    The mean of no elements is undefined (PyTorch returns NaN, NumPy adds a RuntimeWarning);
+    'sum' of an empty input is 0 and 'none' an empty array, each with an empty gradient.
+    """
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    shape = np.shape(_data(input))
+    if reduction == "mean" and 0 in shape:
+        raise ValueError(f"{name}: input is empty (shape {shape}); the mean of no elements is "
+                         "undefined (use reduction='sum' for 0, or 'none')")
     return reduction
 
 
@@ -83,13 +92,17 @@ def _elementwise(formula: Formula, loss, d_input, d_target, latex: str):
     def forward(input, target, reduction, **params):
         return _reduce(loss(input, target, **params), reduction)
 
+    # Underflow in a gradient (sigma(-1e4) - 0 = 0 times g/n in float32) is the intended 0:
+    # ignored, as in the forwards; overflow and invalid values still raise where asked to.
     def vjp_input(g, ans, input, target, reduction, **params):
-        return _seed(g, reduction, input.size) * d_input(input, target, **params)
+        with _quiet():
+            return _seed(g, reduction, input.size) * d_input(input, target, **params)
 
     vjp_target = None
     if d_target is not None:
         def vjp_target(g, ans, input, target, reduction, **params):
-            return _seed(g, reduction, input.size) * d_target(input, target, **params)
+            with _quiet():
+                return _seed(g, reduction, input.size) * d_target(input, target, **params)
 
     return define(formula, forward, vjp_input, vjp_target, latex=latex)
 
@@ -98,7 +111,7 @@ def _regression(name: str, prim, input: Any, target: Any, reduction: str, **para
     input = _input(input, name)
     target = _target(target, input)
     _check_same_shape(name, input, target)
-    return apply(prim, input, target, reduction=_check_reduction(reduction, name), **params)
+    return apply(prim, input, target, reduction=_check_reduction(reduction, name, input), **params)
 
 
 _SUM_NOTE = "With reduction='mean' the sum is divided by the number of elements n."
@@ -246,7 +259,7 @@ def hinge_loss(input: Any, target: Any, *, reduction: str = "mean") -> Tensor:
         bad = labels[(labels != 1) & (labels != -1)].ravel()[0].item()
         raise ValueError(f"hinge_loss: labels must be -1 or +1, got {bad!r}")
     labels = labels.astype(_data(input).dtype, copy=False)
-    return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss"))
+    return apply(_hinge_prim, input, labels, reduction=_check_reduction(reduction, "hinge_loss", input))
 
 
 def _rescale(name: str, what: str, weight: Any, input: Any) -> np.ndarray | None:
@@ -454,6 +467,11 @@ def _row_seed(g, reduction, divisor):
 
 
 def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weight, ignore_index):
+    with _quiet():  # a hopeless class's (softmax - y) * g/m underflows to 0, as it should
+        return _cross_entropy_grad(g, logits, target, reduction, label_smoothing, weight, ignore_index)
+
+
+def _cross_entropy_grad(g, logits, target, reduction, label_smoothing, weight, ignore_index):
     # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
     # softmax * sum(q) - q, which is the same when rows of q sum to 1 and exact when they don't
     # (class weights, unnormalised probability rows, ignored rows).
@@ -474,8 +492,9 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weigh
 def _cross_entropy_vjp_target(g, ans, logits, target, reduction, label_smoothing, weight,
                               ignore_index):
     _, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
-    d = -(1 - label_smoothing) * _log_softmax(logits, -1)
-    return _row_seed(g, reduction, divisor) * (d if weight is None else d * weight)
+    with _quiet():
+        d = -(1 - label_smoothing) * _log_softmax(logits, -1)
+        return _row_seed(g, reduction, divisor) * (d if weight is None else d * weight)
 
 
 _cross_entropy_prim = define(
@@ -561,7 +580,7 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
     else:
         raise TypeError(f"{name}: target must be class indices (integers) or probability rows "
                         f"(floats), got dtype {raw.dtype}")
-    return apply(_cross_entropy_prim, input, target, reduction=_check_reduction(reduction, name),
+    return apply(_cross_entropy_prim, input, target, reduction=_check_reduction(reduction, name, input),
                  label_smoothing=float(label_smoothing), weight=_class_weight(name, weight, logits),
                  ignore_index=int(ignore_index))
 
@@ -634,7 +653,7 @@ def multi_margin_loss(input: Any, target: Any, *, p: int = 1, margin: float = 1.
     input = _input(input, name)
     scores = _data(input)
     target = _class_indices(name, scores, _data(target))
-    return apply(_multi_margin_prim, input, target, reduction=_check_reduction(reduction, name),
+    return apply(_multi_margin_prim, input, target, reduction=_check_reduction(reduction, name, input),
                  p=p, margin=float(margin), weight=_class_weight(name, weight, scores))
 
 
@@ -647,7 +666,12 @@ _DCOS_DA = f"b[i]/({_NORM_A}*{_NORM_B}) - a[i]*{_COS}/Sum(a[k]**2, (k, 1, n))"
 
 
 def _cosine_parts(a, b, axis, eps):
-    """Norms clamped below by eps (PyTorch's current cosine_similarity) and the cosine."""
+    """Norms clamped below by eps (PyTorch's current cosine_similarity) and the cosine.
+
+    a and b are broadcast first, as PyTorch does: b of shape (1,) against a of shape (2,) is
+    the vector (b, b), whose norm is sqrt(2)|b|, not |b|.
+    """
+    a, b = np.broadcast_arrays(a, b)
     na = np.sqrt(np.sum(a * a, axis=axis, keepdims=True))
     nb = np.sqrt(np.sum(b * b, axis=axis, keepdims=True))
     ca, cb = np.maximum(na, eps), np.maximum(nb, eps)
@@ -661,12 +685,14 @@ def _cosine_similarity(a, b, axis, eps):
 
 def _cosine_vjp(which):
     def vjp(g, ans, a, b, axis, eps):
+        shape = (a, b)[which].shape
+        a, b = np.broadcast_arrays(a, b)
         na, nb, ca, cb, cos = _cosine_parts(a, b, axis, eps)
         if which == 1:  # the formula is symmetric: swap the roles of a and b
             a, b, na, nb, ca, cb = b, a, nb, na, cb, ca
         # d cos/d a = b/(|a||b|) - cos a/|a|^2; a norm clamped at eps is a constant (no 2nd term).
         d = b / (ca * cb) - np.where(na > eps, cos / (ca * ca), 0) * a
-        return unbroadcast(np.expand_dims(g, axis) * d, a.shape)
+        return unbroadcast(np.expand_dims(g, axis) * d, shape)  # sum over the broadcast copies
     return vjp
 
 
@@ -775,5 +801,5 @@ def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
     if y.size and not np.all((y == 1) | (y == -1)):
         bad = y[(y != 1) & (y != -1)].ravel()[0].item()
         raise ValueError(f"{name}: target must be 1 or -1, got {bad!r}")
-    return apply(_cosine_embedding_prim, a, b, y, reduction=_check_reduction(reduction, name),
+    return apply(_cosine_embedding_prim, a, b, y, reduction=_check_reduction(reduction, name, a),
                  margin=float(margin))
