@@ -578,13 +578,23 @@ class _Loss(Module):
         return ", ".join(parts)
 
 
+def _set(**kwargs: Any) -> dict[str, Any]:
+    """The settings given, without those left at None (the functional form's default)."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy on logits; targets as class indices or probability rows."""
+    """Softmax cross-entropy on logits; targets as class indices or probability rows.
+
+    ``weight`` (one per class), ``ignore_index`` and ``label_smoothing`` as PyTorch's.
+    """
 
     fn_name = "cross_entropy"
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction, label_smoothing=label_smoothing)
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0, *, weight: Any = None,
+                 ignore_index: int = -100):
+        super().__init__(reduction, label_smoothing=label_smoothing,
+                         **_set(weight=weight, ignore_index=None if ignore_index == -100 else ignore_index))
 
 
 class BCELoss(_Loss):
@@ -594,9 +604,12 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy on logits (the stable form)."""
+    """Binary cross-entropy on logits (the stable form); ``weight`` and ``pos_weight`` as PyTorch's."""
 
     fn_name = "binary_cross_entropy_with_logits"
+
+    def __init__(self, reduction: str = "mean", *, weight: Any = None, pos_weight: Any = None):
+        super().__init__(reduction, **_set(weight=weight, pos_weight=pos_weight))
 
 
 class HingeLoss(_Loss):
@@ -610,8 +623,8 @@ class MultiMarginLoss(_Loss):
 
     fn_name = "multi_margin_loss"
 
-    def __init__(self, reduction: str = "mean", margin: float = 1.0):
-        super().__init__(reduction, margin=margin)
+    def __init__(self, reduction: str = "mean", margin: float = 1.0, *, p: int = 1, weight: Any = None):
+        super().__init__(reduction, margin=margin, **_set(p=None if p == 1 else p, weight=weight))
 
 
 class L1Loss(_Loss):

@@ -346,6 +346,37 @@ def test_loss_modules_match_functional_and_torch(name, kwargs, inputs, torch_kwa
     np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-15)
 
 
+_W = np.array([0.5, 2.0, 1.0, 3.0])  # one weight per class of "scores"
+OPTION_CASES = [  # (module, its settings, inputs; torch's module takes the same settings)
+    ("CrossEntropyLoss", {"weight": _W, "ignore_index": 2, "label_smoothing": 0.1}, ("scores", "classes")),
+    ("CrossEntropyLoss", {"weight": _W, "reduction": "sum"}, ("scores", "classes")),
+    ("BCEWithLogitsLoss", {"pos_weight": np.array([3.0]), "weight": np.linspace(0.5, 1.5, 6)[:, None]},
+     ("pred", "bits")),
+    ("MultiMarginLoss", {"p": 2, "margin": 0.5, "weight": _W}, ("scores", "classes")),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, inputs", OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
+def test_loss_modules_pass_weights_and_options_through(name, kwargs, inputs):
+    """Class weights, ignore_index, pos_weight and p reach the functional form (checked against torch)."""
+    torch = pytest.importorskip("torch", reason=torch_reason)
+    x, y = (_loss_inputs()[k] for k in inputs)
+    assert np.any(y == 2) or name != "CrossEntropyLoss"  # some rows are ignored, so ignore_index matters
+    module = getattr(nn, name)(**kwargs)
+    assert all(f"{k}=" in repr(module) for k in kwargs if k != "reduction")
+    xt = cr.tensor(x, requires_grad=True)
+    out = module(xt, y)
+    out.backward()
+    tx = torch.tensor(x, requires_grad=True)
+    torch_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    want = getattr(torch.nn, name)(**torch_kwargs)(tx, torch.tensor(y))
+    want.backward()
+    np.testing.assert_allclose(out.data, want.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-14)
+    plain = getattr(nn, name)(reduction=kwargs.get("reduction", "mean"))(cr.tensor(x), y)
+    assert not np.allclose(out.data, plain.data)  # the settings changed the loss
+
+
 def test_hinge_and_l2_modules_written_out():
     v = _loss_inputs()
     s, y = v["pred"], v["signs"]
