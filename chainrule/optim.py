@@ -146,6 +146,7 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires momentum > 0 and dampening = 0")
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        # ``grad`` may be the parameter's own .grad: read it, never write into it.
         momentum, wd = group["momentum"], group["weight_decay"]
         if wd:
             grad = grad + wd * p.data
@@ -155,9 +156,12 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = grad.copy()
             else:
                 buf *= momentum
-                buf += (1 - group["dampening"]) * grad
+                if group["dampening"]:
+                    buf += (1 - group["dampening"]) * grad
+                else:
+                    buf += grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+        np.subtract(p.data, group["lr"] * grad, out=p.data)
 
 
 class Adam(Optimizer):
@@ -199,18 +203,27 @@ class Adam(Optimizer):
                 grad = grad + wd * p.data
         state["step"] += 1
         t = state["step"]
+        # Every update in place, through one scratch array (a parameter's step used to allocate
+        # eight temporaries): same operations in the same order, so the same rounding.
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        scratch = np.multiply(grad, 1 - b1)
         m *= b1
-        m += (1 - b1) * grad
+        m += scratch
+        np.multiply(grad, 1 - b2, out=scratch)
+        scratch *= grad
         v *= b2
-        v += (1 - b2) * grad * grad
+        v += scratch
         if group["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         bias_correction1 = 1 - b1 ** t
         bias_correction2 = 1 - b2 ** t
-        denom = np.sqrt(v) / math.sqrt(bias_correction2) + eps
-        p.data -= (lr / bias_correction1) * (m / denom)
+        denom = np.sqrt(v, out=scratch)
+        denom /= math.sqrt(bias_correction2)
+        denom += eps
+        step = np.divide(m, denom, out=scratch)
+        step *= lr / bias_correction1
+        np.subtract(p.data, step, out=p.data)
 
 
 class AdamW(Adam):
