@@ -649,7 +649,7 @@ FUNCTIONAL_OPS: list[Op] = [
                      f"margin={p['margin']!r}, reduction={_red(p)!r})"),
        params=_mm_param, kinked=True, requires="multi_margin_loss"),
     Op("cosine_similarity", "F.cosine_similarity({0}, {1}, axis={axis})", _cos_ag,
-       "TF.cosine_similarity({0}, {1}, dim={axis})", "apart", ("no_zeros", "no_zeros"),
+       "TF.cosine_similarity({0}, {1}, dim={axis})", "apart_broadcast", ("no_zeros", "no_zeros"),
        params=_cos_param, requires="cosine_similarity"),
     Op("cosine_embedding_loss",
        lambda a, p: (f"F.cosine_embedding_loss({a[0]}, {a[1]}, {p['target'].code('cr')}, "
@@ -799,6 +799,13 @@ def _choose_operands(gen: Gen, op: Op, pool: list[int], shapes: dict[int, tuple]
             return None
         second = pick([i for i in pool if shapes[i] == s0 and _apart(values[first], values[i])])
         return None if second is None else [first, second]
+    if op.operands == "apart_broadcast":  # as "apart", after broadcasting (cosine_similarity)
+        def apart(i: int) -> bool:
+            if not _broadcastable(s0, shapes[i]):
+                return False
+            return _apart(*np.broadcast_arrays(values[first], values[i]))
+        second = pick([i for i in pool if apart(i)])
+        return None if second is None else ([first, second] if gen.flag() else [second, first])
     if op.operands == "linear":  # x (..., in), weight (out, in), optional bias (out,)
         if len(s0) == 0:
             return None
