@@ -260,7 +260,10 @@ def make_split(name: str, features: np.ndarray, targets: np.ndarray, task: str, 
     features = np.asarray(features, dtype=np.float64)
     targets = np.asarray(targets)
     stratify = targets if task == "classification" else None
-    train_idx, test_idx = train_test_split(len(features), test_size, seed, stratify)
+    try:
+        train_idx, test_idx = train_test_split(len(features), test_size, seed, stratify)
+    except ValueError as exc:  # say which data set could not be split
+        raise ValueError(f"{name}: {exc}") from None
     x_train, x_test = features[train_idx], features[test_idx]
     feature_scaler = target_scaler = None
     if standardize:
