@@ -104,7 +104,9 @@ def _auto_cosine(a, b, axis=-1, eps=1e-8):
 
 
 def _auto_cosine_embedding(a, b, y, reduction, margin=0.0):
-    # PyTorch's definition: 1e-12 is added to each squared norm.
+    # PyTorch's definition: 1e-12 is added to each squared norm, of the inputs broadcast first.
+    shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+    a, b = a + anp.zeros(shape), b + anp.zeros(shape)
     cos = anp.sum(a * b, axis=-1) / anp.sqrt((anp.sum(a * a, axis=-1) + 1e-12) *
                                               (anp.sum(b * b, axis=-1) + 1e-12))
     return _reduce(anp.where(y == 1, 1 - cos, anp.maximum(0.0, cos - margin)), reduction)
@@ -257,6 +259,14 @@ CASES = [
          lambda a, b, y, reduction: F.cosine_embedding_loss(a, b, y, margin=0.2, reduction=reduction),
          lambda a, b, y, reduction: _auto_cosine_embedding(a, b, y, reduction, 0.2),
          lambda t, a, b, y, reduction: _tf(t).cosine_embedding_loss(a, b, y, margin=0.2, reduction=reduction),
+         diff=(0, 1)),
+    # an anchor row (1, D) against N rows: the inputs' rows broadcast, as PyTorch's
+    Loss("cosine_embedding_loss(broadcast anchor)",
+         lambda r: [r.normal(size=(5, 3)), r.normal(size=(1, 3)), _pm1(r, (5,))],
+         lambda a, b, y, reduction: F.cosine_embedding_loss(a, b, y, margin=-0.3, reduction=reduction),
+         lambda a, b, y, reduction: _auto_cosine_embedding(a, b, y, reduction, -0.3),
+         lambda t, a, b, y, reduction: _tf(t).cosine_embedding_loss(a, b, y, margin=-0.3,
+                                                                  reduction=reduction),
          diff=(0, 1)),
     Loss("cosine_embedding_loss(one pair)",
          lambda r: [r.normal(size=(3,)), r.normal(size=(3,)), np.array(-1.0)],
@@ -539,6 +549,10 @@ def test_losses_registry_and_lookup():
      r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"),
     (lambda: F.cosine_embedding_loss(np.ones((2, 3)), np.ones((2, 3)), np.array([1, 0])), "1 or -1"),
     (lambda: F.cosine_similarity(np.ones((2, 3)), np.ones((4, 3))), "do not broadcast"),
+    (lambda: F.cosine_embedding_loss(np.ones((2, 3)), np.ones((4, 3)), np.ones(2)), r"\(2, 3\) and \(4, 3\)"),
+    (lambda: F.cosine_embedding_loss(np.ones((2, 3)), np.ones(3), np.ones(2)), "both"),
+    (lambda: F.cosine_embedding_loss(np.ones((2, 1)), np.ones((2, 3)), np.ones(2)), "same D"),
+    (lambda: F.cosine_embedding_loss(np.ones((2, 3)), np.ones((1, 3)), np.ones(3)), r"shape \(2,\)"),
     (lambda: F.mse_loss(np.zeros(2), np.zeros(2), reduction="avg"), "reduction must be"),
 ])
 def test_bad_input_raises_value_error_naming_it(call, message):

@@ -5,6 +5,10 @@ reference solution's result, not the graph of log, softmax and sum. All take
 ``reduction='mean'|'sum'|'none'`` (PyTorch's default 'mean') except ``l2_loss``, whose definition
 0.5 * sum(r^2) makes 'sum' its natural default. A prediction and target of different shapes are
 an error, never silently broadcast ((n, 1) against (n,) would make an (n, n) loss).
+
+An empty input with reduction='mean' is a ValueError naming its shape: the mean of no elements
+is undefined (PyTorch returns NaN). 'sum' of an empty input is 0 and 'none' an empty array,
+each with an empty gradient, as PyTorch.
 """
 from __future__ import annotations
 
@@ -719,7 +723,12 @@ _cosine_prim = define(
 
 
 def cosine_similarity(a: Any, b: Any, axis: int = -1, eps: float = 1e-8) -> Tensor:
-    """a.b / (max(|a|, eps) max(|b|, eps)) along ``axis`` (shapes broadcast, as PyTorch)."""
+    """a.b / (max(|a|, eps) max(|b|, eps)) along ``axis``.
+
+    ``a`` and ``b`` broadcast first, as PyTorch's do, and the norms are those of the broadcast
+    vectors (b of shape (1,) against a of shape (2,) is (b, b)); ``axis`` counts in the
+    broadcast shape. Each gradient is summed back to its input's own shape.
+    """
     a, b = _input(a, "cosine_similarity"), _input(b, "cosine_similarity")
     try:
         shape = np.broadcast_shapes(np.shape(_data(a)), np.shape(_data(b)))
@@ -737,6 +746,7 @@ _EMBED_EPS = 1e-12  # PyTorch's cosine_embedding_loss adds this to each squared 
 
 
 def _embedding_parts(a, b):
+    a, b = np.broadcast_arrays(a, b)  # (N, D) against an anchor row (1, D)
     sa = np.sum(a * a, axis=-1) + _EMBED_EPS
     sb = np.sum(b * b, axis=-1) + _EMBED_EPS
     denom = np.sqrt(sa * sb)
@@ -750,13 +760,17 @@ def _cosine_embedding(a, b, y, reduction, margin):
 
 def _cosine_embedding_vjp(which):
     def vjp(g, ans, a, b, y, reduction, margin):
+        shape = (a, b)[which].shape
+        a, b = np.broadcast_arrays(a, b)
         sa, sb, denom, cos = _embedding_parts(a, b)
         dl_dcos = np.where(y == 1, -1, (cos - margin > 0)).astype(a.dtype, copy=False)
         rows = a.shape[0] if a.ndim == 2 else 1
         coef = (_seed(g, reduction, rows) * dl_dcos)[..., None]
         if which == 0:
-            return coef * (b / denom[..., None] - (cos / sa)[..., None] * a)
-        return coef * (a / denom[..., None] - (cos / sb)[..., None] * b)
+            d = coef * (b / denom[..., None] - (cos / sa)[..., None] * a)
+        else:
+            d = coef * (a / denom[..., None] - (cos / sb)[..., None] * b)
+        return unbroadcast(d, shape)  # sum over the broadcast copies
     return vjp
 
 
@@ -787,13 +801,23 @@ _cosine_embedding_prim = define(
 
 def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
                           reduction: str = "mean") -> Tensor:
-    """PyTorch's ``cosine_embedding_loss``: 1 - cos for y = 1, max(0, cos - margin) for y = -1."""
+    """PyTorch's ``cosine_embedding_loss``: 1 - cos for y = 1, max(0, cos - margin) for y = -1.
+
+    ``a`` and ``b`` are (N, D) or (D,), the same number of dimensions; rows broadcast as PyTorch's
+    do (an anchor (1, D) against N rows); ``target`` is (N,) or (). The last dimensions must be
+    equal: PyTorch also broadcasts (N, 1) against (N, D) but then takes the norm of the
+    un-broadcast (N, 1), which is not the cosine of the broadcast vectors.
+    """
     name = "cosine_embedding_loss"
     a, b = _input(a, name), _input(b, name)
-    _check_same_shape(name, a, b, "second input")
-    shape = np.shape(_data(a))
-    if len(shape) not in (1, 2):
-        raise ValueError(f"{name}: inputs must be (N, D) or (D,), got shape {shape}")
+    sa, sb = np.shape(_data(a)), np.shape(_data(b))
+    if len(sa) not in (1, 2) or len(sb) != len(sa) or sa[-1] != sb[-1]:
+        raise ValueError(f"{name}: inputs must both be (N, D) or both (D,) with the same D, got "
+                         f"shapes {sa} and {sb}")
+    try:
+        shape = np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise ValueError(f"{name}: input shapes {sa} and {sb} do not broadcast") from None
     y = _data(target)
     if y.shape != shape[:-1]:
         raise ValueError(f"{name}: target must have shape {shape[:-1]} for inputs of shape {shape}, "
@@ -801,5 +825,5 @@ def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
     if y.size and not np.all((y == 1) | (y == -1)):
         bad = y[(y != 1) & (y != -1)].ravel()[0].item()
         raise ValueError(f"{name}: target must be 1 or -1, got {bad!r}")
-    return apply(_cosine_embedding_prim, a, b, y, reduction=_check_reduction(reduction, name, a),
-                 margin=float(margin))
+    reduction = _check_reduction(reduction, name, np.broadcast_to(0.0, shape))
+    return apply(_cosine_embedding_prim, a, b, y, reduction=reduction, margin=float(margin))
