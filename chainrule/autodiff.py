@@ -104,7 +104,10 @@ def topological_order(root: Any) -> list:
         for p in parents:
             if p is not None and p.requires_grad and p not in visited:
                 visited.add(p)
-                stack.append((p, iter(p._node.parents if p._node is not None else ())))
+                if p._node is None:  # a leaf has no parents to place first: place it now
+                    order.append(p)
+                    continue
+                stack.append((p, iter(p._node.parents)))
                 break
         else:
             stack.pop()
@@ -152,19 +155,20 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
     # In anomaly mode every gradient is checked, also for a graph recorded outside it (PyTorch).
     check_all = _Anomaly.enabled
     for t in order:  # fail before any .grad is touched, not halfway through the walk
-        if t._node is not None and t._node.args is None:
+        node = t._node
+        if node is not None and node.args is None:
             raise _released_error(t)
     grads: dict = {root: seed}  # tensor -> dL/dtensor so far (tensors hash by identity)
     owned: set = set()  # tensors whose gradient buffer the engine may write into
     result: dict[int, np.ndarray] = {}
-    for k in range(len(order) - 1, -1, -1):
-        t = order[k]
-        order[k] = None  # let intermediates go as soon as the walk is past them
+    while order:
+        t = order.pop()  # users before what they use; popped: intermediates go once passed
         g = grads.pop(t, None)
         if g is None:
             continue
         mine = t in owned
-        owned.discard(t)  # the walk is past t: holding it would keep its data alive to the end
+        if mine:
+            owned.remove(t)  # the walk is past t: holding it would keep its data alive to the end
         data = t.data
         if g.dtype != data.dtype:
             g, mine = g.astype(data.dtype), True
@@ -179,14 +183,22 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
         if node is None:
             continue
         prim, args, kwargs = node.prim, node.args, node.kwargs
+        # The VJP rules are looked up here rather than through ``prim.vjp`` (one call less per
+        # gradient; ``Primitive.vjp`` is the same lookup, for everyone else).
+        vjps = prim.vjps if prim.vjp_argnum is None else ()
+        check = check_all or node.trace is not None
         given = [g]  # arrays the engine must not write into: g, and what earlier parents got
         for i, p in enumerate(node.parents):
             if p is None or not p.requires_grad:
                 continue
-            gi = prim.vjp(i, g, data, args, kwargs)
+            rule = vjps[i] if i < len(vjps) else None
+            if rule is not None:
+                gi = rule(g, data, *args, **kwargs)
+            else:
+                gi = prim.vjp(i, g, data, args, kwargs)  # variadic, or the error it raises
             if type(gi) is not np.ndarray:
                 gi = np.asarray(gi)
-            if check_all or node.trace is not None:
+            if check:
                 _check_finite(gi, t, f"backward (gradient for argument {i})")
             fresh = gi.base is None and gi.flags.writeable and _unshared(gi, data, args, given)
             given.append(gi)
