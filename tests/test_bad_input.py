@@ -37,13 +37,6 @@ EXAMPLES = Path(cr.__file__).parent / "examples"
 REFERENCE = (EXAMPLES / "reference.toml").read_text()
 WORKSHEET = (EXAMPLES / "reference-worksheet.toml").read_text()
 # Reported bugs (notes/reliability-bugs.md); each row marked with one is xfail(strict=True).
-STRING_TARGET = (
-    "F.mse_loss with a string target: NumPy's 'could not convert string to float' names neither the "
-    "loss nor the target"
-)
-STRING_SLOPE = (
-    "F.leaky_relu(negative_slope='a'): 'could not convert string to float' does not name the parameter"
-)
 IRIS_HEADER = "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)"
 GOOD_CSV = "a,b,label\n0.1,0.2,0\n0.3,0.1,1\n0.5,0.9,0\n0.7,0.3,1\n0.2,0.8,0\n0.9,0.4,1\n"
 
@@ -196,13 +189,11 @@ ROWS: list[Row] = [
         lambda tmp: F.mse_loss(T(3), np.array(["a", "b", "c"])),
         "mse_loss",
         "target",
-        xfail=STRING_TARGET,
     ),
     lib(
         "leaky-relu-string-slope",
         lambda tmp: F.leaky_relu(T(2), negative_slope="a"),
         "negative_slope",
-        xfail=STRING_SLOPE,
     ),
     lib("mse-shapes-differ", lambda tmp: F.mse_loss(T(3, 1), np.ones(3)), "(3, 1)", "(3,)"),
     lib("l1-shapes-differ", lambda tmp: F.l1_loss(T(4), np.ones(5)), "(4,)", "(5,)"),

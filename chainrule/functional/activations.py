@@ -32,6 +32,14 @@ def _as_input(x: Any) -> Any:
     return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 
+def _number(fn: str, param: str, value: Any) -> float:
+    """A scalar parameter as a float, or a TypeError naming the function and the parameter."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {param} must be a number, got {value!r}") from None
+
+
 # --- sigmoid ------------------------------------------------------------------------------
 
 def _sigmoid(x):
@@ -143,7 +151,8 @@ _leaky_relu_prim = define(
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope * x (derivative at 0: negative_slope, as PyTorch)."""
-    return apply(_leaky_relu_prim, _as_input(x), negative_slope=float(negative_slope))
+    slope = _number("leaky_relu", "negative_slope", negative_slope)
+    return apply(_leaky_relu_prim, _as_input(x), negative_slope=slope)
 
 
 # --- elu ----------------------------------------------------------------------------------
@@ -180,7 +189,7 @@ _elu_prim = define(
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
     """x where x > 0, else alpha * (e^x - 1) (derivative at 0: alpha, as PyTorch)."""
-    return apply(_elu_prim, _as_input(x), alpha=float(alpha))
+    return apply(_elu_prim, _as_input(x), alpha=_number("elu", "alpha", alpha))
 
 
 # --- gelu ---------------------------------------------------------------------------------
@@ -285,7 +294,8 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, reverting to x where beta*x > threshold (PyTorch's semantics)."""
     if beta <= 0:
         raise ValueError(f"softplus: beta must be > 0, got {beta}")
-    return apply(_softplus_prim, _as_input(x), beta=float(beta), threshold=float(threshold))
+    return apply(_softplus_prim, _as_input(x), beta=_number("softplus", "beta", beta),
+                 threshold=_number("softplus", "threshold", threshold))
 
 
 # --- softmax and log-softmax --------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.functional.activations import _log_softmax, _sigmoid, _softmax
+from chainrule.functional.activations import _log_softmax, _number, _sigmoid, _softmax
 from chainrule.functional.formulas import Formula, define
 from chainrule.ops import unbroadcast
 from chainrule.tensor import Tensor, apply
@@ -45,12 +45,14 @@ def _input(x: Any, name: str) -> Any:
     return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 
-def _target(target: Any, like: Any) -> Any:
+def _target(target: Any, like: Any, name: str) -> Any:
     """A float target in the input's dtype (a target tensor that needs a gradient is kept)."""
     if isinstance(target, Tensor) and target.requires_grad:
         return target
-    dtype = _data(like).dtype
-    return np.asarray(_data(target), dtype=dtype)
+    raw = np.asarray(_data(target))
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: target must be numeric, got dtype {raw.dtype}")
+    return raw.astype(_data(like).dtype, copy=False)
 
 
 def _check_reduction(reduction: str, name: str, input: Any) -> str:
@@ -113,7 +115,7 @@ def _elementwise(formula: Formula, loss, d_input, d_target, latex: str):
 
 def _regression(name: str, prim, input: Any, target: Any, reduction: str, **params) -> Tensor:
     input = _input(input, name)
-    target = _target(target, input)
+    target = _target(target, input, name)
     _check_same_shape(name, input, target)
     return apply(prim, input, target, reduction=_check_reduction(reduction, name, input), **params)
 
@@ -225,9 +227,10 @@ _huber_prim = _elementwise(
 
 def huber_loss(input: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean") -> Tensor:
     """0.5 r^2 where |r| <= delta, else delta (|r| - delta/2); r = input - target (PyTorch's)."""
+    delta = _number("huber_loss", "delta", delta)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    return _regression("huber_loss", _huber_prim, input, target, reduction, delta=float(delta))
+    return _regression("huber_loss", _huber_prim, input, target, reduction, delta=delta)
 
 
 _hinge_prim = _elementwise(
@@ -567,6 +570,7 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
     name = "cross_entropy"
     input = _input(input, name)
     logits = _data(input)
+    label_smoothing = _number(name, "label_smoothing", label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
     raw = _data(target)
@@ -578,14 +582,14 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
             raise ValueError(f"{name}: input must be (N, C) scores or (C,) for one sample, got "
                              f"shape {logits.shape}")
         _check_same_shape(name, logits, raw, "probability target")
-        target = _target(target, input)
+        target = _target(target, input, name)
     elif raw.dtype.kind in "iu":
         target = _class_indices(name, logits, raw, ignore_index)
     else:
         raise TypeError(f"{name}: target must be class indices (integers) or probability rows "
                         f"(floats), got dtype {raw.dtype}")
     return apply(_cross_entropy_prim, input, target, reduction=_check_reduction(reduction, name, input),
-                 label_smoothing=float(label_smoothing), weight=_class_weight(name, weight, logits),
+                 label_smoothing=label_smoothing, weight=_class_weight(name, weight, logits),
                  ignore_index=int(ignore_index))
 
 
@@ -658,7 +662,7 @@ def multi_margin_loss(input: Any, target: Any, *, p: int = 1, margin: float = 1.
     scores = _data(input)
     target = _class_indices(name, scores, _data(target))
     return apply(_multi_margin_prim, input, target, reduction=_check_reduction(reduction, name, input),
-                 p=p, margin=float(margin), weight=_class_weight(name, weight, scores))
+                 p=p, margin=_number(name, "margin", margin), weight=_class_weight(name, weight, scores))
 
 
 # --- cosine similarity and the cosine embedding loss -------------------------------------------
@@ -739,7 +743,7 @@ def cosine_similarity(a: Any, b: Any, axis: int = -1, eps: float = 1e-8) -> Tens
         raise ValueError(f"cosine_similarity: axis {axis} is out of range for shape {shape}")
     if not eps > 0:
         raise ValueError(f"cosine_similarity: eps must be > 0, got {eps}")
-    return apply(_cosine_prim, a, b, axis=int(axis), eps=float(eps))
+    return apply(_cosine_prim, a, b, axis=int(axis), eps=_number("cosine_similarity", "eps", eps))
 
 
 _EMBED_EPS = 1e-12  # PyTorch's cosine_embedding_loss adds this to each squared norm
@@ -826,4 +830,5 @@ def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
         bad = y[(y != 1) & (y != -1)].ravel()[0].item()
         raise ValueError(f"{name}: target must be 1 or -1, got {bad!r}")
     reduction = _check_reduction(reduction, name, np.broadcast_to(0.0, shape))
-    return apply(_cosine_embedding_prim, a, b, y, reduction=reduction, margin=float(margin))
+    return apply(_cosine_embedding_prim, a, b, y, reduction=reduction,
+                 margin=_number("cosine_embedding_loss", "margin", margin))
