@@ -15,7 +15,9 @@ from chainrule.tensor import Tensor, apply
 
 
 def _linear(x, weight, bias=None):
-    y = x @ weight.T
+    # np.dot is x @ W.T for a 2-D weight and x of at most 2 dimensions, the same BLAS call for
+    # large arrays, and ~0.25 us cheaper to call for small ones (matmul's ufunc machinery).
+    y = np.dot(x, weight.T) if x.ndim <= 2 else x @ weight.T
     if bias is None:
         return y
     if bias.dtype == y.dtype:
@@ -30,12 +32,12 @@ def _as_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _vjp_x(g, ans, x, weight, bias=None):
-    return g @ weight
+    return np.dot(g, weight) if g.ndim <= 2 else g @ weight  # np.dot: see _linear
 
 
 def _vjp_weight(g, ans, x, weight, bias=None):
     if x.ndim == 2:  # the common case: no reshaping
-        return g.T @ x
+        return np.dot(g.T, x)
     if x.ndim == 1:
         return np.outer(g, x)
     return _as_rows(g).T @ _as_rows(x)
