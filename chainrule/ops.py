@@ -211,7 +211,15 @@ def _matmul_vjp_b(g, ans, a, b):
     return unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
 
 
-matmul = primitive("matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, latex="{0} {1}")
+def _matmul(a, b):
+    try:
+        return np.matmul(a, b)
+    except ValueError:  # NumPy's gufunc message gives sizes, not the two shapes
+        raise ValueError(f"matmul: shapes {np.shape(a)} and {np.shape(b)} are not aligned for a "
+                         "matrix product (np.matmul's rules; 0-d operands are not allowed)") from None
+
+
+matmul = primitive("matmul", _matmul, _matmul_vjp_a, _matmul_vjp_b, latex="{0} {1}")
 
 # --- reductions ---------------------------------------------------------------------------
 

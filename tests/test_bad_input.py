@@ -150,7 +150,7 @@ def _params(rows_of_model: Callable[[], Any]) -> list:
 
 ROWS: list[Row] = [
     # --- tensors and the engine ---
-    lib("matmul-inner-dims", lambda tmp: T(2, 3) @ T(2, 3), "3", "2"),
+    lib("matmul-inner-dims", lambda tmp: T(2, 3) @ T(2, 3), "(2, 3) and (2, 3)"),
     lib("matmul-0d", lambda tmp: T() @ T(3), "0"),
     lib("add-shapes-do-not-broadcast", lambda tmp: T(2, 3) + T(4), "(2,3)", "(4,)"),
     lib("tensor-of-strings", lambda tmp: cr.tensor(["a", "b"]), "numeric"),
