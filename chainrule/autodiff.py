@@ -128,11 +128,17 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
     Python's cyclic garbage collector is paused meanwhile: the walk makes no reference cycles,
     yet the collections its allocations trigger would each traverse every live tensor of the
     graph. Measured on the 100,000-op chain: backward 0.42 s with it running, 0.21 s paused.
+
+    Underflow is ignored for the whole walk (overflow and invalid follow the caller's
+    ``np.errstate``): a gradient that underflows to 0, such as the slope of a saturated float32
+    sigmoid, is the right value, and PyTorch never signals it either. One errstate here costs
+    what a single one in each VJP would cost per op.
     """
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _walk(root, seed, retain_graph, capture)
+        with np.errstate(under="ignore"):
+            return _walk(root, seed, retain_graph, capture)
     finally:
         if paused:
             gc.enable()

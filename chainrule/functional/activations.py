@@ -18,7 +18,10 @@ from chainrule.tensor import Tensor, apply
 
 
 def _quiet() -> np.errstate:
-    """exp(-1e4) == 0 is the intended result, not an error: ignore underflow only."""
+    """exp(-1e4) == 0 is the intended result, not an error: ignore underflow only.
+
+    Forwards use this; VJPs need not, the backward pass runs with underflow ignored
+    (``autodiff.backprop``)."""
     return np.errstate(under="ignore")
 
 
@@ -53,8 +56,7 @@ def _sigmoid(x):
 
 
 def _sigmoid_vjp(g, ans):
-    with _quiet():  # s(1 - s) of a saturated float32 input is subnormal or 0, as it should be
-        return g * ans * (1 - ans)
+    return g * ans * (1 - ans)  # subnormal or 0 for a saturated input, as it should be
 
 
 _sigmoid_prim = define(
@@ -222,13 +224,12 @@ def _gelu(x, approximate):
 
 
 def _gelu_vjp(g, ans, x, approximate):
-    with _quiet():
-        if approximate == "tanh":
-            t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
-            dt = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x) * (1 - t * t)
-            return g * (0.5 * (1 + t) + 0.5 * x * dt)
-        # Phi(x) + x phi(x): the normal CDF plus x times the normal density.
-        return g * (0.5 * (1 + _erf(x / _SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x))
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
+        dt = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x) * (1 - t * t)
+        return g * (0.5 * (1 + t) + 0.5 * x * dt)
+    # Phi(x) + x phi(x): the normal CDF plus x times the normal density.
+    return g * (0.5 * (1 + _erf(x / _SQRT_2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x))
 
 
 _gelu_prim = define(
@@ -268,8 +269,7 @@ def _softplus(x, beta, threshold):
 
 def _softplus_vjp(g, ans, x, beta, threshold):
     bx = x * beta
-    with _quiet():  # g * sigma(bx) underflows to 0 far below 0, as it should
-        return np.where(bx > threshold, g, g * _sigmoid(bx))
+    return np.where(bx > threshold, g, g * _sigmoid(bx))  # underflows to 0 far below 0
 
 
 _softplus_prim = define(
@@ -317,13 +317,11 @@ def _log_softmax(x, axis):
 
 
 def _softmax_vjp(g, ans, axis):
-    with _quiet():  # products with a class of probability ~0 underflow to 0, as they should
-        return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+    return ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
 
 
 def _log_softmax_vjp(g, ans, x, axis):
-    with _quiet():  # exp(log softmax) of a hopeless class underflows to 0, as it should
-        return g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)
+    return g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)
 
 
 _softmax_prim = define(
