@@ -20,14 +20,16 @@ from chainrule.ops import Primitive
 class Node:
     """How a tensor was made: the primitive, its arguments, and the tensors among them."""
 
-    __slots__ = ("prim", "parents", "args", "kwargs", "trace")
+    __slots__ = ("prim", "parents", "args", "kwargs", "trace", "residual")
 
-    def __init__(self, prim: Primitive, parents: tuple, args: tuple, kwargs: dict):
+    def __init__(self, prim: Primitive, parents: tuple, args: tuple, kwargs: dict,
+                 residual: Any = None):
         self.prim = prim
         self.parents = parents  # per argument: the Tensor, or None for a constant
         self.args = args  # per argument: the NumPy value the forward saw
         self.kwargs = kwargs
         self.trace = None  # where the op was created, filled in under detect_anomaly
+        self.residual = residual  # what ``prim.fwd`` kept for the VJPs (None: nothing)
 
     @property
     def released(self) -> bool:
@@ -36,6 +38,7 @@ class Node:
     def release(self) -> None:
         """Drop the saved inputs, so their memory goes as soon as the backward pass is past."""
         self.args = None
+        self.residual = None
         self.parents = (None,) * len(self.parents)
 
 
@@ -188,7 +191,7 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
             mine = False
         if node is None:
             continue
-        prim, args, kwargs = node.prim, node.args, node.kwargs
+        prim, args, kwargs, residual = node.prim, node.args, node.kwargs, node.residual
         # The VJP rules are looked up here rather than through ``prim.vjp`` (one call less per
         # gradient; ``Primitive.vjp`` is the same lookup, for everyone else).
         vjps = prim.vjps if prim.vjp_argnum is None else ()
@@ -198,10 +201,12 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
             if p is None or not p.requires_grad:
                 continue
             rule = vjps[i] if i < len(vjps) else None
-            if rule is not None:
+            if rule is None:
+                gi = prim.vjp(i, g, data, args, kwargs)  # variadic, or the error it raises
+            elif residual is None:
                 gi = rule(g, data, *args, **kwargs)
             else:
-                gi = prim.vjp(i, g, data, args, kwargs)  # variadic, or the error it raises
+                gi = rule(g, data, *args, residual=residual, **kwargs)
             if type(gi) is not np.ndarray:
                 gi = np.asarray(gi)
             if check:

@@ -5,6 +5,12 @@ differentiable argument, a VJP ``vjp(g, ans, *args, **kwargs) -> gradient for th
 where ``g`` is the gradient flowing into the output and ``ans`` the forward result. The engine
 (``autodiff.py``) calls a VJP only for arguments that need a gradient.
 
+A primitive may also have ``fwd(*args, **kwargs) -> (ans, residual)``: the forward that keeps
+an intermediate its VJPs would otherwise compute again (cross-entropy keeps e^(z - max z), as
+JAX's ``custom_vjp`` keeps residuals). The engine uses it when it records a node and then calls
+the VJPs with ``residual=``; everyone else calls ``fn`` and the VJPs without it, so a VJP taking
+a residual must also work from ``args`` alone when it gets ``residual=None``.
+
 Contract for VJPs: they may return ``g`` itself or a view of it; the engine never writes into
 those, nor into a forward input returned as is. A new array a VJP returns belongs to the engine,
 which may sum other gradients into it in place: a VJP must not keep or reuse it. Every other
@@ -24,23 +30,28 @@ VJP = Callable[..., Any]
 class Primitive:
     """A differentiable NumPy function: forward ``fn`` and one VJP per argument."""
 
-    __slots__ = ("name", "fn", "vjps", "vjp_argnum", "latex")
+    __slots__ = ("name", "fn", "vjps", "vjp_argnum", "latex", "fwd")
 
     def __init__(self, name: str, fn: Callable[..., Any], vjps: tuple[VJP | None, ...] = (),
-                 vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None):
+                 vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None,
+                 fwd: Callable[..., tuple[Any, Any]] | None = None):
         self.name = name
         self.fn = fn
         self.vjps = vjps
         self.vjp_argnum = vjp_argnum  # for variadic ops: vjp_argnum(i, g, ans, *args, **kw)
         self.latex = latex  # how the explainer writes the op, e.g. "{0} + {1}"
+        self.fwd = fwd  # optional: fwd(*args, **kw) -> (fn's result, residual for the VJPs)
 
-    def vjp(self, argnum: int, g: np.ndarray, ans: np.ndarray, args: tuple, kwargs: dict):
+    def vjp(self, argnum: int, g: np.ndarray, ans: np.ndarray, args: tuple, kwargs: dict,
+            residual: Any = None):
         if self.vjp_argnum is not None:
             return self.vjp_argnum(argnum, g, ans, *args, **kwargs)
         rule = self.vjps[argnum] if argnum < len(self.vjps) else None
         if rule is None:
             raise TypeError(f"{self.name}: argument {argnum} is not differentiable")
-        return rule(g, ans, *args, **kwargs)
+        if residual is None:
+            return rule(g, ans, *args, **kwargs)
+        return rule(g, ans, *args, residual=residual, **kwargs)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -50,11 +61,14 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def primitive(name: str, fn: Callable[..., Any], *vjps: VJP | None,
-              vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None) -> Primitive:
+              vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None,
+              fwd: Callable[..., tuple[Any, Any]] | None = None) -> Primitive:
     """Register a primitive under ``name`` (names are unique) and return it."""
     if name in PRIMITIVES:
         raise ValueError(f"primitive {name!r} is already registered")
-    prim = Primitive(name, fn, tuple(vjps), vjp_argnum, latex)
+    if fwd is not None and vjp_argnum is not None:
+        raise ValueError(f"primitive {name!r}: a residual (fwd) needs per-argument VJPs")
+    prim = Primitive(name, fn, tuple(vjps), vjp_argnum, latex, fwd)
     PRIMITIVES[name] = prim
     return prim
 

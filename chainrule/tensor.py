@@ -347,17 +347,22 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
         else:
             arrays.append(_weak(a))
             parents.append(None)
-    out = prim.fn(*arrays, **kwargs)
+    if not (needed and _GradMode.enabled):  # nothing to record
+        out = prim.fn(*arrays, **kwargs)
+        return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+    residual = None
+    if prim.fwd is None:
+        out = prim.fn(*arrays, **kwargs)
+    else:
+        out, residual = prim.fwd(*arrays, **kwargs)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    if needed and _GradMode.enabled:
-        node = Node(prim, tuple(parents), tuple(arrays), kwargs)
-        result = Tensor._wrap(out, node)
-        if _Anomaly.enabled:
-            node.trace = _user_frame()
-            _check_finite(out, result, "forward result")
-        return result
-    return Tensor._wrap(out)
+    node = Node(prim, tuple(parents), tuple(arrays), kwargs, residual)
+    result = Tensor._wrap(out, node)
+    if _Anomaly.enabled:
+        node.trace = _user_frame()
+        _check_finite(out, result, "forward result")
+    return result
 
 
 # The package's own directory: a user's file may well sit under another path named chainrule.

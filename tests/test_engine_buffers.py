@@ -117,3 +117,62 @@ def test_zero_dimensional_gradients_are_summed_not_dropped():
     loss.backward()
     assert isinstance(x.grad, np.ndarray)
     np.testing.assert_allclose(x.grad, -0.5 + 2 * 0.375, rtol=1e-15)
+
+
+# A primitive whose forward keeps a residual (ops.Primitive.fwd): y = e^x keeps e^x again, as
+# a distinct array, and its VJP records what it was given.
+_seen_residuals: list = []
+
+
+def _exp_vjp(g, ans, x, residual=None):
+    _seen_residuals.append(residual)
+    return g * (np.exp(x) if residual is None else residual)
+
+
+_exp_keeping = primitive("test_engine_buffers_exp_keeping_residual", np.exp, _exp_vjp,
+                         fwd=lambda x: (np.exp(x), np.exp(x)))
+
+
+def test_residual_reaches_the_vjp_and_is_freed_with_the_saved_inputs():
+    _seen_residuals.clear()
+    x = cr.tensor([0.5, -1.0], requires_grad=True)
+    y = apply(_exp_keeping, x)
+    kept = y._node.residual
+    np.testing.assert_array_equal(kept, np.exp([0.5, -1.0]))
+    assert kept is not y.data  # the residual is fwd's second result, not the output
+    y.sum().backward()
+    assert len(_seen_residuals) == 1 and _seen_residuals[0] is kept
+    np.testing.assert_array_equal(x.grad, np.exp([0.5, -1.0]))
+    assert y._node.residual is None and y._node.released
+
+
+def test_residual_is_kept_by_retain_graph_and_serves_a_second_backward():
+    _seen_residuals.clear()
+    x = cr.tensor([0.5, -1.0], requires_grad=True)
+    y = apply(_exp_keeping, x)
+    y.sum().backward(retain_graph=True)
+    assert y._node.residual is not None
+    y.sum().backward()
+    assert len(_seen_residuals) == 2 and _seen_residuals[0] is _seen_residuals[1]
+    np.testing.assert_array_equal(x.grad, 2 * np.exp([0.5, -1.0]))
+
+
+def test_without_a_graph_the_plain_forward_runs_and_nothing_is_kept():
+    x = cr.tensor([0.5, -1.0])  # no gradient needed: fn, not fwd
+    y = apply(_exp_keeping, x)
+    assert y._node is None
+    np.testing.assert_array_equal(y.data, np.exp([0.5, -1.0]))
+
+
+def test_vjp_called_without_the_residual_recomputes_it():
+    _seen_residuals.clear()
+    x = np.array([0.5, -1.0])
+    g = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(_exp_keeping.vjp(0, g, np.exp(x), (x,), {}), g * np.exp(x))
+    assert _seen_residuals == [None]
+
+
+def test_a_residual_needs_per_argument_vjps():
+    with pytest.raises(ValueError, match="per-argument VJPs"):
+        primitive("test_engine_buffers_variadic_with_residual", np.add,
+                  vjp_argnum=lambda i, g, ans, *a: g, fwd=lambda *a: (np.add(*a), None))

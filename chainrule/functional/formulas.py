@@ -88,11 +88,12 @@ FORMULAS: dict[str, Formula] = {}
 
 
 def define(formula: Formula, forward: Callable[..., Any], *vjps: Callable[..., Any] | None,
-           latex: str) -> Primitive:
-    """Register ``formula`` and the primitive computing it under the same name."""
+           latex: str, fwd: Callable[..., tuple[Any, Any]] | None = None) -> Primitive:
+    """Register ``formula`` and the primitive computing it under the same name (``fwd``: see
+    ``ops.Primitive``, a forward that also keeps a residual for the VJPs)."""
     if formula.name in FORMULAS:
         raise ValueError(f"formula {formula.name!r} is already registered")
-    prim = primitive(formula.name, forward, *vjps, latex=latex)
+    prim = primitive(formula.name, forward, *vjps, latex=latex, fwd=fwd)
     FORMULAS[formula.name] = formula
     return prim
 
