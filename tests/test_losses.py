@@ -503,6 +503,30 @@ def test_cross_entropy_gradient_is_softmax_minus_y_over_m(rng):
     _assert_close(logits.grad, (yhat - y) / 5)
 
 
+CE_CASES = [c for c in CASES if c.label.startswith("cross_entropy")]
+
+
+@pytest.mark.parametrize("case", CE_CASES, ids=[c.label for c in CE_CASES])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_residual_and_recomputed_softmax_agree(case, reduction, rng):
+    """The backward pass reuses the forward's e^(z - max z) (the node's residual); the
+    explainer calls the same VJP without it, which recomputes. Both must give one gradient,
+    and the residual must survive a first backward for a second (retain_graph)."""
+    args = case.make(rng)
+    logits = cr.tensor(args[0], requires_grad=True)
+    out = case.ours(logits, *args[1:], reduction=reduction)
+    node = out._node
+    assert node.residual is not None
+    g = rng.normal(size=out.shape)
+    recomputed = node.prim.vjp(0, g, out.data, node.args, node.kwargs)
+    out.backward(g, retain_graph=True)
+    first = logits.grad.copy()
+    logits.grad = None
+    out.backward(g)
+    np.testing.assert_allclose(first, recomputed, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(logits.grad, first)
+
+
 def test_l2_loss_defaults_to_the_sum_of_half_squares():
     y_hat, y = np.array([0.9136, 0.2, -1.0]), np.array([0.61, 0.0, 1.0])
     p = cr.tensor(y_hat, requires_grad=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.functional.activations import _log_softmax, _number, _quiet, _sigmoid, _softmax
+from chainrule.functional.activations import _log_softmax, _number, _quiet, _sigmoid
 from chainrule.functional.formulas import Formula, define
 from chainrule.ops import unbroadcast
 from chainrule.tensor import Tensor, apply
@@ -434,28 +434,41 @@ def _plain_indices(target, label_smoothing, weight, ignore_index):
     return np.where(kept, target, 0), kept, int(np.count_nonzero(kept))
 
 
-def _cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
+def _exp_shifted(logits):
+    """z - max z per row, e^(z - max z), and the row sums of the latter (kept as a column).
+
+    Log-sum-exp is max z + log(total) and softmax is e / total: the forward needs the first,
+    the VJP the second, so the forward keeps (e, total) as its residual."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    with _quiet():  # a class 1e4 below the best has e = 0 (probability 0), quietly
+        e = np.exp(shifted)
+    return shifted, e, e.sum(axis=-1, keepdims=True)
+
+
+def _cross_entropy_fwd(logits, target, reduction, label_smoothing, weight, ignore_index):
+    shifted, e, total = _exp_shifted(logits)
     plain = _plain_indices(target, label_smoothing, weight, ignore_index)
     if plain is not None:
         # Pick each row's log-probability instead of multiplying by a one-hot matrix: the
         # same numbers, without building and summing an (N, C) array (W2/W3 benchmarks).
         # -log p_iy = log sum_c e^(z_ic - m_i) - (z_iy - m_i), with m_i the row's maximum.
         index, kept, divisor = plain
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        with _quiet():
-            log_total = np.log(np.exp(shifted).sum(axis=-1))
         rows = shifted.reshape(-1, shifted.shape[-1])
-        per_row = log_total - rows[np.arange(rows.shape[0]), index.ravel()].reshape(index.shape)
+        picked = rows[np.arange(rows.shape[0]), index.ravel()].reshape(index.shape)
+        per_row = np.log(total[..., 0]) - picked
         if kept is not None:
             per_row = np.where(kept, per_row, 0)
-        if reduction == "mean":
-            return per_row.sum() / divisor  # 0/0 = nan when every row is ignored, as PyTorch
-        return _reduce(per_row, reduction)
-    q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
-    per_row = -np.sum(q * _log_softmax(logits, -1), axis=-1)
-    if reduction == "mean":
-        return np.sum(per_row) / divisor  # 0/0 = nan when every row is ignored, as PyTorch
-    return _reduce(per_row, reduction)
+    else:
+        q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
+        shifted -= np.log(total)  # log-softmax
+        per_row = -np.sum(q * shifted, axis=-1)
+    if reduction == "mean":  # 0/0 = nan when every row is ignored, as PyTorch
+        return per_row.sum() / divisor, (e, total)
+    return _reduce(per_row, reduction), (e, total)
+
+
+def _cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
+    return _cross_entropy_fwd(logits, target, reduction, label_smoothing, weight, ignore_index)[0]
 
 
 def _row_seed(g, reduction, divisor):
@@ -464,11 +477,13 @@ def _row_seed(g, reduction, divisor):
     return g / divisor if reduction == "mean" else g
 
 
-def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weight, ignore_index):
+def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weight, ignore_index,
+                       residual=None):
     # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
     # softmax * sum(q) - q, which is the same when rows of q sum to 1 and exact when they don't
     # (class weights, unnormalised probability rows, ignored rows).
-    softmax = _softmax(logits, -1)  # a class 1e4 below the best has probability 0, quietly
+    e, total = residual if residual is not None else _exp_shifted(logits)[1:]
+    softmax = e / total  # a new array: e may serve a second backward (retain_graph)
     plain = _plain_indices(target, label_smoothing, weight, ignore_index)
     if plain is not None:  # q is one-hot: subtract 1 at each row's class, in place
         index, kept, divisor = plain
@@ -483,7 +498,7 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weigh
 
 
 def _cross_entropy_vjp_target(g, ans, logits, target, reduction, label_smoothing, weight,
-                              ignore_index):
+                              ignore_index, residual=None):  # recomputed: a rare path
     _, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
     d = -(1 - label_smoothing) * _log_softmax(logits, -1)
     return _row_seed(g, reduction, divisor) * (d if weight is None else d * weight)
@@ -508,7 +523,7 @@ _cross_entropy_prim = define(
              "class weights w_j multiply y_ij (and 'mean' divides by the rows' summed weight).",
     ),
     _cross_entropy, _cross_entropy_vjp, _cross_entropy_vjp_target,
-    latex=r"\mathrm{{CE}}({0}, {1})")
+    latex=r"\mathrm{{CE}}({0}, {1})", fwd=_cross_entropy_fwd)
 
 
 def _class_indices(name: str, logits: np.ndarray, target: np.ndarray,
