@@ -462,9 +462,10 @@ def _cross_entropy_fwd(logits, target, reduction, label_smoothing, weight, ignor
         q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
         shifted -= np.log(total)  # log-softmax
         per_row = -np.sum(q * shifted, axis=-1)
+    residual = (e, total, plain)  # softmax = e / total, and the class-index bookkeeping
     if reduction == "mean":  # 0/0 = nan when every row is ignored, as PyTorch
-        return per_row.sum() / divisor, (e, total)
-    return _reduce(per_row, reduction), (e, total)
+        return per_row.sum() / divisor, residual
+    return _reduce(per_row, reduction), residual
 
 
 def _cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_index):
@@ -482,13 +483,19 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weigh
     # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
     # softmax * sum(q) - q, which is the same when rows of q sum to 1 and exact when they don't
     # (class weights, unnormalised probability rows, ignored rows).
-    e, total = residual if residual is not None else _exp_shifted(logits)[1:]
+    if residual is None:  # called outside a backward pass (the explainer): recompute
+        _, e, total = _exp_shifted(logits)
+        plain = _plain_indices(target, label_smoothing, weight, ignore_index)
+    else:
+        e, total, plain = residual
     softmax = e / total  # a new array: e may serve a second backward (retain_graph)
-    plain = _plain_indices(target, label_smoothing, weight, ignore_index)
     if plain is not None:  # q is one-hot: subtract 1 at each row's class, in place
         index, kept, divisor = plain
-        rows = softmax.reshape(-1, softmax.shape[-1])
-        rows[np.arange(rows.shape[0]), index.ravel()] -= 1
+        classes = softmax.shape[-1]
+        rows = softmax.reshape(-1, classes)
+        # Row i's class sits at flat position i*C + y_i: one flat index is half the cost of
+        # indexing with (rows, columns) (~1 us less on W2's 64 x 10).
+        rows.reshape(-1)[np.arange(0, rows.size, classes) + index.ravel()] -= 1
         if kept is not None:
             rows[~kept.ravel()] = 0
         softmax *= _row_seed(g, reduction, divisor)
