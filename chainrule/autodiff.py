@@ -135,11 +135,14 @@ def backprop(root: Any, seed: np.ndarray, retain_graph: bool = False,
     Underflow is ignored for the whole walk (overflow and invalid follow the caller's
     ``np.errstate``): a gradient that underflows to 0, such as the slope of a saturated float32
     sigmoid, is the right value, and PyTorch never signals it either. One errstate here costs
-    what a single one in each VJP would cost per op.
+    what a single one in each VJP would cost per op, and it is entered only when the caller
+    has made underflow matter (NumPy ignores it by default; reading that is half the cost).
     """
     paused = gc.isenabled()
     gc.disable()
     try:
+        if np.geterr()["under"] == "ignore":
+            return _walk(root, seed, retain_graph, capture)
         with np.errstate(under="ignore"):
             return _walk(root, seed, retain_graph, capture)
     finally:
