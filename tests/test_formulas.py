@@ -231,3 +231,70 @@ def test_formula_lookup_accepts_aliases_and_rejects_unknown_names():
 
 def test_registries_cover_the_formulas():
     assert set(F.ACTIVATIONS) | set(F.LOSSES) | {"cosine_similarity"} == set(FORMULAS)
+
+
+# --- the closed-form local derivatives the explainer writes (Formula.local) ----------------------
+
+LOCAL = [n for n in SCALAR if FORMULAS[n].local is not None]
+# keyword parameters of the primitives, by the SymPy symbol drawn for them (or a fixed value)
+LOCAL_PARAMS = {"leaky_relu": {"negative_slope": "a"}, "elu": {"alpha": "alpha"},
+                "softplus": {"beta": "beta", "threshold": 20.0}, "huber_loss": {"delta": "delta"}}
+
+
+def _evaluate_local(template: str, point: dict[str, float]) -> float:
+    from string import Template
+
+    # numbers in parentheses, as the explainer writes negative ones: 1 - (-0.5)**2
+    code = Template(template).substitute({k: f"({float(v)!r})" for k, v in point.items()})
+    return float(eval(code, {"__builtins__": {}}, {"sign": np.sign, "abs": abs, "exp": np.exp}))
+
+
+def test_the_explainers_activations_and_regression_losses_have_closed_forms():
+    assert {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "l1_loss", "mse_loss",
+            "l2_loss", "huber_loss", "hinge_loss", "binary_cross_entropy"} <= set(LOCAL)
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_closed_form_local_derivative_is_the_stated_one_and_the_engines(name, rng):
+    """Formula.local, evaluated at random points, equals the stated (SymPy-proved) derivative
+    and the engine's VJP: what the explainer writes beside a value is how it was computed."""
+    formula = FORMULAS[name]
+    definition, stated, symbols = formula.symbolic()
+    values = _draw(name, symbols, rng, POINTS)
+    order = sorted(values)
+    args = [values[s] for s in order]
+
+    def numeric(expr):
+        return np.broadcast_to(sp.lambdify([symbols[s] for s in order], expr,
+                                           modules=["scipy", "numpy"])(*args), (POINTS,))
+
+    w = cr.tensor(values[formula.wrt], requires_grad=True)
+    out = BINDINGS[name].call(values, w)
+    (grad,) = cr.grad(out.sum() if out.ndim else out, [w])
+    f_values = np.broadcast_to(numeric(definition), (POINTS,))
+    closed = []
+    for k in range(POINTS):
+        point = {"x": values[formula.wrt][k], "f": f_values[k]}
+        if "y" in values:
+            point["y"] = np.broadcast_to(values["y"], (POINTS,))[k]
+        for param, source in LOCAL_PARAMS.get(name, {}).items():
+            point[param] = values[source] if isinstance(source, str) else source
+        closed.append(_evaluate_local(formula.local, point))
+    np.testing.assert_allclose(closed, numeric(stated), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(closed, grad.data, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_closed_form_latex_names_the_same_operands(name):
+    from string import Template
+
+    formula = FORMULAS[name]
+    assert formula.local_latex is not None
+    pattern = Template.pattern
+
+    def named(text):
+        return {m.group("named") for m in pattern.finditer(text) if m.group("named")}
+
+    assert named(formula.local) == named(formula.local_latex)
+    assert formula.local_latex.count("{") == formula.local_latex.count("}")
+    assert "x" in named(formula.local) or "f" in named(formula.local)

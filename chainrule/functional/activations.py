@@ -70,6 +70,8 @@ _sigmoid_prim = define(
         derivative_text="∂/∂x σ(x) = σ(x)·(1 − σ(x))",
         chain_rule_text="∂/∂w σ(f(w)) = σ(f(w))·(1 − σ(f(w)))·∂f(w)/∂w",
         sympy=("1/(1 + exp(-x))", "f*(1 - f)"),
+        local="$f * (1 - $f)",
+        local_latex=r"$f\,(1 - $f)",
     ),
     _sigmoid, lambda g, ans, x: _sigmoid_vjp(g, ans),
     latex=r"\sigma({0})")
@@ -93,6 +95,8 @@ _tanh_prim = define(
         derivative_text="∂/∂x tanh(x) = 1 − tanh²(x)",
         chain_rule_text="∂/∂w tanh(f(w)) = (1 − tanh²(f(w)))·∂f(w)/∂w",
         sympy=("(exp(x) - exp(-x))/(exp(x) + exp(-x))", "1 - f**2"),
+        local="1 - $f**2",
+        local_latex=r"1 - $f^{2}",
     ),
     np.tanh, lambda g, ans, x: g * (1 - ans * ans),
     latex=r"\tanh({0})")
@@ -119,6 +123,8 @@ _relu_prim = define(
         sympy=("Piecewise((x, x > 0), (0, True))", "Piecewise((1, x > 0), (0, True))"),
         note="The derivative at exactly 0 is 0, as the reference solution defines it (and PyTorch's "
              "relu, jax.nn.relu).",
+        local="1 if $x > 0 else 0",
+        local_latex=r"1 \text{ if } $x > 0 \text{ else } 0",
     ),
     lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0),
     latex=r"\mathrm{{ReLU}}({0})")
@@ -145,6 +151,8 @@ _leaky_relu_prim = define(
         chain_rule_text="∂/∂w LeakyReLU(f(w)) = ∂f(w)/∂w if f(w) > 0, else a·∂f(w)/∂w",
         sympy=("Piecewise((x, x > 0), (a*x, True))", "Piecewise((1, x > 0), (a, True))"),
         symbols={"a": "positive"},
+        local="1 if $x > 0 else $negative_slope",
+        local_latex=r"1 \text{ if } $x > 0 \text{ else } $negative_slope",
     ),
     lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
     lambda g, ans, x, negative_slope: np.where(x > 0, g, g * negative_slope),
@@ -185,6 +193,8 @@ _elu_prim = define(
         sympy=("Piecewise((x, x > 0), (alpha*(exp(x) - 1), True))",
                "Piecewise((1, x > 0), (alpha*exp(x), True))"),
         symbols={"alpha": "positive"},
+        local="1 if $x > 0 else $f + $alpha",
+        local_latex=r"1 \text{ if } $x > 0 \text{ else } $f + $alpha",
     ),
     _elu, _elu_vjp, latex=r"\mathrm{{ELU}}({0})")
 
@@ -286,6 +296,9 @@ _softplus_prim = define(
         sympy=("log(1 + exp(beta*x))/beta", "1/(1 + exp(-beta*x))"),
         symbols={"beta": "positive"},
         note="As PyTorch: where βx > threshold (default 20) the value is x and the slope 1.",
+        local="1 if $beta * $x > $threshold else 1 / (1 + exp(-$beta * $x))",
+        local_latex=(r"1 \text{ if } $beta \cdot $x > $threshold \text{ else } "
+                     r"\frac{1}{1 + e^{-$beta \cdot $x}}"),
     ),
     _softplus, _softplus_vjp, latex=r"\mathrm{{softplus}}({0})")
 

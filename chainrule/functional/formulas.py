@@ -27,6 +27,14 @@ class Formula:
     the derivative is with respect to component ``wrt`` (e.g. ``z[i]``). The derivative may use
     ``f`` for the function's own value, as the reference writes sigma'(x) = sigma(x)(1 - sigma(x)).
     ``symbols`` names the SymPy symbols and their assumptions (``"x": "real"``).
+
+    ``local`` (elementwise functions) is the derivative of one output element with respect to
+    its own input element, as the explainer writes it with a network's names and numbers
+    (dyhat/dz = yhat * (1 - yhat) = 0.7137 * (1 - 0.7137)): a ``string.Template`` in Python
+    syntax over ``$x`` (the input; a loss's prediction), ``$f`` (the function's value), ``$y``
+    (a loss's target) and the primitive's keyword parameters (``$delta``), so that the tests
+    can evaluate it against the VJP. ``local_latex`` is the same in LaTeX. For a loss it is the
+    derivative of the 'sum' reduction; 'mean' divides it by the number of elements.
     """
 
     name: str
@@ -41,6 +49,8 @@ class Formula:
     wrt: str = "x"
     symbols: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    local: str | None = None
+    local_latex: str | None = None
 
     def latex(self) -> str:
         """The definition, derivative and chain rule in LaTeX, one equation per line."""
