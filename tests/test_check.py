@@ -66,6 +66,8 @@ def test_reference_solution_sheet():
     assert (first.written, first.status) == ("0.0789", WRONG)
     assert (second.written, second.status) == ("0.2043", CORRECT)
     assert first.exact == pytest.approx(e["dyhat/dz_{1-2}"], rel=1e-12)
+    # the message shows the right closed form, with the output (not z) in it
+    assert "= sigmoid'(z_{1-2}) = yhat * (1 - yhat) = 0.71373" in first.message()
     # dL/dw_{31-1} = 0.0014 x -2.06 = -0.002884, written -0.00285: an arithmetic slip, and the
     # exact value rounds to -0.00293
     w31 = by["dL/dw_{31-1}"][0]

@@ -34,7 +34,11 @@ def test_plain_text_has_every_step_in_order(reference):
         "z_{1-1} = x_1 * w_{11-1} + x_2 * w_{21-1} + x_3 * w_{31-1} + B_{1-1} = "
         "(0.02)(0.36) + (0.03)(0.74) + (-2.06)(-0.28) + 0.7 = 1.3062",
         "yhat = sigmoid(z_{1-2}) = sigmoid(0.9136) = 0.7137",
+        # the solution's own lines: dL/dyhat = yhat - y, dyhat/dz = yhat(1 - yhat) = 0.2043
+        "dL/dyhat = yhat - y = 0.7137 - 0.61 = 0.1037",
+        "dyhat/dz_{1-2} = sigmoid'(z_{1-2}) = yhat * (1 - yhat) = 0.7137 * (1 - 0.7137) = 0.2043",
         "dz_{1-2}/dw_{11-2} = y_{1-1} = 0.7869",
+        "dy_{1-1}/dz_{1-1} = sigmoid'(z_{1-1}) = y_{1-1} * (1 - y_{1-1}) = 0.7869 * (1 - 0.7869) = 0.1677",
         "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.1037 x 0.2043 = 0.0212",
         "dL/dw_{11-1} = dL/dz_{1-1} * dz_{1-1}/dw_{11-1} = 0.0014 x 0.02 = 2.843e-05",
         "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.0014 x (-2.06) = -0.0029",
@@ -102,6 +106,10 @@ def test_markdown_and_latex(reference):
     assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
     assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") >= 5
     assert r"2.843 \times 10^{-5}" in tex
+    # closed forms in LaTeX, with numbers in the LaTeX template too (no Python '*' or 'if')
+    assert r"&= \hat{y} - y = 0.7137 - 0.61 = 0.1037" in tex
+    assert r"= \hat{y}\,(1 - \hat{y}) = 0.7137\,(1 - 0.7137) = 0.2043" in tex
+    assert " * " not in tex
     assert tex.count("{") == tex.count("}")
 
 
@@ -111,6 +119,9 @@ def test_html_is_self_contained(reference):
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)  # nothing fetched
     assert page.count("<circle") == 6  # 3 inputs, 2 hidden, 1 output
     assert "dL/dw = 2.843e-05" in page  # edges carry their gradient
+    # names typeset inside expressions: yhat as y-hat, x_1 subscripted, a function's name intact
+    assert "<td>&#375; - y</td><td class='n'>0.7137 - 0.61</td>" in page
+    assert "l2_loss(&#375;, y" in page and "<sub>l</sub>oss" not in page
     assert reference._repr_html_().startswith("<div")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from string import Template
 
 import numpy as np
 
@@ -22,6 +23,34 @@ KINDS = GIVEN_KINDS + FORWARD_KINDS + ("local", "chain", "update")
 Lookup = Callable[[str], float]
 
 
+@dataclass(frozen=True)
+class ClosedForm:
+    """A local derivative in closed form, from the function's ``Formula.local``.
+
+    ``text`` (Python syntax) and ``latex`` are ``string.Template`` strings whose placeholders
+    are ``operands``' keys; each operand is the name of a quantity of the explanation, so the
+    renderers can write the expression with names (yhat * (1 - yhat)) and with numbers
+    (0.7137 * (1 - 0.7137)). Constants (a Huber delta, 1/n of a mean) are already in the text.
+    """
+
+    text: str
+    latex: str
+    operands: Mapping[str, str]
+
+    def with_names(self) -> str:
+        return _display(Template(self.text).substitute(self.operands))
+
+    def with_latex(self, latex_of: Callable[[str], str]) -> str:
+        return Template(self.latex).substitute({k: latex_of(n) for k, n in self.operands.items()})
+
+    def with_numbers(self, number_of: Callable[[str], str]) -> str:
+        return _display(Template(self.text).substitute({k: number_of(n) for k, n in self.operands.items()}))
+
+
+def _display(python: str) -> str:
+    return python.replace("**", "^")  # 1 - y^2, as written by hand
+
+
 @dataclass
 class Quantity:
     """One named scalar as a person writes it: ``z_{1-1} = x_1 w_{11-1} + ... = 1.3062``.
@@ -29,7 +58,8 @@ class Quantity:
     ``terms`` is the right-hand side as a sum of products of other quantities' names (the
     expanded pre-activation, or the chain rule ``dL/dy_{1-1} * dy_{1-1}/dz_{1-1}``); ``formula``
     is a right-hand side that is not such a sum (``sigmoid(z_{1-1})``). ``equals`` names the
-    quantity a local derivative equals (dz_{1-2}/dw_{11-2} = y_{1-1}). ``recompute`` gives this
+    quantity a local derivative equals (dz_{1-2}/dw_{11-2} = y_{1-1}); ``closed_form`` is a local
+    derivative's expression in other quantities (yhat * (1 - yhat)). ``recompute`` gives this
     value again from other values (looked up by name), through the engine's own primitives: the
     worksheet checker uses it to follow a hand-worked sheet's carried rounding.
     """
@@ -45,6 +75,7 @@ class Quantity:
     layer: int | None = None
     uses: tuple[str, ...] = ()
     recompute: Callable[[Lookup], float] | None = field(default=None, repr=False, compare=False)
+    closed_form: ClosedForm | None = None
 
     @property
     def is_given(self) -> bool:

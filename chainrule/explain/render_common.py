@@ -25,6 +25,7 @@ class Row:
     numeric: str
     value: str
     kind: str
+    numeric_latex: str = ""  # where the numbers need more than the text's notation
 
 
 @dataclass
@@ -84,11 +85,18 @@ def _numeric(q: Quantity, e: Explanation, digits: int) -> str:
 
 def row(q: Quantity, e: Explanation, digits: int) -> Row:
     sym, sym_latex = _symbolic(q, e)
-    num = _numeric(q, e, digits)
+    num, num_latex = _numeric(q, e, digits), ""
+    if q.closed_form is not None:  # sigmoid'(z) = yhat * (1 - yhat) = 0.7137 * (1 - 0.7137)
+        cf = q.closed_form
+        sym = " = ".join(p for p in (sym, cf.with_names()) if p)
+        cf_latex = cf.with_latex(lambda n: e[n].latex if n in e else n)
+        sym_latex = " = ".join(p for p in (sym_latex, cf_latex) if p)
+        num = cf.with_numbers(lambda n: show_factor(n, e, digits))
+        num_latex = cf.with_latex(lambda n: show_factor(n, e, digits))
     value = fmt(q.value, digits, is_given(q, e))
     if num == value:
         num = ""
-    return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind)
+    return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind, num_latex)
 
 
 SECTION_TITLES = {

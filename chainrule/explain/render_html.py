@@ -28,7 +28,7 @@ def name_html(name: str) -> str:
         part = part.replace("yhat", "&#375;")
         part = re.sub(r"\^\{([^{}]*)\}", r"<sup>\1</sup>", part)
         part = re.sub(r"_\{([^{}]*)\}", r"<sub>\1</sub>", part)
-        return re.sub(r"_(\w)", r"<sub>\1</sub>", part)
+        return re.sub(r"_(\w)(?!\w)", r"<sub>\1</sub>", part)  # x_1, but not l2_loss
 
     m = re.fullmatch(r"d(.+)/d(.+)", name)
     if m:
@@ -39,7 +39,8 @@ def name_html(name: str) -> str:
 def _expr_html(text: str) -> str:
     """Names inside an expression, typeset like ``name_html``."""
     return " ".join(
-        name_html(tok) if "_" in tok or tok.startswith("d") and "/" in tok else html.escape(tok)
+        name_html(tok) if "_" in tok or "yhat" in tok or tok.startswith("d") and "/" in tok
+        else html.escape(tok)
         for tok in text.split(" ")
     )
 

@@ -51,7 +51,7 @@ def render_latex(e: Explanation, digits: int | None = None) -> str:
             if r.symbolic_latex:
                 parts.append(r.symbolic_latex)
             if r.numeric:
-                parts.append(_num(r.numeric))
+                parts.append(_num(r.numeric_latex or r.numeric))
             parts.append(_num(r.value))
             lines.append(parts[0] + " &= " + " = ".join(parts[1:]))
         out.append(" \\\\\n".join(lines))

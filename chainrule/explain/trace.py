@@ -17,12 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from string import Template
 from typing import Any
 
 import numpy as np
 
 from chainrule.autodiff import no_grad, topological_order
 from chainrule.explain.model import (
+    ClosedForm,
     Explanation,
     GradientArray,
     GraphNode,
@@ -32,6 +34,7 @@ from chainrule.explain.model import (
     Quantity,
 )
 from chainrule.explain.numbers import DEFAULT_DIGITS
+from chainrule.functional.formulas import FORMULAS
 from chainrule.tensor import Tensor, grad
 
 LINEAR_OPS = frozenset({"linear", "linear_no_bias"})  # the fused affine primitives of F.linear
@@ -130,6 +133,37 @@ def _expression(op: str, parts: list[str], kwargs: dict) -> str:
         return f"-{parts[0]}"
     extra = [f"{k}={v!r}" for k, v in kwargs.items() if v is not None and k not in ("dtype",)]
     return f"{op}({', '.join(parts + extra)})"
+
+
+def closed_form(node: Any, operands: dict[str, str], count: int) -> ClosedForm | None:
+    """The local derivative of ``node``'s function in closed form (its ``Formula.local``), with
+    the node's keyword parameters written in as numbers; None where the formula has none or a
+    parameter it does not name is set (a class weight), which would make it wrong.
+
+    ``operands`` maps the template's ``$x``/``$f``/``$y`` to quantity names; ``count`` is the
+    number of elements a 'mean' reduction divides by. The value shown beside it is still the
+    VJP's: the tests evaluate every closed form against it."""
+    formula = FORMULAS.get(node.prim.name)
+    if formula is None or formula.local is None or formula.local_latex is None:
+        return None
+    text, latex = Template(formula.local), Template(formula.local_latex)
+    named = {m.group("named") for m in text.pattern.finditer(formula.local) if m.group("named")}
+    constants = {}
+    for key, value in node.kwargs.items():
+        if key == "reduction" or value is None:
+            continue
+        if key not in named or not isinstance(value, (int, float)):
+            return None
+        constants[key] = np.format_float_positional(value, trim="-")
+    if not named <= set(constants) | set(operands):
+        return None
+    text_s, latex_s = text.safe_substitute(constants), latex.safe_substitute(constants)
+    reduction = node.kwargs.get("reduction", "sum")
+    if reduction == "mean":
+        text_s, latex_s = f"({text_s}) / {count}", rf"\frac{{1}}{{{count}}}\left({latex_s}\right)"
+    elif reduction != "sum":
+        return None
+    return ClosedForm(text_s, latex_s, {k: v for k, v in operands.items() if k in named})
 
 
 def _expression_latex(prim: Any, parts: list[str]) -> str:
@@ -620,12 +654,16 @@ class _Builder:
                 local_row(loss_node.prim, 0, 0, mlp.loss.data, loss_node.args, loss_node.kwargs)[idx]
             )
             name = self.nt.d(self.loss_name, self.pred_names[idx])
+            operands = {"x": self.pred_names[idx][0]}
+            if self.target_sub is not None and self.target_sub.shape == self.pred_names.shape:
+                operands["y"] = self.target_sub[idx][0]
             self.add(
                 Quantity(
                     name[0],
                     name[1],
                     "local",
                     value,
+                    closed_form=closed_form(loss_node, operands, self.pred_names.size),
                     layer=top,
                     uses=tuple(n[0] for n in self.pred_names.flat)
                     + tuple(n[0] for n in (self.target_names.flat if self.target_names is not None else ())),
@@ -660,6 +698,9 @@ class _Builder:
                         float(jac[k, e]),
                         layer=li,
                         formula=f"{act.prim.name}'({zn.flat[e][0]})" if e == k else "",
+                        closed_form=closed_form(act, {"x": zn.flat[e][0], "f": yn.flat[k][0]}, 1)
+                        if e == k
+                        else None,
                         formula_latex=rf"\operatorname{{{op_latex}}}'({zn.flat[e][1]})" if e == k else "",
                         uses=(zn.flat[e][0], yn.flat[k][0]),
                         recompute=self._local_recompute(

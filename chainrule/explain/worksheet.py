@@ -419,13 +419,18 @@ def _written(entries: list[_Entry], name: str) -> str:
 
 
 def expression(q: Quantity, e: Explanation, digits: int = 6) -> str:
-    """How the quantity is computed, with the exact factors: 'dL/dz_{1-1} * x_3 = 0.00142 x (-2.06)'."""
+    """How the quantity is computed, with the exact factors: 'dL/dz_{1-1} * x_3 = 0.00142 x (-2.06)',
+    or its closed form: 'yhat * (1 - yhat) = 0.713729 * (1 - 0.713729)'."""
     if q.terms:
         sym = " + ".join(" * ".join(t) for t in q.terms)
         num = " + ".join(" x ".join(show_factor(n, e, digits) for n in t) for t in q.terms)
         return f"{sym} = {num}"
     if q.equals:
         return q.equals
+    if q.closed_form is not None:  # sigmoid'(z_{1-2}) = yhat * (1 - yhat) = 0.713729 * (1 - 0.713729)
+        cf = q.closed_form
+        num = cf.with_numbers(lambda n: show_factor(n, e, digits))
+        return " = ".join(p for p in (q.formula, cf.with_names(), num) if p)
     return q.formula
 
 
