@@ -289,3 +289,16 @@ def test_linear_shape_errors(x_shape, w_shape, b_shape, message):
     bias = None if b_shape is None else np.zeros(b_shape)
     with pytest.raises(ValueError, match=message):
         F.linear(np.zeros(x_shape), np.zeros(w_shape), bias)
+
+
+def test_linear_takes_array_likes_as_other_functions_do():
+    # nested lists and integers are arrays (float64), as for every activation and loss
+    W = cr.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], requires_grad=True)
+    y = F.linear([[1, 2, 3]], W, [0.5, -0.5])
+    np.testing.assert_allclose(y.data, [[0.5 - 2.0 + 6.0 + 0.5, 1.5 + 0.5 - 1.5 - 0.5]])
+    y.sum().backward()
+    np.testing.assert_array_equal(W.grad, [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="linear: input must be numeric, got dtype <U1"):
+        F.linear(["a", "b", "c"], W)
+    with pytest.raises(TypeError, match="linear: bias must be numeric"):
+        F.linear([1.0, 2.0, 3.0], W, ["p", "q"])

@@ -25,13 +25,13 @@ def _quiet() -> np.errstate:
     return np.errstate(under="ignore")
 
 
-def _as_input(x: Any) -> Any:
+def _as_input(x: Any, what: str = "activation input") -> Any:
     """A Tensor as it is; anything else as a float array (integers become float64, as NumPy)."""
     if isinstance(x, Tensor):
         return x
     array = np.asarray(x)
     if array.dtype.kind not in "biuf":
-        raise TypeError(f"activation input must be numeric, got dtype {array.dtype}")
+        raise TypeError(f"{what} must be numeric, got dtype {array.dtype}")
     return array if array.dtype.kind == "f" else array.astype(np.float64)
 
 

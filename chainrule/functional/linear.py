@@ -10,14 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.functional.activations import _as_input
 from chainrule.ops import primitive
 from chainrule.tensor import Tensor, apply
 
 
 def _linear(x, weight, bias=None):
-    # np.dot is x @ W.T for a 2-D weight and x of at most 2 dimensions, the same BLAS call for
-    # large arrays, and ~0.25 us cheaper to call for small ones (matmul's ufunc machinery).
-    y = np.dot(x, weight.T) if x.ndim <= 2 else x @ weight.T
+    # x.dot(W.T) is x @ W.T for a 2-D weight and x of at most 2 dimensions: the same BLAS call
+    # for large arrays, and cheaper to call for small ones (0.32 us, against 0.47 us for
+    # np.dot's dispatch and 0.73 us for matmul's ufunc machinery, on W1's 1 x 3 by 3 x 2).
+    y = x.dot(weight.T) if x.ndim <= 2 else x @ weight.T
     if bias is None:
         return y
     if bias.dtype == y.dtype:
@@ -32,12 +34,12 @@ def _as_rows(a: np.ndarray) -> np.ndarray:
 
 
 def _vjp_x(g, ans, x, weight, bias=None):
-    return np.dot(g, weight) if g.ndim <= 2 else g @ weight  # np.dot: see _linear
+    return g.dot(weight) if g.ndim <= 2 else g @ weight  # .dot: see _linear
 
 
 def _vjp_weight(g, ans, x, weight, bias=None):
     if x.ndim == 2:  # the common case: no reshaping
-        return np.dot(g.T, x)
+        return g.T.dot(x)
     if x.ndim == 1:
         return np.outer(g, x)
     return _as_rows(g).T @ _as_rows(x)
@@ -52,7 +54,7 @@ def _vjp_bias(g, ans, x, weight, bias=None):
     # in another order: they agree to a few ulp).
     ones = np.empty(rows.shape[0], dtype=rows.dtype)
     ones.fill(1)
-    return np.dot(ones, rows)
+    return ones.dot(rows)
 
 
 _linear_prim = primitive("linear", _linear, _vjp_x, _vjp_weight, _vjp_bias,
@@ -64,6 +66,7 @@ _linear_no_bias_prim = primitive("linear_no_bias", _linear, _vjp_x, _vjp_weight,
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     """x @ weight.T + bias for ``weight`` of shape (out_features, in_features) and x (..., in)."""
+    x, weight = _as_input(x, "linear: input"), _as_input(weight, "linear: weight")
     xs, ws = _shape(x), _shape(weight)
     if len(ws) != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {ws}")
@@ -72,13 +75,12 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
                          f"(weight shape {ws})")
     if bias is None:
         return apply(_linear_no_bias_prim, x, weight)
+    bias = _as_input(bias, "linear: bias")
     bs = _shape(bias)
     if bs != (ws[0],):
         raise ValueError(f"linear: bias must have shape ({ws[0]},) for weight shape {ws}, got {bs}")
     return apply(_linear_prim, x, weight, bias)
 
 
-def _shape(a: Any) -> tuple[int, ...]:
-    if isinstance(a, Tensor):
-        return a.data.shape
-    return a.shape if isinstance(a, np.ndarray) else np.shape(a)  # np.shape costs ~10x more
+def _shape(a: Tensor | np.ndarray) -> tuple[int, ...]:
+    return a.data.shape if isinstance(a, Tensor) else a.shape
