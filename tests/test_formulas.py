@@ -127,11 +127,24 @@ def test_stated_derivative_simplifies_to_the_derivative_of_the_definition(name):
     assert sp.simplify(sp.diff(definition, symbols[formula.wrt]) - stated) == 0
 
 
-@pytest.mark.parametrize("name", SCALAR)
-def test_engine_matches_definition_and_stated_derivative(name, rng):
+@dataclass
+class ScalarCase:
+    """A scalar formula at POINTS random points: its SymPy forms evaluated there by ``numeric``,
+    and chainrule's output and gradient with respect to the variable ``wrt``."""
+
+    formula: Any
+    definition: Any
+    stated: Any
+    symbols: dict[str, Any]
+    values: dict[str, Any]
+    numeric: Callable[[Any], np.ndarray]
+    out: Any
+    grad: np.ndarray
+
+
+def _scalar_case(name: str, rng) -> ScalarCase:
     formula = FORMULAS[name]
     definition, stated, symbols = formula.symbolic()
-    derived = sp.diff(definition, symbols[formula.wrt])
     values = _draw(name, symbols, rng, POINTS)
     order = sorted(values)
     args = [values[s] for s in order]
@@ -140,15 +153,21 @@ def test_engine_matches_definition_and_stated_derivative(name, rng):
         return np.broadcast_to(sp.lambdify([symbols[s] for s in order], expr,
                                            modules=["scipy", "numpy"])(*args), (POINTS,))
 
-    # the stated derivative agrees with SymPy's at the points too (simplification aside)
-    np.testing.assert_allclose(numeric(stated), numeric(derived), rtol=1e-12, atol=1e-14)
-
     w = cr.tensor(values[formula.wrt], requires_grad=True)
     out = BINDINGS[name].call(values, w)
     (grad,) = cr.grad(out.sum() if out.ndim else out, [w])
-    expected = numeric(definition)
-    np.testing.assert_allclose(out.data, expected if out.ndim else expected.sum(), rtol=1e-12)
-    np.testing.assert_allclose(grad.data, numeric(stated), rtol=1e-12, atol=1e-14)
+    return ScalarCase(formula, definition, stated, symbols, values, numeric, out, grad.data)
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_engine_matches_definition_and_stated_derivative(name, rng):
+    c = _scalar_case(name, rng)
+    derived = sp.diff(c.definition, c.symbols[c.formula.wrt])
+    # the stated derivative agrees with SymPy's at the points too (simplification aside)
+    np.testing.assert_allclose(c.numeric(c.stated), c.numeric(derived), rtol=1e-12, atol=1e-14)
+    expected = c.numeric(c.definition)
+    np.testing.assert_allclose(c.out.data, expected if c.out.ndim else expected.sum(), rtol=1e-12)
+    np.testing.assert_allclose(c.grad, c.numeric(c.stated), rtol=1e-12, atol=1e-14)
 
 
 # --- vector formulas (softmax, cross-entropy, margins, cosine) ------------------------------
@@ -258,30 +277,18 @@ def test_the_explainers_activations_and_regression_losses_have_closed_forms():
 def test_closed_form_local_derivative_is_the_stated_one_and_the_engines(name, rng):
     """Formula.local, evaluated at random points, equals the stated (SymPy-proved) derivative
     and the engine's VJP: what the explainer writes beside a value is how it was computed."""
-    formula = FORMULAS[name]
-    definition, stated, symbols = formula.symbolic()
-    values = _draw(name, symbols, rng, POINTS)
-    order = sorted(values)
-    args = [values[s] for s in order]
-
-    def numeric(expr):
-        return np.broadcast_to(sp.lambdify([symbols[s] for s in order], expr,
-                                           modules=["scipy", "numpy"])(*args), (POINTS,))
-
-    w = cr.tensor(values[formula.wrt], requires_grad=True)
-    out = BINDINGS[name].call(values, w)
-    (grad,) = cr.grad(out.sum() if out.ndim else out, [w])
-    f_values = np.broadcast_to(numeric(definition), (POINTS,))
+    c = _scalar_case(name, rng)
+    f_values = c.numeric(c.definition)
     closed = []
     for k in range(POINTS):
-        point = {"x": values[formula.wrt][k], "f": f_values[k]}
-        if "y" in values:
-            point["y"] = np.broadcast_to(values["y"], (POINTS,))[k]
+        point = {"x": c.values[c.formula.wrt][k], "f": f_values[k]}
+        if "y" in c.values:
+            point["y"] = np.broadcast_to(c.values["y"], (POINTS,))[k]
         for param, source in LOCAL_PARAMS.get(name, {}).items():
-            point[param] = values[source] if isinstance(source, str) else source
-        closed.append(_evaluate_local(formula.local, point))
-    np.testing.assert_allclose(closed, numeric(stated), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(closed, grad.data, rtol=1e-12, atol=1e-14)
+            point[param] = c.values[source] if isinstance(source, str) else source
+        closed.append(_evaluate_local(c.formula.local, point))
+    np.testing.assert_allclose(closed, c.numeric(c.stated), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(closed, c.grad, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", LOCAL)
