@@ -46,6 +46,7 @@ def machine() -> dict:
                 info["cpu"] = line.split(":", 1)[1].strip()
     except (OSError, subprocess.SubprocessError):
         pass
+    info["chainrule_commit"] = _commit()
     for package in ("torch", "autograd", "micrograd", "jax"):
         try:
             info[package] = importlib.metadata.version(package)
@@ -58,6 +59,22 @@ def machine() -> dict:
     except ImportError:
         info["blas"] = None
     return info
+
+
+def _commit() -> str | None:
+    """The commit measured, with '+changes' when the working tree differs from it (None
+    outside a git checkout): results are only comparable between runs of known code."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def limit_threads(n: int) -> None:
@@ -174,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
               "machine": machine(), "threads": args.threads, "rounds": rounds,
               "sample_seconds": sample_seconds, "workloads": {}}
     m = report["machine"]
-    print(f"{m['cpu']}, {m['cpus']} cores; Python {m['python']}, NumPy {m['numpy']}, torch {m['torch']}; "
+    print(f"chainrule {m['chainrule_commit'] or '(not a git checkout)'}; "
+          f"{m['cpu']}, {m['cpus']} cores; Python {m['python']}, NumPy {m['numpy']}, torch {m['torch']}; "
           f"BLAS {m['blas']}; {m['openblas_env'] or 'no OPENBLAS_* settings'}", flush=True)
     for w in workloads:
         print(f"{w.key}: {w.title}", flush=True)
