@@ -78,6 +78,25 @@ def _auto_ce(z, target, reduction, smoothing=0.0, weight=None, ignore_index=-100
     return anp.sum(per_row) / divisor if reduction == "mean" else _reduce(per_row, reduction)
 
 
+def _auto_ce_positions(z, target, reduction, smoothing=0.0, weight=None, ignore_index=-100):
+    """(N, C, d...) scores: the class axis last and the positions stacked into rows. PyTorch,
+    which takes such score maps natively, is the independent oracle for this layout."""
+    classes, positions = z.shape[1], z.shape[:1] + z.shape[2:]
+    last = (0, *range(2, z.ndim), 1)
+    rows = anp.reshape(anp.transpose(z, last), (-1, classes))
+    if target.dtype.kind == "f":
+        target = anp.reshape(anp.transpose(target, last), (-1, classes))
+    else:
+        target = np.reshape(target, -1)
+    out = _auto_ce(rows, target, reduction, smoothing, weight, ignore_index)
+    return anp.reshape(out, positions) if reduction == "none" else out
+
+
+def _simplex_on_axis_1(rng, shape):
+    e = rng.random(shape) + 0.05
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def _targets_with_ignored(rng, n, classes):
     t = rng.integers(0, classes, n)
     t[1] = -100  # PyTorch's default ignore_index
@@ -210,6 +229,24 @@ CASES = [
          lambda z, k, reduction: F.cross_entropy(z, k, ignore_index=2, reduction=reduction),
          lambda z, k, reduction: _auto_ce(z, k, reduction, ignore_index=2),
          lambda t, z, k, reduction: _tf(t).cross_entropy(z, k, ignore_index=2, reduction=reduction)),
+    Loss("cross_entropy(score map (N, C, d), indices)",
+         lambda r: [r.normal(size=(2, 4, 3)), r.integers(0, 4, (2, 3))],
+         lambda z, k, reduction: F.cross_entropy(z, k, reduction=reduction),
+         lambda z, k, reduction: _auto_ce_positions(z, k, reduction),
+         lambda t, z, k, reduction: _tf(t).cross_entropy(z, k, reduction=reduction)),
+    Loss("cross_entropy(score map (N, C, d1, d2), weight, ignore_index=1, label_smoothing=0.1)",
+         lambda r: [r.normal(size=(2, 3, 2, 2)), r.integers(0, 3, (2, 2, 2))],
+         lambda z, k, reduction: F.cross_entropy(z, k, weight=[1.0, 2.0, 0.5], ignore_index=1,
+                                                 label_smoothing=0.1, reduction=reduction),
+         lambda z, k, reduction: _auto_ce_positions(z, k, reduction, 0.1, np.array([1.0, 2.0, 0.5]), 1),
+         lambda t, z, k, reduction: _tf(t).cross_entropy(
+             z, k, weight=t.tensor([1.0, 2.0, 0.5], dtype=t.float64), ignore_index=1,
+             label_smoothing=0.1, reduction=reduction)),
+    Loss("cross_entropy(score map (N, C, d), probabilities)",
+         lambda r: [r.normal(size=(2, 4, 3)), _simplex_on_axis_1(r, (2, 4, 3))],
+         lambda z, y, reduction: F.cross_entropy(z, y, reduction=reduction),
+         lambda z, y, reduction: _auto_ce_positions(z, y, reduction),
+         lambda t, z, y, reduction: _tf(t).cross_entropy(z, y, reduction=reduction), diff=(0, 1)),
     Loss("cross_entropy(probabilities, weight)", lambda r: [r.normal(size=(5, 4)), _simplex(r, (5, 4))],
          lambda z, y, reduction: F.cross_entropy(z, y, weight=[0.5, 1.0, 2.0, 1.0], reduction=reduction),
          lambda z, y, reduction: _auto_ce(z, y, reduction, weight=np.array([0.5, 1.0, 2.0, 1.0])),
@@ -503,7 +540,8 @@ def test_cross_entropy_gradient_is_softmax_minus_y_over_m(rng):
     _assert_close(logits.grad, (yhat - y) / 5)
 
 
-CE_CASES = [c for c in CASES if c.label.startswith("cross_entropy")]
+# the (N, C) primitive's own node (score maps add a transpose and reshape before it)
+CE_CASES = [c for c in CASES if c.label.startswith("cross_entropy") and "score map" not in c.label]
 
 
 @pytest.mark.parametrize("case", CE_CASES, ids=[c.label for c in CE_CASES])
@@ -566,6 +604,10 @@ def test_losses_registry_and_lookup():
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.zeros((2, 4))), r"\(2, 3\).*\(2, 4\)"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2])), r"shape \(2,\)"),
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), label_smoothing=1.5), "label_smoothing"),
+    (lambda: F.cross_entropy(np.zeros((2, 3, 4)), np.zeros((2, 3), dtype=int)),
+     r"classes on axis 1\) the target must be class indices of shape \(2, 4\).*got shape \(2, 3\)"),
+    (lambda: F.cross_entropy(np.zeros((2, 3, 4)), np.zeros((2, 4))), "must be integers"),
+    (lambda: F.cross_entropy(np.zeros((2, 3, 4)), np.zeros((2, 4), dtype=int) + 3), "class index 3"),
     (lambda: F.multi_margin_loss(np.zeros((2, 3)), np.array([0, 5])), "class index 5"),
     (lambda: F.multi_margin_loss(np.zeros((2, 3)), np.array([0, 1]), p=3), "p must be 1 or 2"),
     (lambda: F.binary_cross_entropy(np.array([0.5, 1.5]), np.zeros(2)), r"\[0, 1\]"),

@@ -19,7 +19,7 @@ import numpy as np
 from chainrule.functional.activations import _log_softmax, _number, _quiet, _sigmoid
 from chainrule.functional.formulas import Formula, define
 from chainrule.ops import unbroadcast
-from chainrule.tensor import Tensor, apply
+from chainrule.tensor import Tensor, apply, reshape, transpose
 
 REDUCTIONS = ("mean", "sum", "none")
 # --- shared argument handling ----------------------------------------------------------------
@@ -580,9 +580,11 @@ def _class_weight(name: str, weight: Any, logits: np.ndarray) -> np.ndarray | No
 
 def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Softmax cross-entropy of logits ``input`` (N, C) or (C,), as PyTorch's ``cross_entropy``.
+    """Softmax cross-entropy of logits ``input``, as PyTorch's ``cross_entropy``.
 
-    ``target`` is class indices (integers, shape (N,) or ()) or probability / one-hot rows
+    ``input`` is (N, C) scores, (C,) for one sample, or (N, C, d1, ..., dK) with the class
+    axis second (a score map: every position is a sample). ``target`` is class indices
+    (integers, the input's shape without the class axis) or probability / one-hot rows
     (floats, the input's shape). ``weight`` rescales each class, ``ignore_index`` marks
     class-index rows that contribute nothing, ``label_smoothing`` mixes in the uniform
     distribution, each as PyTorch defines it. The backward pass is (softmax - y)/N in one step.
@@ -594,13 +596,16 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
     raw = _data(target)
+    if logits.ndim == 0:
+        raise ValueError(f"{name}: input must be (N, C) scores, (C,) for one sample or "
+                         f"(N, C, d1, ...) score maps, got shape {logits.shape}")
+    if logits.ndim > 2:
+        return _cross_entropy_over_positions(input, target, raw, weight, ignore_index, reduction,
+                                             label_smoothing)
     if raw.dtype.kind == "f" and raw.shape != logits.shape and raw.shape == logits.shape[:-1]:
         raise ValueError(f"{name}: class-index target must be integers, got dtype {raw.dtype} "
                          f"(use .astype(int)); probability targets have the input's shape {logits.shape}")
     if raw.dtype.kind == "f":
-        if logits.ndim not in (1, 2):
-            raise ValueError(f"{name}: input must be (N, C) scores or (C,) for one sample, got "
-                             f"shape {logits.shape}")
         _check_same_shape(name, logits, raw, "probability target")
         target = _target(target, input, name)
     elif raw.dtype.kind in "iu":
@@ -611,6 +616,35 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
     return apply(_cross_entropy_prim, input, target, reduction=_check_reduction(reduction, name, input),
                  label_smoothing=label_smoothing, weight=_class_weight(name, weight, logits),
                  ignore_index=int(ignore_index))
+
+
+def _cross_entropy_over_positions(input, target, raw, weight, ignore_index, reduction, smoothing):
+    """(N, C, d1, ..., dK) scores: each of the N x d1 x ... x dK positions is a row of C class
+    scores. The class axis goes last and the rest are stacked, by transpose and reshape ops of
+    the graph, so the (M, C) primitive computes it and 'mean' divides as PyTorch does."""
+    name = "cross_entropy"
+    reduction = _check_reduction(reduction, name, input)  # an empty input named by its own shape
+    shape = _data(input).shape
+    classes, positions = shape[1], shape[:1] + shape[2:]
+    if raw.dtype.kind == "f" and raw.shape == positions:
+        raise ValueError(f"{name}: class-index target must be integers, got dtype {raw.dtype} "
+                         f"(use .astype(int)); probability targets have the input's shape {shape}")
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: target must be class indices (integers) or probability rows "
+                        f"(floats), got dtype {raw.dtype}")
+    if raw.shape != (shape if raw.dtype.kind == "f" else positions):
+        raise ValueError(f"{name}: for input of shape {shape} (classes on axis 1) the target must "
+                         f"be class indices of shape {positions} or probabilities of shape {shape}, "
+                         f"got shape {raw.shape}")
+    last = (0, *range(2, len(shape)), 1)  # (N, C, d...) -> (N, d..., C)
+    rows = reshape(transpose(input, last), (-1, classes))
+    if raw.dtype.kind == "f":
+        target = reshape(transpose(_target(target, input, name), last), (-1, classes))
+    else:
+        target = raw.reshape(-1)
+    out = cross_entropy(rows, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                        label_smoothing=smoothing)
+    return reshape(out, positions) if reduction == "none" else out
 
 
 # --- multi-class margin loss ------------------------------------------------------------------
