@@ -302,3 +302,18 @@ def test_linear_takes_array_likes_as_other_functions_do():
         F.linear(["a", "b", "c"], W)
     with pytest.raises(TypeError, match="linear: bias must be numeric"):
         F.linear([1.0, 2.0, 3.0], W, ["p", "q"])
+
+
+@pytest.mark.parametrize("shape, axis", [((0, 3), 0), ((2, 0), 1), ((0, 3), 1), ((2, 0, 3), 1)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_of_an_empty_input_is_empty_as_in_torch(name, shape, axis):
+    # found by the differential tests' generator: NumPy's maximum over an empty axis raised
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the result's shape")
+    x = cr.tensor(np.zeros(shape, dtype=np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no log-of-zero warning either
+        y = getattr(F, name)(x, axis=axis)
+        y.sum().backward()
+    expected = getattr(torch, name)(torch.zeros(shape), dim=axis)
+    assert y.shape == tuple(expected.shape) and y.dtype == np.float32
+    assert x.grad.shape == shape and x.grad.dtype == np.float32

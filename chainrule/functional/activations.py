@@ -314,8 +314,11 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 # --- softmax and log-softmax --------------------------------------------------------------
 
 # x is always an ndarray here; its methods skip np.max/np.sum's dispatch (~1 us each, small x).
+# An empty x gives an empty result, as in PyTorch (NumPy's maximum of nothing is an error).
 
 def _softmax(x, axis):
+    if x.size == 0:
+        return np.empty_like(x)
     with _quiet():  # e^(x - max) of a hopeless class, and its share of the sum, may be 0
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         e /= e.sum(axis=axis, keepdims=True)
@@ -323,6 +326,8 @@ def _softmax(x, axis):
 
 
 def _log_softmax(x, axis):
+    if x.size == 0:
+        return np.empty_like(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     with _quiet():
         shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
