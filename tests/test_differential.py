@@ -63,28 +63,21 @@ def _settings(default: int) -> settings:
 
 # --- rendering values as code ----------------------------------------------------------
 
-def lit(a: Any) -> str:
-    """A NumPy literal that round-trips exactly (Python float repr is shortest-exact)."""
+def lit(a: Any, torch_tensor: bool = False) -> str:
+    """A NumPy (or torch) literal that round-trips exactly (Python float repr is shortest-exact)."""
     a = np.asarray(a)
+    make, module = ("torch.tensor", "torch") if torch_tensor else ("np.array", "np")
     if a.dtype == bool:
-        text = f"np.array({a.tolist()!r}, dtype=bool)"
-    elif a.dtype.kind in "iu":
-        text = f"np.array({a.tolist()!r}, dtype=np.int64)"
+        dtype = f"{module}.bool" if torch_tensor else "bool"
     else:
-        text = f"np.array({a.tolist()!r}, dtype=np.{a.dtype.name})"
+        dtype = f"{module}.{'int64' if a.dtype.kind in 'iu' else a.dtype.name}"
+    text = f"{make}({a.tolist()!r}, dtype={dtype})"
     # an empty array's list loses its shape ((0, 2) reads back as (0,)): say it again
     return f"{text}.reshape({a.shape!r})" if a.size == 0 else text
 
 
 def torch_lit(a: Any) -> str:
-    a = np.asarray(a)
-    if a.dtype == bool:
-        text = f"torch.tensor({a.tolist()!r}, dtype=torch.bool)"
-    elif a.dtype.kind in "iu":
-        text = f"torch.tensor({a.tolist()!r}, dtype=torch.int64)"
-    else:
-        text = f"torch.tensor({a.tolist()!r}, dtype=torch.{a.dtype.name})"
-    return f"{text}.reshape({a.shape!r})" if a.size == 0 else text
+    return lit(a, torch_tensor=True)
 
 
 class Const:
