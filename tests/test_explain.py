@@ -13,6 +13,7 @@ import chainrule as cr
 import chainrule.functional as F
 from chainrule.explain import explain, explain_network, load_network, reference_path
 from chainrule.explain.numbers import decimals_written, fmt
+from chainrule.explain.worksheet import find_example
 
 # --- the reference network, written out in NumPy --------------------------------------------
 
@@ -238,8 +239,6 @@ def test_hand_built_mlp_gets_the_named_view():
 
 def test_batch_huber_example_against_torch():
     torch = pytest.importorskip("torch", reason="PyTorch is the optional oracle for gradients")
-    from chainrule.explain.worksheet import find_example
-
     spec = load_network(find_example("tanh-huber-batch"))
     e = explain_network(spec)
     x = torch.tensor(spec.input)
@@ -274,8 +273,6 @@ def test_softmax_output_layer_shows_the_off_diagonal_terms():
 
 def test_cross_entropy_classifier_example_against_torch():
     torch = pytest.importorskip("torch", reason="PyTorch is the optional oracle for gradients")
-    from chainrule.explain.worksheet import find_example
-
     spec = load_network(find_example("relu-softmax-classifier"))
     e = explain_network(spec)
     x = torch.tensor(spec.input)
@@ -290,8 +287,6 @@ def test_cross_entropy_classifier_example_against_torch():
 
 
 def test_seeded_example_is_reproducible():
-    from chainrule.explain.worksheet import find_example
-
     a = load_network(find_example("seeded-4-3-1"))
     b = load_network(find_example("seeded-4-3-1"))
     np.testing.assert_array_equal(a.weights[0], b.weights[0])
@@ -368,8 +363,7 @@ def _hand_built(activation, loss, target):
 NETWORKS = {
     "reference": lambda: explain_network(load_network()),
     "tanh + huber, mean over a batch": lambda: explain_network(
-        load_network(__import__("chainrule.explain.worksheet", fromlist=["find_example"])
-                     .find_example("tanh-huber-batch"))),
+        load_network(find_example("tanh-huber-batch"))),
     "relu + mse": lambda: _hand_built(F.relu, F.mse_loss, np.array([[0.3], [-0.2]])),
     "leaky_relu + l1": lambda: _hand_built(lambda z: F.leaky_relu(z, 0.1), F.l1_loss,
                                            np.array([[0.3], [-0.2]])),
@@ -397,7 +391,7 @@ def test_every_closed_form_evaluates_to_the_engines_value(network):
 
 
 def test_no_closed_form_where_the_formula_would_be_wrong():
-    # a class weight is not in l1's template: showing sign(x - y) would misstate the derivative
+    # a weight is not in BCE's template: showing (p - y) / (p (1 - p)) would misstate the derivative
     x = np.array([[0.5, -1.5]])
     W = cr.tensor([[0.3, -0.8]], requires_grad=True)
     e = explain(F.binary_cross_entropy(F.sigmoid(F.linear(x, W)), np.array([[1.0]]), weight=np.array([2.0])))
