@@ -203,7 +203,7 @@ def test_bad_options(argv, run_cli):
 def test_shipped_examples_explain_from_any_directory(tmp_path):
     # the reference network and the examples are package data, found wherever Python runs
     script = "import sys, chainrule.cli as c; sys.exit(c.main(sys.argv[1:]))"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     for argv in (["explain"], ["explain", "tanh-huber-batch"], ["explain", "--examples"]):
         done = subprocess.run(
             [sys.executable, "-c", script, *argv],

@@ -1,4 +1,4 @@
-"""Every core primitive (chainrule/ops.py) against three independent oracles.
+"""Every core primitive (src/chainrule/ops.py) against three independent oracles.
 
 Each case is one computation written once in NumPy spelling, ``fn(L, *xs)``, where ``L`` is a
 namespace of functions: chainrule's, HIPS autograd's ``autograd.numpy``, or a thin PyTorch
@@ -292,7 +292,7 @@ def _ops_in_graph(t: cr.Tensor) -> set[str]:
 
 
 def core_primitive_names() -> set[str]:
-    """Names registered by ``primitive("name", ...)`` calls in chainrule/ops.py itself."""
+    """Names registered by ``primitive("name", ...)`` calls in src/chainrule/ops.py itself."""
     tree = ast.parse(inspect.getsource(ops))
     return {node.args[0].value for node in ast.walk(tree)
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "primitive"

@@ -11,7 +11,7 @@ from chainrule.cli import CommandError
 
 
 def resolve_file(name: str | None, what: str) -> Path | None:
-    """A path as given, or the name of a file shipped in chainrule/examples ("reference")."""
+    """A path as given, or the name of a file shipped in src/chainrule/examples ("reference")."""
     if name is None:
         return None
     path = Path(name)

@@ -333,7 +333,7 @@ def _resolve_network(doc: dict, base: Path, source: str):
 
 
 def find_example(name: str) -> Path | None:
-    """A file shipped in chainrule/examples, by file name or stem ("reference", "reference.toml")."""
+    """A file shipped in src/chainrule/examples, by file name or stem ("reference", "reference.toml")."""
     for path in example_paths():
         if name in (path.name, path.stem):
             return path
