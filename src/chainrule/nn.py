@@ -12,7 +12,7 @@ weights of output unit ``j``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -69,6 +69,8 @@ class Module:
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
 
@@ -79,14 +81,22 @@ class Module:
         except KeyError:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  "before assigning attributes") from None
+        buffers = self.__dict__.get("_buffers", {})
         if isinstance(value, Parameter):
             modules.pop(name, None)
+            buffers.pop(name, None)
             self.__dict__.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
             params.pop(name, None)
+            buffers.pop(name, None)
             self.__dict__.pop(name, None)
             modules[name] = value
+        elif name in buffers:
+            if value is not None and not isinstance(value, (Tensor, np.ndarray)):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r}: "
+                                "expected a Tensor, an ndarray or None")
+            buffers[name] = _as_buffer(value)
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r}: "
@@ -104,6 +114,8 @@ class Module:
         d = self.__dict__
         if name in d.get("_parameters", ()):
             return d["_parameters"][name]
+        if name in d.get("_buffers", ()):
+            return d["_buffers"][name]
         if name in d.get("_modules", ()):
             return d["_modules"][name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -111,6 +123,9 @@ class Module:
     def __delattr__(self, name: str) -> None:
         if name in self._parameters:
             del self._parameters[name]
+        elif name in self._buffers:
+            del self._buffers[name]
+            self._non_persistent_buffers.discard(name)
         elif name in self._modules:
             del self._modules[name]
         else:
@@ -120,6 +135,28 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter expects a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register state that is not a parameter (``torch.nn.Module.register_buffer``).
+
+        A buffer (e.g. BatchNorm's ``running_mean``) is kept as a ``Tensor`` that does not
+        require grad; array-likes are wrapped. Persistent buffers are part of ``state_dict()``
+        under the same dotted names as PyTorch's; ``persistent=False`` keeps one out of it.
+        ``to(dtype)`` casts floating-point buffers and leaves integer ones (a step count) alone.
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"attribute {name!r} already exists as a parameter or submodule")
+        if tensor is not None and not isinstance(tensor, (Tensor, np.ndarray, np.generic, int, float, list)):
+            raise TypeError(f"register_buffer expects a Tensor, an array-like or None, "
+                            f"got {type(tensor).__name__}")
+        self.__dict__.pop(name, None)
+        self._buffers[name] = _as_buffer(tensor)
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
@@ -175,6 +212,21 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, buffer)`` pairs, as ``torch.nn.Module.named_buffers``."""
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, m in mods:
+            for name, b in m._buffers.items():
+                if b is None or id(b) in seen:
+                    continue
+                seen.add(id(b))
+                yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
 
@@ -198,40 +250,73 @@ class Module:
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
+        for b in self.buffers():
+            if b.data.dtype.kind == "f":
+                b.data = b.data.astype(dtype)
         return self
 
     # --- state ----------------------------------------------------------------------------
+    def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        # PyTorch's order: each module's parameters, then its persistent buffers, then its
+        # children's, depth-first; a tensor shared by two modules appears under both names.
+        for name, p in self._parameters.items():
+            if p is not None:
+                yield prefix + name, p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers:
+                yield prefix + name, b
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m._state_entries(f"{prefix}{name}.")
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter arrays by dotted name, as copies (saving one never aliases the live weights)."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Parameters and persistent buffers by dotted name (``torch.nn.Module.state_dict``).
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters in place (optimizers keep working on them).
-
-        Shapes must match exactly; values are cast to each parameter's dtype. With
-        ``strict=True`` missing or unexpected keys are an error listing them.
+        The keys and their order are PyTorch's for the same architecture (``0.weight``,
+        ``0.bias``, ``1.running_mean``, ...). Unlike PyTorch, whose entries share storage with
+        the module, the values are NumPy copies: saving one never aliases the live weights.
         """
-        own = dict(self.named_parameters())
+        return {name: t.data.copy() for name, t in self._state_entries()}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters and buffers in place (optimizers keep working on them).
+
+        As ``torch.nn.Module.load_state_dict``: with ``strict=True`` (the default) missing and
+        unexpected keys are an error listing them; a shape mismatch is always an error; values
+        are cast to each entry's dtype; returns ``(missing_keys, unexpected_keys)``. Values may
+        be NumPy arrays, chainrule tensors or anything with ``.numpy()`` (a CPU torch tensor).
+        Unlike PyTorch, every entry is checked before any is copied: a ``ValueError`` (PyTorch:
+        ``RuntimeError``) naming every bad key leaves the module unchanged.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expects a mapping of names to arrays, "
+                            f"got {type(state_dict).__name__}")
+        own = dict(self._state_entries())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append(f"missing keys: {', '.join(missing)}")
-            if unexpected:
-                parts.append(f"unexpected keys: {', '.join(unexpected)}")
-            raise ValueError(f"state dict does not match {type(self).__name__}: {'; '.join(parts)}")
-        for name, p in own.items():
+        errors = []
+        if strict and unexpected:
+            errors.append(f"unexpected keys: {', '.join(map(str, unexpected))}")
+        if strict and missing:
+            errors.append(f"missing keys: {', '.join(missing)}")
+        values: dict[str, np.ndarray] = {}
+        for name, t in own.items():
             if name not in state_dict:
                 continue
-            value = state_dict[name]
-            value = np.asarray(value.data if isinstance(value, Tensor) else value)
-            if value.shape != p.data.shape:
-                raise ValueError(f"state dict entry {name!r} has shape {value.shape}, the parameter "
-                                 f"has shape {p.data.shape}")
-            if value.dtype.kind not in "fiu":
-                raise ValueError(f"state dict entry {name!r} has non-numeric dtype {value.dtype}")
-            np.copyto(p.data, value, casting="unsafe")
+            value = _state_array(state_dict[name])
+            if value is None or value.dtype.kind not in "biuf":
+                kind = type(state_dict[name]).__name__ if value is None else f"dtype {value.dtype}"
+                errors.append(f"state dict entry {name!r} holds {kind}, expected a numeric array")
+            elif value.shape != t.data.shape:
+                what = "parameter" if isinstance(t, Parameter) else "buffer"
+                errors.append(f"size mismatch: state dict entry {name!r} has shape {value.shape}, "
+                              f"the {what} has shape {t.data.shape}")
+            else:
+                values[name] = value
+        if errors:
+            raise ValueError(f"error loading state dict into {type(self).__name__}: {'; '.join(errors)}")
+        for name, value in values.items():
+            np.copyto(own[name].data, value, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
     # --- description ----------------------------------------------------------------------
@@ -250,6 +335,28 @@ class Module:
             return f"{type(self).__name__}({extra})"
         lines = (extra.split("\n") if extra else []) + kids
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _as_buffer(value: Any) -> Tensor | None:
+    if value is None or isinstance(value, Tensor):
+        return value
+    return Tensor(np.array(value), requires_grad=False)
+
+
+def _state_array(value: Any) -> np.ndarray | None:
+    """A state-dict value as an ndarray: arrays, tensors, numbers, torch tensors (via .numpy())."""
+    if isinstance(value, Tensor):
+        return value.data
+    if not isinstance(value, (np.ndarray, np.generic, int, float)) and hasattr(value, "numpy"):
+        try:
+            value = value.detach().cpu().numpy() if hasattr(value, "detach") else value.numpy()
+        except (TypeError, RuntimeError):  # e.g. a bfloat16 torch tensor: NumPy has no such dtype
+            return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return array
 
 
 def _indent(text: str) -> str:
