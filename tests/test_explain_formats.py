@@ -119,8 +119,10 @@ def test_html_is_self_contained(reference):
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)  # nothing fetched
     assert page.count("<circle") == 6  # 3 inputs, 2 hidden, 1 output
     assert "dL/dw = 2.843e-05" in page  # edges carry their gradient
-    # names typeset inside expressions: yhat as y-hat, x_1 subscripted, a function's name intact
-    assert "<td>&#375; - y</td><td class='n'>0.7137 - 0.61</td>" in page
+    # formulas marked for the inlined KaTeX, each with an HTML fallback (tests/test_html_render.py
+    # typesets them in Chromium): yhat as y-hat, x_1 subscripted, a function's name intact
+    assert '<span class="cr-math" data-tex="\\hat{y} - y">&#375; - y</span>' in page
+    assert '<span class="cr-math" data-tex="0.7137 - 0.61">0.7137 - 0.61</span>' in page
     assert "l2_loss(&#375;, y" in page and "<sub>l</sub>oss" not in page
     assert reference._repr_html_().startswith("<div")
 

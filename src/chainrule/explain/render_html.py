@@ -1,10 +1,16 @@
-"""One self-contained HTML page: tables and an inline SVG drawing, no network access needed."""
+"""One self-contained HTML page: tables and an inline SVG drawing, no network access needed.
+
+Formulas are typeset by the vendored KaTeX, inlined into the page (``chainrule._katex``); each
+formula carries an HTML fallback (``w<sub>11-1</sub>``) that shows where scripts do not run,
+which is what the Jupyter fragment (``render_html_fragment``) shows unless asked to typeset.
+"""
 
 from __future__ import annotations
 
 import html
 import re
 
+from chainrule._katex import head_html, math
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
 from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
@@ -39,10 +45,38 @@ def name_html(name: str) -> str:
 def _expr_html(text: str) -> str:
     """Names inside an expression, typeset like ``name_html``."""
     return " ".join(
-        name_html(tok) if "_" in tok or "yhat" in tok or tok.startswith("d") and "/" in tok
+        name_html(tok)
+        if "_" in tok or "yhat" in tok or tok.startswith("d") and "/" in tok
         else html.escape(tok)
         for tok in text.split(" ")
     )
+
+
+def tex_name(latex: str) -> str:
+    """A name's LaTeX as the reference solution writes it: the hyphen of ``w_{11-1}`` is a
+    hyphen (``w_{11\\text{-}1}``), not a minus sign with a binary operator's spacing."""
+    return re.sub(r"_\{([^{}]*)\}", lambda m: "_{" + m.group(1).replace("-", r"\text{-}") + "}", latex)
+
+
+def tex_numbers(text: str) -> str:
+    """A row's numbers as rendered for text (``0.0212 x 0.7869``, ``sigmoid(1.3062)``,
+    ``2.843e-05``) in LaTeX: ``\\times``, ``\\cdot``, ``\\operatorname{sigmoid}``, powers of ten."""
+    text = re.sub(
+        r"(-?\d+(?:\.\d+)?)e([+-]\d+)", lambda m: f"{m.group(1)} \\times 10^{{{int(m.group(2))}}}", text
+    )
+    text = re.sub(
+        r"\b([A-Za-z][A-Za-z0-9_]*)\(", lambda m: rf"\operatorname{{{_tex_escape(m.group(1))}}}(", text
+    )
+    return text.replace(" x ", r" \times ").replace(" * ", r" \cdot ")
+
+
+def _tex_escape(text: str) -> str:
+    return re.sub(r"([_#%&$])", r"\\\1", text)
+
+
+def _mono_tex(name: str) -> str:
+    """A graph tensor's name (any text) in typewriter type."""
+    return r"\mathtt{" + _tex_escape(name).replace("{", r"\{").replace("}", r"\}") + "}"
 
 
 def _body(e: Explanation, digits: int) -> str:
@@ -56,19 +90,24 @@ def _body(e: Explanation, digits: int) -> str:
         out.append(f"<h2>{html.escape(sec.title)}</h2><table>")
         if sec.key == "given":
             out.append("<tr><th>quantity</th><th>value</th></tr>")
-            out += [f"<tr><td>{name_html(r.name)}</td><td class='v'>{r.value}</td></tr>" for r in sec.rows]
+            out += [
+                f"<tr><td>{math(tex_name(r.latex), name_html(r.name))}</td><td class='v'>{r.value}</td></tr>"
+                for r in sec.rows
+            ]
         else:
             out.append("<tr><th>quantity</th><th>expression</th><th>numbers</th><th>value</th></tr>")
             out += [
-                f"<tr><td>{name_html(r.name)}</td><td>{_expr_html(r.symbolic)}</td>"
-                f"<td class='n'>{html.escape(r.numeric)}</td><td class='v'>{r.value}</td></tr>"
+                f"<tr><td>{math(tex_name(r.latex), name_html(r.name))}</td>"
+                f"<td>{_formula(tex_name(r.symbolic_latex), _expr_html(r.symbolic))}</td>"
+                f"<td class='n'>{_formula(_numbers_tex(r), html.escape(r.numeric))}</td>"
+                f"<td class='v'>{r.value}</td></tr>"
                 for r in sec.rows
             ]
         out.append("</table>")
     if secs:
         out.append("<h2>Gradients</h2>")
         for a in e.arrays + e.update_arrays:
-            out.append(f"<table><caption>{name_html(a.name)}</caption>")
+            out.append(f"<table><caption>{math(tex_name(a.latex), name_html(a.name))}</caption>")
             for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
                 out.append(
                     "<tr>"
@@ -87,29 +126,51 @@ def _body(e: Explanation, digits: int) -> str:
         )
         for n, value, grad in node_rows(e, digits):
             out.append(
-                f"<tr><td>{html.escape(n.name)}</td><td>{html.escape(n.expression)}</td>"
+                f"<tr><td>{html.escape(n.name)}</td>"
+                f"<td>{_formula(n.expression_latex if n.op else '', html.escape(n.expression))}</td>"
                 f"<td class='v'>{html.escape(value)}</td><td class='v'>{html.escape(grad)}</td></tr>"
             )
         out.append("</table><h2>Backward: local derivatives (from each operation's VJP)</h2><table>")
         out += [
-            f"<tr><td>&part;{html.escape(a)}/&part;{html.escape(b)}</td>"
-            f"<td class='v'>{html.escape(t)}</td></tr>"
+            f"<tr><td>{_partial(a, b)}</td><td class='v'>{html.escape(t)}</td></tr>"
             for a, b, t in local_rows(e, digits)
         ]
         out.append("</table>")
     return "\n".join(out)
 
 
-def render_html_fragment(e: Explanation, digits: int | None = None) -> str:
-    """The page's body with its style, for embedding (Jupyter's ``_repr_html_``)."""
+def _numbers_tex(r) -> str:
+    return r.numeric_latex or (tex_numbers(r.numeric) if r.numeric else "")
+
+
+def _formula(tex: str, fallback: str) -> str:
+    """A cell's formula, or its text where there is no LaTeX for it (nothing where neither)."""
+    return math(tex, fallback) if tex else fallback
+
+
+def _partial(a: str, b: str) -> str:
+    """d a / d b for two graph tensors' names, typeset, with an HTML fallback."""
+    tex = r"\frac{\partial " + _mono_tex(a) + r"}{\partial " + _mono_tex(b) + "}"
+    return math(tex, f"&part;{html.escape(a)}/&part;{html.escape(b)}")
+
+
+def render_html_fragment(e: Explanation, digits: int | None = None, typeset: bool = False) -> str:
+    """The page's body with its style, for embedding (Jupyter's ``_repr_html_``).
+
+    ``typeset=True`` carries KaTeX along (about 0.5 MB, for a notebook output that runs
+    scripts); otherwise formulas show their HTML fallback (subscripts, &part;).
+    """
     digits = e.digits if digits is None else digits
-    return f"<div class='chainrule-explanation'><style>{_CSS}</style>\n{_body(e, digits)}</div>"
+    katex = head_html() if typeset else ""
+    return f"<div class='chainrule-explanation'>{katex}<style>{_CSS}</style>\n{_body(e, digits)}</div>"
 
 
 def render_html(e: Explanation, digits: int | None = None) -> str:
+    """A standalone page (str): formulas typeset by the inlined KaTeX, the network drawn as
+    inline SVG; it loads nothing from the network."""
     digits = e.digits if digits is None else digits
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(e.title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"<title>{html.escape(e.title)}</title>\n{head_html()}<style>{_CSS}</style></head>\n<body>\n"
         f"{_body(e, digits)}\n</body></html>\n"
     )
