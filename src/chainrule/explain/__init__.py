@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from chainrule.explain.model import FORMATS, Explanation, GraphNode, Quantity
+from chainrule.explain import render_html, render_json, render_latex, render_markdown, render_text
+from chainrule.explain.model import FORMATS, RENDERERS, Explanation, GraphNode, Quantity
 from chainrule.explain.network import (
     NetworkFileError,
     NetworkSpec,
@@ -19,6 +20,17 @@ from chainrule.explain.network import (
     reference_path,
 )
 from chainrule.explain.trace import NOTATIONS, explain
+
+# The data model does not import its renderers (that was an import circle); they are wired here.
+RENDERERS.update(
+    text=render_text.render_text,
+    markdown=render_markdown.render_markdown,
+    latex=render_latex.render_latex,
+    json=render_json.render_json,
+    html=render_html.render_html,
+    dict=render_json.to_dict,
+    html_fragment=render_html.render_html_fragment,
+)
 
 
 def explain_network(

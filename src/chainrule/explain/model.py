@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from string import Template
+from typing import Any
 
 import numpy as np
 
@@ -157,18 +158,20 @@ class Explanation:
     lr: float | None = None
     update_arrays: list[GradientArray] = field(default_factory=list)
 
+    aliases: dict[str, str] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self._by_name: dict[str, Quantity] = {q.name: q for q in self.quantities}
 
     # --- lookup ----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Quantity:
         try:
-            return self._by_name[name]
+            return self._by_name[self.resolve(name)]
         except KeyError:
             raise KeyError(f"no quantity named {name!r} in this explanation") from None
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return isinstance(name, str) and self.resolve(name) in self._by_name
 
     def values(self) -> Mapping[str, float]:
         """Every named scalar: ``{"z_{1-1}": 1.3062..., "dL/dw_{31-1}": -0.0029...}``."""
@@ -183,58 +186,78 @@ class Explanation:
                 return n
         raise KeyError(f"no graph node named {name!r}")
 
-    # --- formats ---------------------------------------------------------------------------
-    def to_text(self, digits: int | None = None, color: bool = False) -> str:
-        from chainrule.explain.render_text import render_text
+    # --- aliases -----------------------------------------------------------------------------
+    def add_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Other names for quantities (an exercise's own: net_h1 for z_{1-1}, w5 for w_{11-2}).
 
-        return render_text(self, digits=digits, color=color)
+        An alias names a quantity or a variable inside derivative names: with ``w5`` for
+        ``w_{11-2}`` and ``E`` for ``L``, ``dE/dw5`` is ``dL/dw_{11-2}``. Raises ValueError for
+        an alias whose target is no quantity, or that would hide one.
+        """
+        for alias, target in aliases.items():
+            if not isinstance(alias, str) or not isinstance(target, str) or not alias or not target:
+                raise ValueError(f"an alias maps a name to a quantity's name, got {alias!r} = {target!r}")
+            if target not in self._by_name and not any(
+                q.name.startswith(f"d{target}/") or q.name.endswith(f"/d{target}") for q in self.quantities
+            ):
+                raise ValueError(f"alias {alias!r}: {target!r} is not a quantity of this explanation")
+            if alias in self._by_name and alias != target:
+                raise ValueError(f"alias {alias!r} would hide the quantity of that name")
+            self.aliases[alias] = target
+
+    def resolve(self, name: str) -> str:
+        """The quantity's own name for ``name``, which may use aliases (dE/dw5 -> dL/dw_{11-2})."""
+        if name in self._by_name or not self.aliases:
+            return name
+        if name in self.aliases:
+            return self.aliases[name]
+        num, slash, den = name.partition("/")
+        if slash and num.startswith("d") and den.startswith("d"):
+            a, b = num[1:], den[1:]
+            full = f"d{self.aliases.get(a, a)}/d{self.aliases.get(b, b)}"
+            if full in self._by_name:
+                return full
+        return name
+
+    # --- formats ---------------------------------------------------------------------------
+    def render(self, format: str = "text", digits: int | None = None, color: bool = False) -> str:
+        """Render in one of ``FORMATS`` (text, markdown, latex, json, html).
+
+        The renderers register themselves in ``RENDERERS`` (``chainrule.explain`` imports them
+        all), so this data module does not import its own renderers."""
+        if format not in RENDERERS:
+            raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+        if format == "text":
+            return RENDERERS[format](self, digits=digits, color=color)
+        return RENDERERS[format](self, digits=digits)
+
+    def to_text(self, digits: int | None = None, color: bool = False) -> str:
+        return self.render("text", digits=digits, color=color)
 
     def to_markdown(self, digits: int | None = None) -> str:
-        from chainrule.explain.render_markdown import render_markdown
-
-        return render_markdown(self, digits=digits)
+        return self.render("markdown", digits=digits)
 
     def to_latex(self, digits: int | None = None) -> str:
-        from chainrule.explain.render_latex import render_latex
-
-        return render_latex(self, digits=digits)
+        return self.render("latex", digits=digits)
 
     def to_json(self, digits: int | None = None) -> str:
-        from chainrule.explain.render_json import render_json
-
-        return render_json(self, digits=digits)
-
-    def to_dict(self) -> dict:
-        from chainrule.explain.render_json import to_dict
-
-        return to_dict(self)
+        return self.render("json", digits=digits)
 
     def to_html(self, digits: int | None = None) -> str:
-        from chainrule.explain.render_html import render_html
+        return self.render("html", digits=digits)
 
-        return render_html(self, digits=digits)
-
-    def render(self, format: str = "text", digits: int | None = None, color: bool = False) -> str:
-        """Render in one of ``FORMATS`` (text, markdown, latex, json, html)."""
-        if format == "text":
-            return self.to_text(digits=digits, color=color)
-        renderers = {
-            "markdown": self.to_markdown,
-            "latex": self.to_latex,
-            "json": self.to_json,
-            "html": self.to_html,
-        }
-        if format not in renderers:
-            raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
-        return renderers[format](digits=digits)
+    def to_dict(self) -> dict:
+        return RENDERERS["dict"](self)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def _repr_html_(self) -> str:  # Jupyter
-        from chainrule.explain.render_html import render_html_fragment
+        return RENDERERS["html_fragment"](self)
 
-        return render_html_fragment(self)
+
+# Each renderer module adds its functions here when imported (format -> function).
+RENDERERS: dict[str, Callable[..., Any]] = {}
 
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
