@@ -129,14 +129,19 @@ def memory_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def chart(report: dict, path: Path) -> None:
+def figure(report: dict):
+    """The chart as a matplotlib Figure: per workload, one bar per peer (median, min-max whiskers).
+
+    The legend sits in its own row below the axes, outside them, so it can never cover a
+    bar however long the bars are (tests/test_benchmark_chart.py checks that it does not).
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = list(report["workloads"])
     peers = [p for p in PEERS if any(p in w["results"] for w in report["workloads"].values())]
-    fig, ax = plt.subplots(figsize=(10, 0.9 * len(keys) + 1.5))
+    fig, ax = plt.subplots(figsize=(10, 0.9 * len(keys) + 2.2), layout="constrained")
     height = 0.8 / len(peers)
     for i, p in enumerate(peers):
         ys, xs, lo, hi = [], [], [], []
@@ -153,8 +158,16 @@ def chart(report: dict, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("seconds per step (median, min-max), log scale; shorter is faster")
     ax.set_title(f"chainrule benchmarks, {report['machine']['cpu']}, {report['machine']['cpus']} cores")
-    ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
+    # one row of entries under the x axis's label: outside the plotting area
+    fig.legend(loc="outside lower center", ncols=len(peers), fontsize="small", frameon=False)
+    return fig
+
+
+def chart(report: dict, path: Path) -> None:
+    """Write ``figure(report)`` to ``path`` as PNG, atomically."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(report)
     from io import BytesIO
 
     from chainrule._io import atomic_write_bytes
