@@ -130,6 +130,7 @@ DOMAINS: dict[str, tuple[Callable[[np.ndarray], bool], str]] = {
     "no_zeros": (lambda v: bool(np.all(np.abs(v) > 1e-3)), "({0} + 0.75)"),  # no zero vectors
     "unit": (lambda v: bool(np.all((v > 0.05) & (v < 0.95))),
              "(({0} / (abs({0}) + 1.0)) * 0.4375 + 0.5)"),
+    "above1": (lambda v: bool(np.all(v > 1.2)), "{0} * {0} + 1.5"),  # arccosh
 }
 
 
@@ -395,6 +396,159 @@ CORE_OPS: list[Op] = [
 # Primitives that the random graphs do not draw, and why (the coverage test reads this).
 NOT_DRAWN = {
     "astype": "a precision-changing cast; float32/float64 casts are tested in test_numerics",
+}
+
+
+# --- NumPy's operations (chainrule.numpy_api, issue 12): the primitives of ops_elementwise,
+# ops_reduce and ops_linalg, and a few compositions --------------------------------------------
+
+def _unary_np(name: str, domain: str = "any", th: str | None = None, ag: str | None = None,
+              kinked: bool = False) -> Op:
+    return Op(name, f"cr.{name}({{0}})", f"{ag or 'anp.' + name}({{0}})",
+              f"{th or 'torch.' + name}({{0}})", domains=(domain,), kinked=kinked)
+
+
+def _binary_np(name: str, domains: tuple[str, str], th: str | None = None,
+               ag: Template | None = None, kinked: bool = False) -> Op:
+    return Op(name, f"cr.{name}({{0}}, {{1}})", ag or f"anp.{name}({{0}}, {{1}})",
+              f"{th or 'torch.' + name}({{0}}, {{1}})", "broadcast", domains, kinked=kinked)
+
+
+def _prod_param(gen: Gen, shape: tuple) -> dict | None:
+    p = _axes_param(gen, shape)
+    if p is not None:
+        p["shape"] = shape
+    return p
+
+
+def _prod_th(a: list[str], p: dict) -> str:
+    # torch.prod reduces one dim at a time: each axis in turn, keeping dims, then the shape
+    nd = p["ndim"]
+    axes = set(range(nd)) if p["axis"] is None else {ax % nd for ax in p["axis"]}
+    expr = a[0]
+    for ax in sorted(axes):
+        expr = f"torch.prod({expr}, dim={ax}, keepdim=True)"
+    if p["keepdims"]:
+        return expr
+    return f"{expr}.reshape({tuple(n for i, n in enumerate(p['shape']) if i not in axes)!r})"
+
+
+def _logsumexp_th(a: list[str], p: dict) -> str:
+    axes = tuple(range(p["ndim"])) if p["axis"] is None else p["axis"]
+    if p["ndim"] == 0:
+        return f"torch.logsumexp({a[0]}.reshape(1), 0)"
+    return f"torch.logsumexp({a[0]}, dim={axes!r}, keepdim={p['keepdims']})"
+
+
+def _scan_param(gen: Gen, shape: tuple) -> dict:
+    if not shape or gen.flag():
+        return {"axis": None}
+    return {"axis": gen.integer(-len(shape), len(shape) - 1)}
+
+
+def _scan_th(fn: str) -> Callable[[list[str], dict], str]:
+    def render(a: list[str], p: dict) -> str:
+        if p["axis"] is None:
+            return f"torch.{fn}({a[0]}.reshape(-1), 0)"
+        return f"torch.{fn}({a[0]}, {p['axis']})"
+    return render
+
+
+def _var_param(gen: Gen, shape: tuple) -> dict | None:
+    p = _axes_param(gen, shape)
+    if p is None or not shape:
+        return None
+    reduced = shape if p["axis"] is None else [shape[ax] for ax in p["axis"]]
+    p["ddof"] = gen.integer(0, 1)
+    if int(np.prod(reduced)) - p["ddof"] <= 0:
+        return None
+    return p
+
+
+def _var_th(fn: str) -> Callable[[list[str], dict], str]:
+    def render(a: list[str], p: dict) -> str:
+        axes = tuple(range(p["ndim"])) if p["axis"] is None else p["axis"]
+        return f"torch.{fn}({a[0]}, dim={axes!r}, correction={p['ddof']}, keepdim={p['keepdims']})"
+    return render
+
+
+def _diagonal_param(gen: Gen, shape: tuple) -> dict | None:
+    return {"k": min(shape[-2:])} if len(shape) >= 2 else None
+
+
+def _roll_param(gen: Gen, shape: tuple) -> dict | None:
+    if not shape:
+        return None
+    return {"shift": gen.integer(-3, 3), "axis": gen.integer(-len(shape), len(shape) - 1)}
+
+
+def _tri_param(gen: Gen, shape: tuple) -> dict | None:
+    return {"k": gen.integer(-1, 1)} if len(shape) >= 2 else None
+
+
+def _moveaxis_param(gen: Gen, shape: tuple) -> dict | None:
+    if len(shape) < 2:
+        return None
+    return {"src": gen.integer(0, len(shape) - 1), "dst": gen.integer(-len(shape), -1)}
+
+
+def _last_axis(gen: Gen, shape: tuple) -> dict | None:
+    return {} if shape else None
+
+
+NUMPY_OPS: list[Op] = [
+    _unary_np("sin"), _unary_np("cos"), _unary_np("tan", "small"),
+    _unary_np("arcsin", "unit"), _unary_np("arccos", "unit"), _unary_np("arctan"),
+    _unary_np("sinh", "small"), _unary_np("cosh", "small"), _unary_np("arcsinh"),
+    _unary_np("arccosh", "above1"), _unary_np("arctanh", "unit"), _unary_np("exp2", "small"),
+    _unary_np("log2", "positive"), _unary_np("log10", "positive"), _unary_np("expm1", "small"),
+    _unary_np("log1p", "positive"), _unary_np("square"), _unary_np("reciprocal", "nonzero"),
+    _unary_np("erf", ag="asp.erf"), _unary_np("sign", kinked=True),
+    _unary_np("floor", kinked=True), _unary_np("ceil", kinked=True),
+    _unary_np("trunc", kinked=True), _unary_np("round", kinked=True),
+    _binary_np("arctan2", ("any", "nonzero")), _binary_np("hypot", ("nonzero", "nonzero")),
+    _binary_np("logaddexp", ("any", "any")),
+    _binary_np("fmax", ("any", "any"), kinked=True), _binary_np("fmin", ("any", "any"), kinked=True),
+    _binary_np("mod", ("any", "nonzero"), th="torch.remainder", kinked=True),
+    # autograd has no fmod VJP: a - b trunc(a / b) is the same function
+    _binary_np("fmod", ("any", "nonzero"), ag="({0} - {1} * anp.trunc({0} / {1}))", kinked=True),
+    Op("prod", "cr.prod({0}, axis={axis!r}, keepdims={keepdims})",
+       "anp.prod({0}, axis={axis!r}, keepdims={keepdims})", _prod_th, domains=("nonzero",),
+       params=lambda g, s: _prod_param(g, s[0])),
+    # autograd's logsumexp of a 0-d input has shape (1,): logsumexp(x) = x there
+    Op("logsumexp", "cr.logsumexp({0}, axis={axis!r}, keepdims={keepdims})",
+       lambda a, p: (f"asp.logsumexp({a[0]}, axis={p['axis']!r}, keepdims={p['keepdims']})"
+                     if p["ndim"] else f"({a[0]} + 0.0)"), _logsumexp_th,
+       params=lambda g, s: _axes_param(g, s[0], extremum=True)),
+    Op("cumsum", "cr.cumsum({0}, axis={axis!r})", "anp.cumsum({0}, axis={axis!r})",
+       _scan_th("cumsum"), params=lambda g, s: _scan_param(g, s[0])),
+    Op("var", "cr.var({0}, axis={axis!r}, ddof={ddof}, keepdims={keepdims})",
+       "anp.var({0}, axis={axis!r}, ddof={ddof}, keepdims={keepdims})", _var_th("var"),
+       params=lambda g, s: _var_param(g, s[0])),
+    Op("std", "cr.std({0}, axis={axis!r}, ddof={ddof}, keepdims={keepdims})",
+       "anp.std({0}, axis={axis!r}, ddof={ddof}, keepdims={keepdims})", _var_th("std"),
+       params=lambda g, s: _var_param(g, s[0])),
+    # einsum: an elementwise product with '...' broadcasting, and a sum over the last axis
+    Op("einsum", "cr.einsum('...,...->...', {0}, {1})", "({0} * {1})",
+       "torch.einsum('...,...->...', {0}, {1})", "broadcast", ("any", "any")),
+    Op("einsum_sum", "cr.einsum('...i->...', {0})", "anp.sum({0}, axis=-1)",
+       "torch.einsum('...i->...', {0})", params=lambda g, s: _last_axis(g, s[0])),
+    # autograd's diagonal VJP assumes square matrices: index the diagonal instead
+    Op("diagonal", "cr.diagonal({0}, 0, -2, -1)", "{0}[..., np.arange({k}), np.arange({k})]",
+       "torch.diagonal({0}, 0, -2, -1)", params=lambda g, s: _diagonal_param(g, s[0])),
+    Op("roll", "cr.roll({0}, {shift}, {axis})", "anp.roll({0}, {shift}, {axis})",
+       "torch.roll({0}, {shift}, {axis})", params=lambda g, s: _roll_param(g, s[0])),
+    Op("tril", "cr.tril({0}, {k})", "anp.tril({0}, {k})", "torch.tril({0}, {k})",
+       params=lambda g, s: _tri_param(g, s[0])),
+    Op("triu", "cr.triu({0}, {k})", "anp.triu({0}, {k})", "torch.triu({0}, {k})",
+       params=lambda g, s: _tri_param(g, s[0])),
+    Op("moveaxis", "cr.moveaxis({0}, {src}, {dst})", "anp.moveaxis({0}, {src}, {dst})",
+       "torch.movedim({0}, {src}, {dst})", params=lambda g, s: _moveaxis_param(g, s[0])),
+]
+
+# Primitives of the NumPy modules that the random graphs do not draw, and why.
+NUMPY_NOT_DRAWN = {
+    "cumprod": "autograd has no cumprod VJP; tested against torch in tests/test_numpy_api.py",
 }
 
 
@@ -1179,3 +1333,40 @@ def test_cosine_similarity_with_broadcasting_matches_torch():
     u, v = np.ones((3, 1)), np.arange(1.0, 5.0)
     got = F.cosine_similarity(u, v, axis=1).data
     np.testing.assert_allclose(got, TF.cosine_similarity(torch.tensor(u), torch.tensor(v), dim=1).numpy())
+
+
+# --- NumPy's operations (issue 12) ---------------------------------------------------------------
+
+NUMPY_PRIMITIVE_OF = {"einsum_sum": "einsum", "var": "mean", "std": "sqrt"}
+
+
+def test_every_numpy_primitive_is_drawn_or_excluded_with_a_reason():
+    from chainrule import ops_elementwise, ops_linalg, ops_reduce
+    new = {p.name for m in (ops_elementwise, ops_reduce, ops_linalg)
+           for p in vars(m).values() if isinstance(p, ops.Primitive)}
+    drawn = {NUMPY_PRIMITIVE_OF.get(op.name, op.name) for op in NUMPY_OPS}
+    missing = sorted(new - drawn - set(NUMPY_NOT_DRAWN))
+    assert not missing, f"NumPy primitives with no entry in the differential table: {missing}"
+
+
+@_settings(150)
+@given(graphs(available_ops(CORE_OPS + NUMPY_OPS), max_depth=30))
+def test_random_graphs_with_numpy_operations_match_oracles(graph):
+    check_graph_float64(graph)
+
+
+@pytest.mark.parametrize("op", NUMPY_OPS, ids=lambda op: op.name)
+def test_each_numpy_entry_alone(op):
+    """Each NumPy operation on its own small graph: a failure names the op directly."""
+    @settings(_settings(10), max_examples=max(10, (N_GRAPHS or 0) // 10))
+    @given(graphs([op], max_depth=2))
+    def run(graph):
+        check_graph_float64(graph)
+    run()
+
+
+@_settings(60)
+@given(graphs(available_ops(CORE_OPS + NUMPY_OPS), dtype=np.float32, max_depth=20))
+def test_random_float32_graphs_with_numpy_operations(graph):
+    compared = check_graph_float32(graph)
+    event("float32 graph compared" if compared else "float32 graph kinked at u: dtype checked only")

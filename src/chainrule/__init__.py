@@ -3,6 +3,8 @@ from chainrule import data, explain, functional, nn, optim  # explain(loss) is c
 from chainrule.autodiff import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.functional.formulas import formula
 from chainrule.gradcheck import GradcheckError, gradcheck
+from chainrule.numpy_api import *  # noqa: F403 (NumPy's names: sin, var, einsum, ...; see its __all__)
+from chainrule.numpy_api import __all__ as _numpy_names
 from chainrule.tensor import (
     Tensor,
     abs,
@@ -47,5 +49,5 @@ __all__ = [
     "clip", "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "grad", "no_grad",
     "enable_grad", "is_grad_enabled", "detect_anomaly", "gradcheck", "GradcheckError", "formula",
-    "explain", "functional", "nn", "optim", "data",
+    "explain", "functional", "nn", "optim", "data", *_numpy_names,
 ]
