@@ -43,6 +43,11 @@ from chainrule.tensor import (
 
 __version__ = "0.1.0"
 
+# Everything registered so far is chainrule's own; a user may replace only their own names.
+from chainrule import ops as _ops  # noqa: E402
+
+_ops.BUILTIN_NAMES.update(_ops.PRIMITIVES)
+
 __all__ = [
     "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like",
     "arange", "randn", "rand", "exp", "log", "sqrt", "abs", "maximum", "minimum", "where",

@@ -58,14 +58,25 @@ class Primitive:
 
 
 PRIMITIVES: dict[str, Primitive] = {}
+# The names of chainrule's own primitives, filled in at the end of ``import chainrule``.
+BUILTIN_NAMES: set[str] = set()
 
 
 def primitive(name: str, fn: Callable[..., Any], *vjps: VJP | None,
               vjp_argnum: Callable[..., Any] | None = None, latex: str | None = None,
               fwd: Callable[..., tuple[Any, Any]] | None = None) -> Primitive:
-    """Register a primitive under ``name`` (names are unique) and return it."""
-    if name in PRIMITIVES:
-        raise ValueError(f"primitive {name!r} is already registered")
+    """Register a primitive under ``name`` and return it.
+
+    chainrule's own primitives (those registered while ``import chainrule`` runs) cannot be
+    replaced: registering one of their names raises ``ValueError``. A name registered by your
+    code may be registered again, and the new definition replaces the old one in
+    ``PRIMITIVES``, so re-running a notebook cell or a script that defines a primitive works;
+    tensors computed before keep the primitive they were made with (each graph node holds the
+    ``Primitive`` object itself, not its name).
+    """
+    if name in BUILTIN_NAMES:
+        raise ValueError(f"primitive {name!r} is one of chainrule's own and cannot be replaced; "
+                         "register yours under another name")
     if fwd is not None and vjp_argnum is not None:
         raise ValueError(f"primitive {name!r}: a residual (fwd) needs per-argument VJPs")
     prim = Primitive(name, fn, tuple(vjps), vjp_argnum, latex, fwd)
