@@ -1,9 +1,11 @@
 """Neural-network modules in PyTorch's shape: ``Module``, ``Linear``, ``Sequential``, ``MLP``,
-a module for every activation and loss of ``chainrule.functional``, and ``Dropout``.
+a module for every activation and loss of ``chainrule.functional``, ``Dropout``, and the
+convolution, pooling, normalisation, embedding and reshaping layers (``Conv2d``, ``MaxPool2d``,
+``BatchNorm2d``, ``LayerNorm``, ``Embedding``, ``Flatten``, ...).
 
 Layers hold parameters and call the functional forms; the math lives in
-``chainrule.functional`` (one place), never here. Only ``Dropout`` is written here, as one
-multiplication of the input by a random mask, because it is a sampling step, not a formula.
+``chainrule.functional`` (one place), never here. Buffers (``register_buffer``) hold state
+that is not learned, such as batch norm's running statistics, under PyTorch's names.
 
 Weight layout follows PyTorch: ``Linear.weight`` has shape ``(out_features, in_features)`` and
 the layer computes ``y = x @ weight.T + bias``, so row ``j`` of the weight holds the incoming
@@ -461,15 +463,7 @@ class Dropout(Module):
         self.rng = _generator(rng)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
-        dtype = data.dtype if data.dtype.kind == "f" else np.float64
-        if self.p == 1.0:
-            mask = np.zeros(data.shape, dtype=dtype)
-        else:
-            mask = (self.rng.random(data.shape) >= self.p).astype(dtype) / dtype.type(1.0 - self.p)
-        return x * mask
+        return F.dropout(x, self.p, self.training, rng=self.rng)
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p}
@@ -791,7 +785,533 @@ def loss_module(name: str, **kwargs: Any) -> _Loss:
     return cls(**kwargs)
 
 
+# --- convolution, pooling, normalisation, embedding, reshaping: thin modules over functional ---
+#
+# Parameter and buffer names, shapes and initialisation are PyTorch's, so state dicts map one to
+# one onto torch's (``0.weight``, ``1.running_mean``, ``1.num_batches_tracked``, ...).
+
+def _size(cls: str, name: str, value: Any, d: int) -> tuple[int, ...]:
+    """A positive int or ``d`` of them (PyTorch's ``_pair``) as a tuple; ValueError otherwise."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value),) * d
+    if (not isinstance(value, (tuple, list)) or len(value) != d
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ValueError(f"{cls}: {name} must be a positive int or {d} of them, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _count(cls: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{cls}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class _ConvNd(Module):
+    """``d``-dimensional convolution over ``F.conv{d}d`` (see ``Conv2d``)."""
+
+    _d = 2
+    PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str = 0,
+                 dilation: int | tuple[int, ...] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", *, rng: RNG = None, dtype: Any = np.float64):
+        super().__init__()
+        cls, d = type(self).__name__, self._d
+        self.in_channels = _count(cls, "in_channels", in_channels)
+        self.out_channels = _count(cls, "out_channels", out_channels)
+        self.groups = _count(cls, "groups", groups)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{cls}: in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must both be divisible by groups ({groups})")
+        self.kernel_size = _size(cls, "kernel_size", kernel_size, d)
+        self.stride = _size(cls, "stride", stride, d)
+        self.dilation = _size(cls, "dilation", dilation, d)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{cls}: padding must be 'same', 'valid' or ints, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{cls}: padding='same' needs stride 1 (as in PyTorch), got "
+                                 f"stride={stride!r}")
+            self.padding: tuple[int, ...] | str = padding
+        else:
+            if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+                padding = (int(padding),) * d
+            if (not isinstance(padding, (tuple, list)) or len(padding) != d
+                    or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in padding)):
+                raise ValueError(f"{cls}: padding must be a non-negative int or {d} of them, "
+                                 f"'same' or 'valid', got {padding!r}")
+            self.padding = tuple(int(v) for v in padding)
+        if padding_mode not in self.PADDING_MODES:
+            raise ValueError(f"{cls}: padding_mode must be one of {', '.join(self.PADDING_MODES)}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        dtype = _float_dtype(dtype)
+        gen = _generator(rng)
+        fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+        # PyTorch's reset_parameters: kaiming_uniform_(a=sqrt(5)) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        # and the bias is drawn from the same range.
+        bound = 1 / math.sqrt(fan_in)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(gen.uniform(-bound, bound, size=shape).astype(dtype))
+        if bias:
+            self.bias = Parameter(gen.uniform(-bound, bound, size=self.out_channels).astype(dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any) -> Tensor:
+        conv = getattr(F, f"conv{self._d}d")
+        if self.padding_mode == "zeros":
+            return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        # Other modes pad first (F.pad, the last axis first), then convolve without padding.
+        from chainrule.functional.conv import conv_padding
+        pairs = conv_padding(type(self).__name__, self.padding, self.kernel_size, self.stride,
+                             self.dilation)
+        amounts = tuple(v for pair in reversed(pairs) for v in pair)
+        x = F.pad(x, amounts, mode=self.padding_mode)
+        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": _listed(self.padding), "dilation": list(self.dilation),
+                "groups": self.groups, "bias": self.bias is not None,
+                "padding_mode": self.padding_mode, "dtype": str(self.weight.dtype)}
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0,) * self._d:
+            text += f", padding={self.padding!r}"
+        if self.dilation != (1,) * self._d:
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
+        return text
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution layer (``torch.nn.Conv1d``): input (N, C_in, L) -> (N, C_out, L_out).
+
+    ``weight`` (out_channels, in_channels/groups, kL) and ``bias`` (out_channels,) start
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels/groups * kL, as PyTorch's
+    ``kaiming_uniform_(a=sqrt(5))``; ``rng`` (a Generator or a seed) makes the draw reproducible.
+    Options as ``Conv2d``.
+    """
+
+    _d = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer (``torch.nn.Conv2d``): input (N, C_in, H, W) -> (N, C_out, H_out, W_out).
+
+    Computes ``F.conv2d(x, weight, bias, stride, padding, dilation, groups)``. ``weight`` has
+    shape (out_channels, in_channels/groups, kH, kW) and ``bias`` (out_channels,), both drawn
+    from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels/groups * kH * kW, as
+    PyTorch's ``kaiming_uniform_(a=sqrt(5))`` initialisation; ``rng`` (a Generator or a seed)
+    makes the draw reproducible. ``padding``: ints, 'valid' or 'same'; ``padding_mode``:
+    'zeros' (default), 'reflect', 'replicate' or 'circular' (``F.pad`` then convolve).
+    """
+
+    _d = 2
+
+
+class _MaxPoolNd(Module):
+    _d = 2
+
+    def __init__(self, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None,
+                 padding: int | tuple[int, ...] = 0, dilation: int | tuple[int, ...] = 1,
+                 return_indices: bool = False, ceil_mode: bool = False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, bool(return_indices), bool(ceil_mode)
+
+    def forward(self, x: Any) -> Any:
+        return getattr(F, f"max_pool{self._d}d")(x, self.kernel_size, self.stride, self.padding,
+                                                 self.dilation, self.ceil_mode, self.return_indices)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"kernel_size": _listed(self.kernel_size), "stride": _listed(self.stride),
+                "padding": _listed(self.padding), "dilation": _listed(self.dilation),
+                "return_indices": self.return_indices, "ceil_mode": self.ceil_mode}
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, "
+                f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling (``torch.nn.MaxPool1d``) over ``F.max_pool1d``; stride defaults to the kernel."""
+
+    _d = 1
+
+
+class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling (``torch.nn.MaxPool2d``) over ``F.max_pool2d``; stride defaults to the kernel.
+
+    input (N, C, H, W) -> (N, C, H_out, W_out); the gradient goes to each window's first maximum.
+    """
+
+    _d = 2
+
+
+class _AvgPoolNd(Module):
+    _d = 2
+
+    def __init__(self, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None,
+                 padding: int | tuple[int, ...] = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, x: Any) -> Tensor:
+        if self._d == 1:
+            return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {"kernel_size": _listed(self.kernel_size), "stride": _listed(self.stride),
+                  "padding": _listed(self.padding), "ceil_mode": self.ceil_mode,
+                  "count_include_pad": self.count_include_pad}
+        if self._d == 2:
+            config["divisor_override"] = self.divisor_override
+        return config
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, "
+                f"padding={self.padding}")
+
+
+class AvgPool1d(_AvgPoolNd):
+    """1-D average pooling (``torch.nn.AvgPool1d``) over ``F.avg_pool1d``."""
+
+    _d = 1
+
+    def __init__(self, kernel_size: int | tuple[int], stride: int | tuple[int] | None = None,
+                 padding: int | tuple[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+
+class AvgPool2d(_AvgPoolNd):
+    """2-D average pooling (``torch.nn.AvgPool2d``) over ``F.avg_pool2d``."""
+
+    _d = 2
+
+
+class _BatchNorm(Module):
+    """Batch normalisation with running statistics (see ``BatchNorm2d``)."""
+
+    _dims: tuple[int, ...] = (4,)
+    _layout = "(N, C, H, W)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, *, dtype: Any = np.float64):
+        super().__init__()
+        cls = type(self).__name__
+        self.num_features = _count(cls, "num_features", num_features)
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f"{cls}: eps must be a number > 0, got {eps!r}")
+        if momentum is not None and not (isinstance(momentum, (int, float)) and 0 <= momentum <= 1):
+            raise ValueError(f"{cls}: momentum must be in [0, 1] or None, got {momentum!r}")
+        self.eps, self.momentum = float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        dtype = _float_dtype(dtype)
+        self._dtype = dtype
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def forward(self, x: Any) -> Tensor:
+        shape = tuple(np.shape(x.data if isinstance(x, Tensor) else x))
+        if len(shape) not in self._dims:
+            raise ValueError(f"{type(self).__name__}: expected {' or '.join(f'{d}-D' for d in self._dims)} "
+                             f"input {self._layout}, got shape {shape}")
+        # PyTorch's rules: in training with tracked statistics, update them (momentum None:
+        # a cumulative average, 1/num_batches_tracked); in eval mode use them; without them,
+        # always normalise by the batch.
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            if self.momentum is None:
+                factor = 1.0 / (int(self.num_batches_tracked.data) + 1)
+        use_batch = self.training or not self.track_running_stats
+        y = F.batch_norm(x, self.running_mean if not self.training or self.track_running_stats else None,
+                         self.running_var if not self.training or self.track_running_stats else None,
+                         self.weight, self.bias, use_batch, factor, self.eps)
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+        return y
+
+    def get_config(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats,
+                "dtype": str(self._dtype)}
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs (``torch.nn.BatchNorm1d``).
+
+    See ``BatchNorm2d``; statistics are per channel C, over N (and L).
+    """
+
+    _dims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs per channel (``torch.nn.BatchNorm2d``).
+
+    Training mode normalises by the batch's mean and biased variance over (N, H, W) and updates
+    the buffers ``running_mean`` (zeros at first), ``running_var`` (ones) and
+    ``num_batches_tracked`` as PyTorch does (``momentum`` 0.1; None: cumulative average; the
+    running variance is unbiased); evaluation mode (``eval()``) normalises by the running
+    statistics. ``weight`` starts at ones and ``bias`` at zeros (``affine=False``: neither).
+    ``track_running_stats=False``: always the batch statistics, no buffers.
+    """
+
+    _dims = (4,)
+    _layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the last axes (``torch.nn.LayerNorm``) over ``F.layer_norm``.
+
+    ``weight`` (ones) and ``bias`` (zeros) have ``normalized_shape``; ``elementwise_affine=False``
+    drops both, ``bias=False`` the bias.
+    """
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True, *, dtype: Any = np.float64):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        self.normalized_shape = _size("LayerNorm", "normalized_shape", shape, len(shape)) if shape else ()
+        if not self.normalized_shape:
+            raise ValueError(f"LayerNorm: normalized_shape must not be empty, got {normalized_shape!r}")
+        self.eps, self.elementwise_affine = float(eps), bool(elementwise_affine)
+        dtype = _float_dtype(dtype)
+        self._dtype = dtype
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine, "bias": self.bias is not None,
+                "dtype": str(self._dtype)}
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` vectors of size ``embedding_dim`` (``torch.nn.Embedding``).
+
+    ``weight`` (num_embeddings, embedding_dim) starts N(0, 1), as PyTorch's, with the row
+    ``padding_idx`` (if given) set to zeros; that row gets no gradient. ``rng`` seeds the draw.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *,
+                 rng: RNG = None, dtype: Any = np.float64):
+        super().__init__()
+        self.num_embeddings = _count("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = _count("Embedding", "embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+                    or not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx must be an int in [-{num_embeddings}, "
+                                 f"{num_embeddings}), got {padding_idx!r}")
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        weight = _generator(rng).standard_normal((self.num_embeddings, self.embedding_dim))
+        if padding_idx is not None:
+            weight[padding_idx] = 0
+        self.weight = Parameter(weight.astype(_float_dtype(dtype)))
+
+    def forward(self, indices: Any) -> Tensor:
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
+                "padding_idx": self.padding_idx, "dtype": str(self.weight.dtype)}
+
+    def extra_repr(self) -> str:
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        return text + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+def _axis(cls: str, name: str, value: Any, ndim: int, shape: tuple[int, ...]) -> int:
+    if not -ndim <= value < ndim:
+        raise ValueError(f"{cls}: {name}={value} is out of range for an input of shape {shape}")
+    return value % ndim
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim``..``end_dim`` into one (``torch.nn.Flatten``): (N, C, H, W) -> (N, C*H*W)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x))
+        shape = x.shape
+        if not shape:
+            return x.reshape((1,))
+        start = _axis("Flatten", "start_dim", self.start_dim, len(shape), shape)
+        end = _axis("Flatten", "end_dim", self.end_dim, len(shape), shape)
+        if start > end:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
+                             f"for an input of shape {shape}")
+        return x.reshape((*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` into ``unflattened_size`` (``torch.nn.Unflatten``): (N, 64) -> (N, 1, 8, 8)."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...] | list[int]):
+        super().__init__()
+        self.dim = int(dim)
+        self.unflattened_size = tuple(int(n) for n in unflattened_size)
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x))
+        shape = x.shape
+        dim = _axis("Unflatten", "dim", self.dim, len(shape), shape) if shape else 0
+        size = self.unflattened_size
+        known = math.prod(n for n in size if n != -1)
+        if not shape or (size.count(-1) == 0 and known != shape[dim]) or size.count(-1) > 1 \
+                or (size.count(-1) == 1 and (known == 0 or shape[dim] % known)):
+            raise ValueError(f"Unflatten: cannot split axis {self.dim} of input shape {shape} into "
+                             f"{size}")
+        return x.reshape((*shape[:dim], *size, *shape[dim + 1:]))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class CNN(Sequential):
+    """A small convolutional classifier for images given as flat rows (as ``chainrule train`` has them).
+
+    ``Unflatten`` to ``input_shape`` (C, H, W), then per entry of ``channels``: ``Conv2d`` (kernel
+    ``kernel_size``, 'same' padding), ``BatchNorm2d`` (if ``batch_norm``), the ``activation`` and
+    ``MaxPool2d(2)`` (while the image is at least 2 x 2); then ``Flatten``, ``Dropout`` (if
+    ``dropout`` > 0) and a ``Linear`` to ``n_outputs`` (initialised for ``output_activation``,
+    which follows it when given). ``rng`` seeds every initial weight. Input (N, C*H*W), output
+    (N, n_outputs). E.g. ``CNN((1, 8, 8), (16, 32), 10)`` for the 8 x 8 digits.
+    """
+
+    def __init__(self, input_shape: Iterable[int], channels: Iterable[int] = (16, 32), n_outputs: int = 10,
+                 activation: str = "relu", output_activation: str | None = None, *, kernel_size: int = 3,
+                 batch_norm: bool = True, dropout: float = 0.0, rng: RNG = None, dtype: Any = np.float64):
+        shape = tuple(int(n) for n in input_shape)
+        channels = [int(c) for c in channels]
+        if len(shape) != 3 or min(shape) <= 0:
+            raise ValueError(f"CNN: input_shape must be (channels, height, width), got {tuple(input_shape)}")
+        if not channels or min(channels) <= 0:
+            raise ValueError(f"CNN: channels must be positive integers, one per convolution, got {channels}")
+        for name in (activation, output_activation):
+            if name is not None and name not in ACTIVATIONS and name not in ("linear", "identity"):
+                raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+        gen = _generator(rng)
+        c, h, w = shape
+        layers: list[Module] = [Unflatten(1, shape)]
+        for out in channels:
+            layers.append(Conv2d(c, out, kernel_size, padding="same", bias=not batch_norm, rng=gen,
+                                 dtype=dtype))
+            if batch_norm:
+                layers.append(BatchNorm2d(out, dtype=dtype))
+            layers.append(activation_module(activation))
+            if min(h, w) >= 2:
+                layers.append(MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c = out
+        layers.append(Flatten())
+        if dropout > 0:
+            layers.append(Dropout(dropout, rng=gen))
+        layers.append(Linear(c * h * w, n_outputs, nonlinearity=output_activation, rng=gen, dtype=dtype))
+        if output_activation is not None:
+            layers.append(activation_module(output_activation))
+        super().__init__(*layers)
+        self.input_shape, self.channels, self.n_outputs = list(shape), channels, int(n_outputs)
+        self.activation, self.output_activation = activation, output_activation
+        self.kernel_size, self.batch_norm, self.dropout = int(kernel_size), bool(batch_norm), float(dropout)
+        self.dtype = np.dtype(dtype)
+
+    def describe(self) -> str:
+        """One line: ``1x8x8 -> conv 16 -> pool -> conv 32 -> pool -> 10``."""
+        parts = ["x".join(map(str, self.input_shape))]
+        for m in self:
+            if isinstance(m, Conv2d):
+                parts.append(f"conv{m.kernel_size[0]}x{m.kernel_size[1]} {m.out_channels}")
+            elif isinstance(m, MaxPool2d):
+                parts.append("maxpool")
+            elif isinstance(m, Linear):
+                parts.append(str(m.out_features))
+        return " -> ".join(parts)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"input_shape": self.input_shape, "channels": self.channels, "n_outputs": self.n_outputs,
+                "activation": self.activation, "output_activation": self.output_activation,
+                "kernel_size": self.kernel_size, "batch_norm": self.batch_norm, "dropout": self.dropout,
+                "dtype": str(self.dtype)}
+
+
+LAYERS: tuple[type[Module], ...] = (CNN, Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
+                                    BatchNorm1d, BatchNorm2d, LayerNorm, Embedding, Flatten, Unflatten)
+
+
 # every built-in module by class name: how a model file names its layers
 MODULES: dict[str, type[Module]] = {
-    cls.__name__: cls for cls in (Linear, Dropout, Sequential, MLP, Identity, *ACTIVATIONS.values())
+    cls.__name__: cls for cls in (Linear, Dropout, Sequential, MLP, Identity, *ACTIVATIONS.values(),
+                                  *LAYERS)
 }

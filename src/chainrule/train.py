@@ -41,7 +41,8 @@ class TrainConfig:
     target: str | None = None  # the CSV's target column
     features: tuple[str, ...] | None = None  # the CSV's feature columns (default: all but target)
     task: str | None = None  # CSV only: 'classification' or 'regression' (default: inferred)
-    hidden: tuple[int, ...] | None = None
+    model: str | None = None  # 'mlp' (the default) or 'cnn' (image datasets: IMAGE_SHAPES)
+    hidden: tuple[int, ...] | None = None  # an MLP's hidden sizes; a CNN's channels per convolution
     activation: str | None = None
     loss: str | None = None
     delta: float = 1.0  # Huber's delta
@@ -71,6 +72,15 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "diabetes": dict(hidden=(64,), activation="tanh", loss="huber_loss", optimizer="adam",
                      lr=1e-3, epochs=100, batch_size=32, dropout=0.0),
 }
+# Datasets whose rows are images, as (channels, height, width): the ones `--model cnn` takes.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {"digits": (1, 8, 8)}
+MODELS = ("mlp", "cnn")
+# The CNN's defaults (``hidden`` = channels of its two convolutions): about 97% test accuracy on
+# digits at seed 0 in 15 epochs (README, "Convolution and normalisation layers").
+CNN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": dict(hidden=(16, 32), activation="relu", loss="cross_entropy", optimizer="adam",
+                   lr=3e-3, epochs=15, batch_size=64, dropout=0.25),
+}
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "classification": dict(hidden=(64,), activation="relu", loss="cross_entropy", optimizer="adam",
                            lr=1e-3, epochs=50, batch_size=32, dropout=0.0),
@@ -84,10 +94,31 @@ def _positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def check_model(model: str, dataset: str | None) -> None:
+    """ValueError unless ``model`` is one of ``MODELS`` and fits the data (a CNN needs images)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if model == "cnn" and dataset not in IMAGE_SHAPES:
+        source = f"dataset {dataset!r}" if dataset else "a CSV file"
+        raise ValueError(f"the cnn model needs an image dataset ({', '.join(IMAGE_SHAPES)}), got {source}")
+
+
+def defaults_for(config: TrainConfig, task: str) -> dict[str, Any]:
+    """The defaults that fill ``config``: the CNN's, the dataset's or the task's."""
+    if config.model == "cnn" and config.dataset in CNN_DEFAULTS:
+        return CNN_DEFAULTS[config.dataset]
+    return DATASET_DEFAULTS.get(config.dataset or "", TASK_DEFAULTS[task])
+
+
 def resolve_config(config: TrainConfig, task: str) -> TrainConfig:
     """Fill every ``None`` from the dataset's (or the task's) defaults and check the values."""
-    defaults = DATASET_DEFAULTS.get(config.dataset or "", TASK_DEFAULTS[task])
-    filled = replace(config, **{k: v for k, v in defaults.items() if getattr(config, k) is None})
+    model = "mlp" if config.model is None else config.model
+    check_model(model, config.dataset)
+    defaults = defaults_for(config, task)
+    filled = replace(config, model=model,
+                     **{k: v for k, v in defaults.items() if getattr(config, k) is None})
+    if model == "cnn" and not filled.hidden:
+        raise ValueError("a CNN needs at least one convolution: hidden gives its channels, e.g. 16,32")
     filled.hidden = tuple(int(h) for h in filled.hidden)
     for h in filled.hidden:
         _positive_int("each hidden layer size", h)
@@ -488,9 +519,14 @@ def build(config: TrainConfig, split: data.Split) -> tuple[TrainedModel, nn.Modu
     n_targets = split.train.targets.shape[1] if split.task == "regression" else 1
     head = Head.for_loss(config.loss, split.task, split.n_classes, n_targets)
     rng = np.random.default_rng(config.seed)
-    sizes = [split.n_features, *config.hidden, head.n_outputs]
-    model = nn.MLP(sizes, config.activation, head.output_activation, dropout=config.dropout,
-                   rng=rng, dtype=config.dtype)
+    if config.model == "cnn":
+        model: nn.Module = nn.CNN(IMAGE_SHAPES[config.dataset], config.hidden, head.n_outputs,
+                                  config.activation, head.output_activation, dropout=config.dropout,
+                                  rng=rng, dtype=config.dtype)
+    else:
+        sizes = [split.n_features, *config.hidden, head.n_outputs]
+        model = nn.MLP(sizes, config.activation, head.output_activation, dropout=config.dropout,
+                       rng=rng, dtype=config.dtype)
     loss_kwargs = {"delta": config.delta} if config.loss == "huber_loss" else {}
     reduction = {"reduction": "mean"}  # per-sample average, whatever the functional default
     loss_fn = nn.loss_module(config.loss, **reduction, **loss_kwargs)

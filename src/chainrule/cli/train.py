@@ -19,9 +19,11 @@ from chainrule import data
 from chainrule.cli import CommandError
 from chainrule.train import (
     DATASET_DEFAULTS,
+    MODELS,
     EpochResult,
     TrainConfig,
     TrainedModel,
+    check_model,
     load_split,
     plot_history,
     run_training,
@@ -59,7 +61,10 @@ def _register_train(subparsers: Any) -> None:
     source.add_argument("--test-size", type=float, default=0.2, metavar="FRACTION",
                         help="held-out fraction, stratified by class (default 0.2)")
     net = p.add_argument_group("network and training")
-    net.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 128,64 ('none': linear)")
+    net.add_argument("--model", choices=MODELS, help="mlp (default) or cnn: a small convolutional "
+                                                     "network, for image datasets (digits)")
+    net.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes, e.g. 128,64 ('none': linear); "
+                                                       "for --model cnn the channels of each convolution")
     net.add_argument("--activation", help="relu, tanh, sigmoid, leaky_relu, elu, gelu, softplus")
     net.add_argument("--loss", help="cross_entropy, multi_margin, hinge (binary), bce_with_logits, "
                                     "mse, l1, huber, l2")
@@ -117,6 +122,10 @@ def _train(args: argparse.Namespace) -> int:
         raise CommandError("--csv needs --target COLUMN, the column to predict")
     if args.dataset is not None and (args.target or args.task or args.features):
         raise CommandError("--target, --features and --task go with --csv, not with --dataset")
+    try:
+        check_model(args.model or "mlp", args.dataset)
+    except ValueError as exc:
+        raise CommandError(f"--model: {exc}") from None
     _check_writable(args.out, "--out")
     _check_writable(args.plot, "--plot")
     if args.plot:
@@ -127,7 +136,7 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         dataset=args.dataset, csv=args.csv, target=args.target, task=args.task,
         features=tuple(c.strip() for c in args.features.split(",")) if args.features else None,
-        hidden=_parse_hidden(args.hidden), activation=args.activation, loss=args.loss, delta=args.delta,
+        model=args.model, hidden=_parse_hidden(args.hidden), activation=args.activation, loss=args.loss, delta=args.delta,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout,
         seed=args.seed, test_size=args.test_size, dtype=args.dtype)
@@ -233,9 +242,9 @@ class _Reporter:
         sys.stderr.flush()
 
     def epoch_factory(self, config: TrainConfig, split: data.Split) -> Any:
-        from chainrule.train import TASK_DEFAULTS
+        from chainrule.train import defaults_for
 
-        defaults = DATASET_DEFAULTS.get(config.dataset or "", TASK_DEFAULTS[split.task])
+        defaults = defaults_for(config, split.task)
         self.epochs = config.epochs or defaults["epochs"]
         width = len(str(self.epochs))
 
@@ -257,7 +266,7 @@ def _summary_rows(run: Any, saved: str | None, plot: str | None) -> list[tuple[s
     kind = (f"classification, {split.n_classes} classes" if split.task == "classification" else "regression")
     rows = [("data", f"{source} ({kind}; {len(split.train)} train / {len(split.test)} test, "
                      f"{split.n_features} features)"),
-            ("network", " -> ".join(map(str, run.trained.model.sizes)) + f" ({config.activation}"
+            ("network", _network(run.trained.model) + f" ({config.activation}"
                         + (f", dropout {config.dropout:g}" if config.dropout else "")
                         + f"; {run.trained.model.num_parameters()} parameters)"),
             ("loss", config.loss + (f" (delta {config.delta:g})" if config.loss == "huber_loss" else "")),
@@ -282,6 +291,11 @@ def _summary_rows(run: Any, saved: str | None, plot: str | None) -> list[tuple[s
     if plot:
         rows.append(("curves saved to", plot))
     return rows
+
+
+def _network(model: Any) -> str:
+    describe = getattr(model, "describe", None)  # a CNN describes its layers; an MLP has sizes
+    return describe() if describe is not None else " -> ".join(map(str, model.sizes))
 
 
 def _print_table(title: str, rows: list[tuple[str, str]]) -> None:

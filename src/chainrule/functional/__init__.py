@@ -1,4 +1,5 @@
-"""Activations, losses and the dense layer's affine map: ``import chainrule.functional as F``.
+"""Activations, losses, layers' maps (linear, convolution, pooling, normalisation, embedding,
+dropout, pad): ``import chainrule.functional as F``, with PyTorch's names and signatures.
 
 Each function is one primitive of the engine with a closed-form backward pass and, for the
 activations and losses, its formula (``chainrule.formula(name)``). ``ACTIVATIONS`` and
@@ -20,6 +21,9 @@ from chainrule.functional.activations import (
     softplus,
     tanh,
 )
+from chainrule.functional.conv import conv1d, conv2d, conv3d
+from chainrule.functional.dropout import dropout
+from chainrule.functional.embedding import embedding
 from chainrule.functional.formulas import FORMULAS, Formula, formula
 from chainrule.functional.linear import linear
 from chainrule.functional.losses import (
@@ -36,6 +40,9 @@ from chainrule.functional.losses import (
     mse_loss,
     multi_margin_loss,
 )
+from chainrule.functional.normalization import batch_norm, layer_norm
+from chainrule.functional.padding import pad
+from chainrule.functional.pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 
 ACTIVATIONS: dict[str, Callable] = {
     f.__name__: f
@@ -102,4 +109,6 @@ __all__ = [
     "multi_margin_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "cosine_similarity", "cosine_embedding_loss", "ACTIVATIONS", "LOSSES",
     "REDUCTIONS", "FORMULAS", "Formula", "formula", "get_activation", "get_loss",
+    "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "batch_norm", "layer_norm", "embedding", "dropout", "pad",
 ]
