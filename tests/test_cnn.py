@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import pytest
 
 from chainrule import nn
@@ -55,4 +54,5 @@ def test_cli_rejects_cnn_on_tabular_data_before_loading(capsys):
 def test_mlp_stays_the_default():
     config = resolve_config(TrainConfig(dataset="digits"), "classification")
     assert config.model == "mlp" and config.hidden == (512,)
-    np.testing.assert_equal(resolve_config(TrainConfig(dataset="digits", model="cnn"), "classification").lr, 3e-3)
+    cnn = resolve_config(TrainConfig(dataset="digits", model="cnn"), "classification")
+    assert cnn.lr == 3e-3 and cnn.hidden == (16, 32)

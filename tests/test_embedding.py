@@ -1,4 +1,5 @@
-"""F.embedding against PyTorch and HIPS autograd: repeated indices accumulate, padding_idx gets no gradient."""
+"""F.embedding against PyTorch and HIPS autograd: repeated indices accumulate, padding_idx gets
+no gradient."""
 from __future__ import annotations
 
 import autograd

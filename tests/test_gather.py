@@ -28,6 +28,7 @@ def test_scatter_add_accumulates_as_add_at(rng):
 
 def test_gradients_of_both(rng):
     index = np.array([[0, 5], [5, 2]])
-    assert cr.gradcheck(lambda x: (gather(x, index) ** 2).sum(), cr.tensor(rng.standard_normal((2, 3)), requires_grad=True))
+    assert cr.gradcheck(lambda x: (gather(x, index) ** 2).sum(),
+                        cr.tensor(rng.standard_normal((2, 3)), requires_grad=True))
     assert cr.gradcheck(lambda g: (scatter_add(g, index, (2, 3)) ** 2).sum(),
                         cr.tensor(rng.standard_normal((2, 2)), requires_grad=True))

@@ -44,7 +44,8 @@ def _check_step(ours, theirs, x, rng, atol=1e-10):
 LAYERS = [
     (lambda: nn.Conv2d(3, 4, 3, rng=0), lambda: torch.nn.Conv2d(3, 4, 3), (2, 3, 6, 5)),
     (lambda: nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2, rng=1),
-     lambda: torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2), (2, 4, 7, 6)),
+     lambda: torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
+     (2, 4, 7, 6)),
     (lambda: nn.Conv2d(2, 3, 3, padding="same", bias=False, rng=2),
      lambda: torch.nn.Conv2d(2, 3, 3, padding="same", bias=False), (1, 2, 5, 4)),
     (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect", rng=3),
@@ -53,8 +54,8 @@ LAYERS = [
      lambda: torch.nn.Conv2d(2, 3, 3, padding=2, padding_mode="replicate"), (2, 2, 5, 4)),
     (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular", rng=3),
      lambda: torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (2, 2, 5, 4)),
-    (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1, rng=4), lambda: torch.nn.Conv1d(3, 4, 3, stride=2, padding=1),
-     (2, 3, 9)),
+    (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1, rng=4),
+     lambda: torch.nn.Conv1d(3, 4, 3, stride=2, padding=1), (2, 3, 9)),
     (lambda: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2), (2, 3, 6, 5)),
     (lambda: nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
      lambda: torch.nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), (2, 3, 7, 6)),
@@ -63,15 +64,16 @@ LAYERS = [
      lambda: torch.nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 3, 7, 6)),
     (lambda: nn.AvgPool1d(2), lambda: torch.nn.AvgPool1d(2), (2, 3, 7)),
     (lambda: nn.LayerNorm(5), lambda: torch.nn.LayerNorm(5), (3, 4, 5)),
-    (lambda: nn.LayerNorm((4, 5), elementwise_affine=False), lambda: torch.nn.LayerNorm((4, 5), elementwise_affine=False),
-     (3, 4, 5)),
+    (lambda: nn.LayerNorm((4, 5), elementwise_affine=False),
+     lambda: torch.nn.LayerNorm((4, 5), elementwise_affine=False), (3, 4, 5)),
     (lambda: nn.Flatten(), lambda: torch.nn.Flatten(), (2, 3, 4, 5)),
     (lambda: nn.Flatten(0, 2), lambda: torch.nn.Flatten(0, 2), (2, 3, 4, 5)),
     (lambda: nn.Unflatten(1, (2, 3)), lambda: torch.nn.Unflatten(1, (2, 3)), (4, 6)),
 ]
 
 
-@pytest.mark.parametrize("make, make_torch, shape", LAYERS, ids=lambda v: repr(v()) if callable(v) else str(v))
+@pytest.mark.parametrize("make, make_torch, shape", LAYERS,
+                         ids=lambda v: repr(v()) if callable(v) else str(v))
 def test_layer_matches_torch(make, make_torch, shape, rng):
     ours = make()
     theirs = pair(ours, make_torch())

@@ -62,7 +62,7 @@ def test_batch_norm_against_torch_with_running_stats(shape, momentum, rng):
     c = shape[1]
     rm, rv = rng.standard_normal(c), rng.random(c) + 0.5
     trm, trv = torch.tensor(rm), torch.tensor(rv)
-    for step in range(3):  # several steps: the running statistics accumulate
+    for _ in range(3):  # several steps: the running statistics accumulate
         x = rng.standard_normal(shape) * 2 - 1
         w, b = rng.standard_normal(c), rng.standard_normal(c)
         r = rng.standard_normal(shape)
@@ -123,7 +123,8 @@ def test_batch_norm_float32(rng):
     y = F.batch_norm(X, rm, rv, w, None, training=True)
     y.sum().backward()
     assert y.dtype == X.grad.dtype == w.grad.dtype == rm.dtype == rv.dtype == np.float32
-    np.testing.assert_allclose(y.data, bn_oracle(x.astype(np.float64), np.ones(3), np.zeros(3)), atol=1e-5)
+    expected = bn_oracle(x.astype(np.float64), np.ones(3), np.zeros(3))
+    np.testing.assert_allclose(y.data, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape, k", [((4, 5), 1), ((2, 3, 4), 2), ((2, 3, 4), 1), ((1, 6), 1)], ids=str)
@@ -150,7 +151,8 @@ def test_layer_norm_against_oracles(shape, k, rng):
 
 
 @pytest.mark.parametrize("call, parts", [
-    (lambda: F.batch_norm(np.ones((1, 3)), np.zeros(3), np.ones(3), training=True), ["more than 1", "(1, 3)"]),
+    (lambda: F.batch_norm(np.ones((1, 3)), np.zeros(3), np.ones(3), training=True),
+     ["more than 1", "(1, 3)"]),
     (lambda: F.batch_norm(np.ones((1, 3, 1, 1)), None, None, training=True), ["more than 1", "(1, 3, 1, 1)"]),
     (lambda: F.batch_norm(np.ones((4, 3)), np.zeros(2), np.ones(3)), ["running_mean", "(3,)", "(2,)"]),
     (lambda: F.batch_norm(np.ones((4, 3)), None, None), ["running_mean", "training=False"]),

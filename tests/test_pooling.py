@@ -137,7 +137,8 @@ def test_pool_against_autograd(case: Pool, rng):
     r = rng.standard_normal(ref.shape)
     y, gx = _run(case, x, r)
     np.testing.assert_allclose(y, ref, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(gx, autograd.grad(lambda x: anp.sum(oracle(case, x) * r))(x), rtol=0, atol=1e-12)
+    expected = autograd.grad(lambda x: anp.sum(oracle(case, x) * r))(x)
+    np.testing.assert_allclose(gx, expected, rtol=0, atol=1e-12)
 
 
 @needs_torch
@@ -148,7 +149,8 @@ def test_pool_against_torch(case: Pool, ties: bool, rng):
     if ties:
         x = np.round(x)  # many equal values: the first maximum of a window takes the gradient
     tx = torch.tensor(x, requires_grad=True)
-    fn = {"max": TF.max_pool2d, "max1d": TF.max_pool1d, "avg": TF.avg_pool2d, "avg1d": TF.avg_pool1d}[case.kind]
+    fn = {"max": TF.max_pool2d, "max1d": TF.max_pool1d, "avg": TF.avg_pool2d,
+          "avg1d": TF.avg_pool1d}[case.kind]
     ty = fn(tx, **case.kwargs())
     r = rng.standard_normal(tuple(ty.shape))
     (ty * torch.tensor(r)).sum().backward()
@@ -171,7 +173,8 @@ def test_max_pool_return_indices_as_torch(rng):
 def test_pool_gradcheck(case: Pool, rng):
     x = rng.standard_normal(case.shape)
     r = rng.standard_normal(OURS[case.kind](x, **case.kwargs()).shape)
-    assert cr.gradcheck(lambda x: (OURS[case.kind](x, **case.kwargs()) * r).sum(), cr.tensor(x, requires_grad=True))
+    assert cr.gradcheck(lambda x: (OURS[case.kind](x, **case.kwargs()) * r).sum(),
+                        cr.tensor(x, requires_grad=True))
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[7], CASES[12]], ids=repr)

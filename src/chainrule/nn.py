@@ -795,7 +795,8 @@ def _size(cls: str, name: str, value: Any, d: int) -> tuple[int, ...]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value),) * d
     if (not isinstance(value, (tuple, list)) or len(value) != d
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in value)):
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+                       for v in value)):
         raise ValueError(f"{cls}: {name} must be a positive int or {d} of them, got {value!r}")
     return tuple(int(v) for v in value)
 
@@ -1114,7 +1115,8 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, *, dtype: Any = np.float64):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
+                 else tuple(normalized_shape))
         self.normalized_shape = _size("LayerNorm", "normalized_shape", shape, len(shape)) if shape else ()
         if not self.normalized_shape:
             raise ValueError(f"LayerNorm: normalized_shape must not be empty, got {normalized_shape!r}")

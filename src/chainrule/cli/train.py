@@ -136,7 +136,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         dataset=args.dataset, csv=args.csv, target=args.target, task=args.task,
         features=tuple(c.strip() for c in args.features.split(",")) if args.features else None,
-        model=args.model, hidden=_parse_hidden(args.hidden), activation=args.activation, loss=args.loss, delta=args.delta,
+        model=args.model, hidden=_parse_hidden(args.hidden), activation=args.activation, loss=args.loss,
+        delta=args.delta,
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout,
         seed=args.seed, test_size=args.test_size, dtype=args.dtype)

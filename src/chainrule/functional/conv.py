@@ -46,7 +46,8 @@ def _pad(x: np.ndarray, padding: Pairs, value: float = 0.0) -> np.ndarray:
     # A filled array and one slice assignment: np.pad costs ~4x as much for these small images.
     shape = (*x.shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding, strict=True)))
     out = np.full(shape, value, dtype=x.dtype)
-    out[(slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], padding, strict=True)))] = x
+    inside = (slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], padding, strict=True))
+    out[(slice(None), slice(None), *inside)] = x
     return out
 
 

@@ -42,11 +42,11 @@ def _geometry(fn: str, shape: tuple[int, ...], d: int, kernel_size: Any, stride:
     pads, out = [], []
     for i in range(d):
         span = dil[i] * (kernel[i] - 1) + 1
-        limit = span / 2 if half_of == "span" else kernel[i] / 2
-        if pad[i] > limit:
+        size = span if half_of == "span" else kernel[i]
+        if pad[i] > size / 2:
             raise ValueError(f"{fn}: padding {pad[i]} must be at most half the kernel "
-                             f"({'dilated ' if half_of == 'span' else ''}size {span if half_of == 'span' else kernel[i]}), "
-                             f"as in PyTorch; got padding={padding!r}, kernel_size={kernel_size!r}")
+                             f"({'dilated ' if half_of == 'span' else ''}size {size}), as in "
+                             f"PyTorch; got padding={padding!r}, kernel_size={kernel_size!r}")
         length = shape[2 + i]
         room = length + 2 * pad[i] - span
         n = (-(-room // stride_[i]) if ceil_mode else room // stride_[i]) + 1
