@@ -712,6 +712,64 @@ def _cel_ag(a: list[str], p: dict) -> str:
     return _reduce_ag(per, p)
 
 
+def _conv1d_param(gen: Gen, shapes: list, pool: bool = False) -> dict | None:
+    """A 1-D convolution (or average pooling) of the operand flattened to (1, 1, size)."""
+    size = int(np.prod(shapes[0], dtype=np.int64))
+    k, s, d = gen.integer(1, 3), gen.integer(1, 2), 1 if pool else gen.integer(1, 2)
+    p = gen.integer(0, k // 2) if pool else gen.integer(0, 1)
+    if size == 0 or d * (k - 1) + 1 > size + 2 * p:
+        return None
+    out = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    weight = np.full((1, 1, k), 1.0 / k) if pool else gen.rng.normal(size=(1, 1, k))
+    return {"k": k, "stride": s, "padding": p, "dilation": d, "out": out,
+            "weight": Const(weight.astype(gen.dtype))}
+
+
+def _conv1d_ag(a: list[str], p: dict) -> str:
+    """Cross-correlation written out: one strided slice of the padded row per kernel cell."""
+    pads = f"((0, 0), (0, 0), ({p['padding']}, {p['padding']}))"
+    padded = f"anp.pad(anp.reshape({a[0]}, (1, 1, -1)), {pads}, mode='constant')"
+    s, d, out = p["stride"], p["dilation"], p["out"]
+    w = p["weight"].value.reshape(-1)
+    return "(" + " + ".join(f"{float(w[j])!r} * {padded}[..., {j * d}:{j * d + s * (out - 1) + 1}:{s}]"
+                            for j in range(p["k"])) + ")"
+
+
+def _norm_ag(x: str, axes: str) -> str:
+    centred = f"({x} - anp.mean({x}, axis={axes}, keepdims=True))"
+    return f"({centred} / anp.sqrt(anp.mean({centred} ** 2, axis={axes}, keepdims=True) + 1e-05))"
+
+
+def _layer_norm_param(gen: Gen, shapes: list) -> dict | None:
+    shape = shapes[0]
+    return {"n": shape[-1]} if len(shape) >= 1 and shape[-1] >= 2 else None
+
+
+def _batch_norm_param(gen: Gen, shapes: list) -> dict | None:
+    shape = shapes[0]
+    if len(shape) < 2 or int(np.prod(shape, dtype=np.int64)) // max(shape[1], 1) < 2 or shape[1] == 0:
+        return None
+    return {"axes": (0, *range(2, len(shape)))}
+
+
+def _pad_param(gen: Gen, shapes: list) -> dict | None:
+    nd = len(shapes[0])
+    if nd == 0:
+        return None
+    amounts = tuple(gen.integer(0, 2) for _ in range(2 * gen.integer(1, min(nd, 2))))
+    k = len(amounts) // 2
+    pairs = [(0, 0)] * (nd - k) + [(amounts[2 * i], amounts[2 * i + 1]) for i in reversed(range(k))]
+    return {"pad": amounts, "pairs": tuple(pairs), "value": gen.choice([0.0, 1.5])}
+
+
+def _embedding_param(gen: Gen, shapes: list) -> dict | None:
+    shape = shapes[0]
+    if len(shape) != 2 or shape[0] == 0:
+        return None
+    rows = tuple(gen.integer(1, 3) for _ in range(gen.integer(1, 2)))
+    return {"index": Const(gen.rng.integers(0, shape[0], size=rows))}  # repeats accumulate
+
+
 FUNCTIONAL_OPS: list[Op] = [
     Op("linear", lambda a, p: f"F.linear({', '.join(a)})",
        lambda a, p: f"(anp.matmul({a[0]}, {a[1]}.T)" + (f" + {a[2]})" if len(a) > 2 else ")"),
@@ -816,6 +874,25 @@ FUNCTIONAL_OPS: list[Op] = [
        lambda a, p: (f"TF.cosine_embedding_loss({a[0]}, {a[1]}, {p['target'].code('th')}, "
                      f"margin={p['margin']!r}, reduction={_red(p)!r})"),
        "apart", ("no_zeros", "no_zeros"), params=_cel_param, kinked=True, requires="cosine_embedding_loss"),
+    # layers' maps (issue 12): conv1d and avg_pool1d of the operand as one row, normalisations,
+    # constant padding, embedding rows. conv2d/3d and max pooling: see test_conv / test_pooling.
+    Op("conv1d", "F.conv1d({0}.reshape(1, 1, -1), {weight}, stride={stride}, padding={padding}, "
+       "dilation={dilation})", _conv1d_ag,
+       "TF.conv1d({0}.reshape(1, 1, -1), {weight}, stride={stride}, padding={padding}, dilation={dilation})",
+       params=_conv1d_param, requires="conv1d"),
+    Op("avg_pool1d", "F.avg_pool1d({0}.reshape(1, 1, -1), {k}, stride={stride}, padding={padding})",
+       _conv1d_ag, "TF.avg_pool1d({0}.reshape(1, 1, -1), {k}, stride={stride}, padding={padding})",
+       params=lambda gen, shapes: _conv1d_param(gen, shapes, pool=True), requires="avg_pool1d"),
+    Op("layer_norm", "F.layer_norm({0}, ({n},))", lambda a, p: _norm_ag(a[0], "-1"),
+       "TF.layer_norm({0}, ({n},))", params=_layer_norm_param, requires="layer_norm"),
+    Op("batch_norm", "F.batch_norm({0}, None, None, training=True)",
+       lambda a, p: _norm_ag(a[0], repr(p["axes"])), "TF.batch_norm({0}, None, None, training=True)",
+       params=_batch_norm_param, requires="batch_norm"),
+    Op("pad", "F.pad({0}, {pad!r}, value={value!r})",
+       "anp.pad({0}, {pairs!r}, mode='constant', constant_values={value!r})",
+       "TF.pad({0}, {pad!r}, value={value!r})", params=_pad_param, requires="pad"),
+    Op("embedding", "F.embedding({index}, {0})", "{0}[{index}]", "TF.embedding({index}, {0})",
+       params=_embedding_param, requires="embedding"),
 ]
 
 
@@ -1178,6 +1255,10 @@ def test_every_functional_activation_and_loss_has_a_table_entry():
     covered = {op.requires for op in FUNCTIONAL_OPS}
     # not elementwise on one tensor of any shape: tested on their own below / elsewhere
     special = {"dropout", "get_activation", "get_loss"}  # random, or look-ups, not math
+    # the same primitives as conv1d / avg_pool1d in more dimensions, and max pooling (a tie
+    # splits autograd's gradient but goes to the first maximum in PyTorch and chainrule):
+    # each against autograd and torch in test_conv.py and test_pooling.py
+    special |= {"conv2d", "conv3d", "max_pool1d", "max_pool2d", "avg_pool2d"}
     missing = sorted(n for n in names if callable(getattr(F, n)) and not n[0].isupper()
                      and n not in covered and n not in special and n not in {"formula", "FORMULAS"})
     assert not missing, f"functional names with no differential entry: {missing}"
