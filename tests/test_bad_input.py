@@ -24,7 +24,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule._katex import math as katex_math
 from chainrule.cli import main
+from chainrule.explain.render_interactive import render_interactive
 
 F = pytest.importorskip("chainrule.functional", reason="chainrule.functional")
 nn = pytest.importorskip("chainrule.nn", reason="chainrule.nn")
@@ -212,6 +214,12 @@ ROWS: list[Row] = [
     lib("vstack-not-a-sequence", lambda tmp: cr.vstack(T(2, 3)), "sequence", "Tensor"),
     lib("var-out-array", lambda tmp: cr.var(T(3), out=np.zeros(())), "out="),
     lib("cumsum-dtype", lambda tmp: cr.cumsum(T(3), dtype=np.float32), "dtype=", "astype"),
+    lib(
+        "interactive-page-of-a-graph-that-is-no-network",
+        lambda tmp: render_interactive(cr.explain((T(3) * 2).sum())),
+        "layered network",
+    ),
+    lib("katex-math-not-a-string", lambda tmp: katex_math(1.5), "str"),
     # --- activations and losses ---
     lib("sigmoid-string-input", lambda tmp: F.sigmoid(np.array(["a"])), "numeric", "<U1"),
     lib("cross-entropy-string-target", lambda tmp: F.cross_entropy(T(2, 3), np.array(["a", "b"])), "<U1"),
@@ -491,6 +499,11 @@ ROWS: list[Row] = [
         "explain-diagram-bad-extension",
         lambda tmp: ["explain", "--diagram", str(tmp / "d.gif"), "--output", "{out}"],
         ".gif",
+    ),
+    cmd(
+        "explain-interactive-not-html",
+        lambda tmp: ["explain", "--interactive", "--format", "json", "--output", "{out}"],
+        "--format html",
     ),
     cmd(
         "check-missing-file", lambda tmp: ["check", str(tmp / "nope.toml"), "--output", "{out}"], "nope.toml"

@@ -118,7 +118,7 @@ def test_html_is_self_contained(reference):
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and 'id="network"' in page
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)  # nothing fetched
     assert page.count("<circle") == 6  # 3 inputs, 2 hidden, 1 output
-    assert "dL/dw = 2.843e-05" in page  # edges carry their gradient
+    assert " = 2.843e-05</text>" in page  # edges carry their gradient (dL/dw, its name in tspans)
     # formulas marked for the inlined KaTeX, each with an HTML fallback (tests/test_html_render.py
     # typesets them in Chromium): yhat as y-hat, x_1 subscripted, a function's name intact
     assert '<span class="cr-math" data-tex="\\hat{y} - y">&#375; - y</span>' in page

@@ -14,7 +14,7 @@ import pytest
 from cdp import Browser, find_chromium
 
 from chainrule._katex import KATEX_VERSION, head_html, math
-from chainrule.explain import explain, explain_network, load_network
+from chainrule.explain import example_paths, explain, explain_network, load_network
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -140,6 +140,25 @@ def test_screenshot_is_not_blank(reference_page):
     assert pixels.std() > 0.05  # a blank page has no variance
     top = pixels[:600]  # the drawing: dark strokes and the unit fills
     assert (top.mean(axis=2) < 0.4).mean() > 0.001
+
+
+@needs_chromium
+@pytest.mark.parametrize(
+    "path", [p for p in example_paths() if "worksheet" not in p.name], ids=lambda p: p.stem
+)
+def test_every_shipped_network_page_typesets(browser, tmp_path_factory, path):
+    """Batches (superscripted names, squared in tanh's derivative), classifiers, updates."""
+    page_path = _write(
+        tmp_path_factory, f"{path.stem}.html", explain_network(load_network(path), lr=0.1).to_html()
+    )
+    page = browser.open(page_path.as_uri())
+    formulas, typeset, failed = page.evaluate(
+        "[document.querySelectorAll('.cr-math').length,"
+        " document.querySelectorAll('.cr-math > .katex').length,"
+        " document.querySelectorAll('.cr-math-error').length]"
+    )
+    assert formulas > 50 and typeset == formulas and failed == 0
+    assert page.errors() == [] and _offline(page, page_path) == []
 
 
 @needs_chromium

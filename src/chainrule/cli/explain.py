@@ -64,7 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NETWORK.toml",
         help="network file (default: the reference 3-2-1 sigmoid network)",
     )
-    p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: text; html with --interactive)")
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="an HTML page that steps through the forward and backward pass one quantity at a time "
+        "(arrow keys and buttons; the unit and edge of each step highlighted); works offline",
+    )
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     p.add_argument(
         "--diagram", metavar="FILE", help="also draw the network to FILE.png or FILE.svg (matplotlib)"
@@ -102,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
         for path in example_paths():
             print(path)
         return 0
+    if args.interactive and args.format not in (None, "html"):
+        raise CommandError(
+            f"--interactive writes an HTML page; it goes with --format html, not --format {args.format}"
+        )
+    args.format = args.format or ("html" if args.interactive else "text")
     spec = load_network(resolve_file(args.network, "network file"))
     explanation = explain_network(spec, notation=args.notation, lr=args.lr, digits=args.digits)
     if args.diagram:
@@ -111,7 +122,12 @@ def run(args: argparse.Namespace) -> int:
         color = args.color == "always" or (
             args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         )
-    text = explanation.render(args.format, digits=args.digits, color=color)
+    if args.interactive:
+        from chainrule.explain.render_interactive import render_interactive
+
+        text = render_interactive(explanation, digits=args.digits)
+    else:
+        text = explanation.render(args.format, digits=args.digits, color=color)
     if args.output:
         atomic_write_text(args.output, text)
     else:

@@ -7,6 +7,7 @@ renderers round for display only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from string import Template
@@ -42,7 +43,10 @@ class ClosedForm:
         return _display(Template(self.text).substitute(self.operands))
 
     def with_latex(self, latex_of: Callable[[str], str]) -> str:
-        return Template(self.latex).substitute({k: latex_of(n) for k, n in self.operands.items()})
+        # an operand raised to a power is braced: the square of y_{1-1}^{(2)} (a batch's sample)
+        # is {y_{1-1}^{(2)}}^{2}, where y_{1-1}^{(2)}^{2} is a double superscript TeX rejects
+        template = re.sub(r"(\$\{?\w+\}?)(?=\^)", r"{\1}", self.latex)
+        return Template(template).substitute({k: latex_of(n) for k, n in self.operands.items()})
 
     def with_numbers(self, number_of: Callable[[str], str]) -> str:
         return _display(Template(self.text).substitute({k: number_of(n) for k, n in self.operands.items()}))
