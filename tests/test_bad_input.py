@@ -183,6 +183,12 @@ ROWS: list[Row] = [
         "requires_grad",
     ),
     lib("explain-non-scalar", lambda tmp: cr.explain(T(3) * 2), "scalar", "(3,)"),
+    lib(
+        "interactive-page-of-a-graph-that-is-no-network",
+        lambda tmp: render_interactive(cr.explain((T(3) * 2).sum())),
+        "layered network",
+    ),
+    lib("katex-math-not-a-string", lambda tmp: katex_math(1.5), "str"),
     # --- NumPy's operations (chainrule.numpy_api) ---
     lib("einsum-operand-count", lambda tmp: cr.einsum("ij,jk->ik", T(2, 3)), "2 operand", "(2, 3)"),
     lib("einsum-subscripts-vs-dims", lambda tmp: cr.einsum("ij->i", T(3)), "'ij'", "(3,)"),
@@ -214,12 +220,6 @@ ROWS: list[Row] = [
     lib("vstack-not-a-sequence", lambda tmp: cr.vstack(T(2, 3)), "sequence", "Tensor"),
     lib("var-out-array", lambda tmp: cr.var(T(3), out=np.zeros(())), "out="),
     lib("cumsum-dtype", lambda tmp: cr.cumsum(T(3), dtype=np.float32), "dtype=", "astype"),
-    lib(
-        "interactive-page-of-a-graph-that-is-no-network",
-        lambda tmp: render_interactive(cr.explain((T(3) * 2).sum())),
-        "layered network",
-    ),
-    lib("katex-math-not-a-string", lambda tmp: katex_math(1.5), "str"),
     # --- activations and losses ---
     lib("sigmoid-string-input", lambda tmp: F.sigmoid(np.array(["a"])), "numeric", "<U1"),
     lib("cross-entropy-string-target", lambda tmp: F.cross_entropy(T(2, 3), np.array(["a", "b"])), "<U1"),
