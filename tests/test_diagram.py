@@ -142,14 +142,26 @@ def _collisions(labels, segments, circles, boxes, inside=None):
     else:
         loss_index = None
     paths = [Path(p + [p[0]], closed=True) for p in labels]
+
+    def bounds(points):
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        return min(xs) - 1, min(ys) - 1, max(xs) + 1, max(ys) + 1
+
+    def near(a, b):  # axis-aligned bounds first, so the exact test runs only where it can matter
+        return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+    label_bounds = [bounds(p) for p in labels]
+    segment_bounds = [bounds([(x0, y0), (x1, y1)]) for x0, y0, x1, y1 in segments]
     for i, a in enumerate(paths):
         for j in range(i + 1, len(paths)):
-            if a.intersects_path(paths[j], filled=True):
+            if near(label_bounds[i], label_bounds[j]) and a.intersects_path(paths[j], filled=True):
                 found.append(("label", i, "label", j))
         if i == loss_index:
             continue
         for k, (x0, y0, x1, y1) in enumerate(segments):
-            if a.intersects_path(Path([(x0, y0), (x1, y1)]), filled=True):
+            if near(label_bounds[i], segment_bounds[k]) and a.intersects_path(
+                Path([(x0, y0), (x1, y1)]), filled=True
+            ):
                 found.append(("label", i, "edge", k))
         for k, (cx, cy, r) in enumerate(circles):
             if a.intersects_path(Path.circle((cx, cy), r), filled=True):

@@ -529,11 +529,11 @@ def _svg_runs(runs: list[Run]) -> str:
     return "".join(out)
 
 
-def network_svg(e: Explanation, digits: int | None = None) -> str:
+def network_svg(e: Explanation, digits: int | None = None, drawing: Drawing | None = None) -> str:
     """The drawing as a standalone ``<svg>`` element (str). Units have ids ``u-C-J``, edges
     ``e-L-I-J``, and each label lists the quantities it shows in ``data-q`` (for the
     interactive page). Raises ValueError for an explanation that is not of a layered network."""
-    d = layout(e, digits)
+    d = layout(e, digits) if drawing is None else drawing
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="network" width="{d.width}" height="{d.height}" '
         f'viewBox="0 0 {d.width} {d.height}" font-family="{FONT_FAMILY}" font-size="{FONT_SIZE:g}" '

@@ -156,7 +156,7 @@ def _equation(r: Row) -> str:
     return " = ".join(parts)
 
 
-def steps(e: Explanation, digits: int | None = None) -> list[dict]:
+def steps(e: Explanation, digits: int | None = None, drawing: Drawing | None = None) -> list[dict]:
     """The page's steps: step 0 shows what is given; then one per computed quantity, in the
     explanation's order. Each: name, kind, row (the rendered row), highlight (element ids)."""
     if e.network is None or not e.quantities:
@@ -165,7 +165,7 @@ def steps(e: Explanation, digits: int | None = None) -> list[dict]:
             "F.linear layers ending in a loss); this graph has no network to step through"
         )
     digits = e.digits if digits is None else digits
-    index, between = _element_index(e, layout(e, digits))
+    index, between = _element_index(e, layout(e, digits) if drawing is None else drawing)
     out: list[dict] = [{"name": "", "kind": "given", "row": None, "highlight": []}]
     for q in e.quantities:
         if q.is_given:
@@ -201,7 +201,8 @@ def render_interactive(e: Explanation, digits: int | None = None) -> str:
     Raises ValueError for an explanation that is not of a layered network.
     """
     digits = e.digits if digits is None else digits
-    all_steps = steps(e, digits)
+    drawing = layout(e, digits) if e.network is not None else None  # once, for the steps and the SVG
+    all_steps = steps(e, digits, drawing)
     panels = [f"<div class='step' data-name='' hidden>{_given_panel(e, digits)}</div>"]
     for s in all_steps[1:]:
         r: Row = s["row"]
@@ -226,7 +227,7 @@ def render_interactive(e: Explanation, digits: int | None = None) -> str:
         "<button id='last' type='button' title='last step (End)'>Last &raquo;</button>"
         "<span id='counter'></span><span class='hint'>keys: &larr; &rarr; Home End</span></div>\n"
         f"<div id='panel'>{''.join(panels)}</div>\n"
-        f"<div class='diagram'>{network_svg(e, digits)}</div>\n"
+        f"<div class='diagram'>{network_svg(e, digits, drawing)}</div>\n"
         f"<script type='application/json' id='chainrule-steps'>{blob}</script>\n"
         f"<script>{_SCRIPT}</script>\n</body></html>\n"
     )
