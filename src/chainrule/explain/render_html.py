@@ -22,7 +22,8 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { border: 1px solid #ccd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #eef1f8; } td.v { text-align: right; font-family: monospace; }
 td.n { font-family: monospace; color: #555; }
-.diagram { overflow-x: auto; border: 1px solid #dde; margin: 1em 0; }
+.diagram { overflow-x: auto; border: 1px solid #dde; margin: 1em 0 0.3em; }
+.key { color: #555; font-size: 0.9em; margin: 0 0 1em; }
 """
 
 
@@ -85,6 +86,11 @@ def _body(e: Explanation, digits: int) -> str:
         from chainrule.explain.diagram import network_svg
 
         out.append('<div class="diagram">' + network_svg(e, digits) + "</div>")
+        out.append(
+            "<p class='key'>Along each edge: its weight (blue) and the gradient of the loss with "
+            "respect to that weight (red). Above each unit: its pre-activation z and output y; "
+            "below it: &part;L/&part;z, its bias B and &part;L/&part;B.</p>"
+        )
     secs = sections(e, digits)
     for sec in secs:
         out.append(f"<h2>{html.escape(sec.title)}</h2><table>")
