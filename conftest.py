@@ -50,7 +50,7 @@ from sybil import Example, Region, Sybil
 from sybil.evaluators.doctest import DocTestEvaluator
 from sybil.parsers.abstract.doctest import DocTestStringParser
 from sybil.parsers.markdown import SkipParser
-from sybil.parsers.markdown.lexers import FencedCodeBlockLexer, RawFencedCodeBlockLexer
+from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
@@ -95,7 +95,8 @@ class PythonBlockParser:
 
     def __call__(self, document):
         fences = sorted(self.lexer(document), key=lambda r: r.start)
-        for region, after in zip(fences, [*fences[1:], None]):
+        for i, region in enumerate(fences):
+            after = fences[i + 1] if i + 1 < len(fences) else None
             if region.lexemes["language"] != "python":
                 continue
             source = region.lexemes["source"]
@@ -158,7 +159,7 @@ def output_matches(expected: list[str], actual: list[str]) -> bool:
     while actual and not actual[-1].strip():
         actual.pop()
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def match(i: int, j: int) -> bool:
         if i == len(expected):
             return j == len(actual)

@@ -30,3 +30,20 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say, in the summary, why the PyTorch-oracle tests skipped and how to run them."""
+    try:
+        import torch  # noqa: F401
+        return
+    except ImportError:
+        pass
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "torch" in str(getattr(r, "longrepr", "")).lower()]
+    if skipped:
+        terminalreporter.write_line(
+            f"PyTorch is not installed, so {len(skipped)} tests that compare chainrule with PyTorch "
+            "(the third gradient oracle, beside finite differences and HIPS autograd, which ran) "
+            "were skipped. To run them: pip install torch (this project's CI pins the CPU build "
+            "torch==2.13.0).", yellow=True)

@@ -704,6 +704,37 @@ ROWS: list[Row] = [
         ],
         "zz",
     ),
+    cmd(
+        "predict-keep-columns-missing",
+        lambda tmp: [
+            "predict",
+            trained_model(tmp),
+            "--csv",
+            write(tmp, "rows.csv", IRIS_HEADER + "\n5.1,3.5,1.4,0.2\n"),
+            "--keep-columns",
+            "id",
+            "--out",
+            "{out}",
+        ],
+        "'id'",
+    ),
+    cmd(
+        "predict-kept-column-clashes-with-output",
+        lambda tmp: [
+            "predict",
+            trained_model(tmp),
+            "--csv",
+            write(tmp, "rows.csv", IRIS_HEADER + ",prediction\n5.1,3.5,1.4,0.2,x\n"),
+            "--out",
+            "{out}",
+        ],
+        "'prediction' would appear twice",
+    ),
+    cmd(
+        "train-test-size-out-of-range",
+        lambda tmp: ["train", "--dataset", "iris", "--test-size", "1.5", "--out", "{out}"],
+        "test size",
+    ),
 ]
 
 EXISTING = b"an existing file the user cares about\n"

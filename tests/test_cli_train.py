@@ -78,13 +78,13 @@ def test_predict_to_stdout_and_file(iris_model, tmp_path, capsys):
     rows = tmp_path / "rows.csv"
     with open(rows, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", *iris.feature_names])  # an extra column is ignored
+        writer.writerow(["id", *iris.feature_names])  # passed through to the output
         for i in (0, 60, 120):
             writer.writerow([i, *iris.data[i]])
     code, out, _ = _run(capsys, "predict", str(iris_model), "--csv", str(rows))
     assert code == 0
     table = list(csv.DictReader(io.StringIO(out)))
-    assert list(table[0]) == ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    assert list(table[0]) == ["id", "prediction", "p_setosa", "p_versicolor", "p_virginica"]
     assert [r["prediction"] for r in table] == ["setosa", "versicolor", "virginica"]
     for r in table:
         assert sum(float(r[k]) for k in r if k.startswith("p_")) == pytest.approx(1.0, abs=1e-5)
@@ -219,3 +219,70 @@ def test_predict_with_a_hinge_model_writes_scores(tmp_path, capsys):
         assert r["prediction"] == ("benign" if float(r["score"]) >= 0 else "malignant")
     truth = bc.target_names[bc.target[:20]]
     assert sum(r["prediction"] == t for r, t in zip(table, truth, strict=True)) >= 18
+
+
+# --- evaluate without --dataset, predict's pass-through columns ----------------------------------------
+
+def test_evaluate_without_dataset_uses_the_one_the_model_records(iris_model, capsys):
+    code, out, err = _run(capsys, "evaluate", str(iris_model))
+    assert code == 0, err
+    assert "iris (test), 30 samples" in out
+    reported = TrainedModel.load(iris_model).info["results"]["test"]["accuracy"]
+    assert f"{reported:.2%}" in out
+
+
+def test_evaluate_without_dataset_of_a_csv_model_asks_for_the_csv(tmp_path, capsys):
+    rows = ["a,b,y"] + [f"{i % 7},{i % 5},{i % 2}" for i in range(40)]
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "m.npz"
+    assert main(["train", "--csv", str(path), "--target", "y", "--epochs", "2", "--quiet",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    code, _, err = _run(capsys, "evaluate", str(model))
+    assert code == 2 and "trained on a CSV file" in err and "--csv FILE" in err
+
+
+def _iris_rows(tmp_path, extra_columns):
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    rows = tmp_path / "rows.csv"
+    with open(rows, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        names = list(extra_columns)
+        writer.writerow([names[0], *iris.feature_names, *names[1:]])
+        for i in (0, 60, 120):
+            values = [f"{name}-{i}" for name in names]
+            writer.writerow([values[0], *iris.data[i], *values[1:]])
+    return rows
+
+
+def test_predict_passes_the_other_columns_through_by_default(iris_model, tmp_path, capsys):
+    rows = _iris_rows(tmp_path, ["id", "note"])
+    code, out, err = _run(capsys, "predict", str(iris_model), "--csv", str(rows))
+    assert code == 0, err
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert list(table[0])[:3] == ["id", "note", "prediction"]
+    assert [r["id"] for r in table] == ["id-0", "id-60", "id-120"]  # row order kept, text untouched
+    assert [r["note"] for r in table] == ["note-0", "note-60", "note-120"]
+    assert [r["prediction"] for r in table] == ["setosa", "versicolor", "virginica"]
+
+
+def test_predict_keep_columns_chooses_them(iris_model, tmp_path, capsys):
+    rows = _iris_rows(tmp_path, ["id", "note"])
+    code, out, _ = _run(capsys, "predict", str(iris_model), "--csv", str(rows), "--keep-columns", "id")
+    assert code == 0 and out.splitlines()[0].split(",")[:2] == ["id", "prediction"]
+    code, out, _ = _run(capsys, "predict", str(iris_model), "--csv", str(rows), "--keep-columns", "none")
+    assert code == 0 and out.splitlines()[0].split(",")[0] == "prediction"
+    code, _, err = _run(capsys, "predict", str(iris_model), "--csv", str(rows), "--keep-columns", "idx")
+    assert code == 2 and "missing column(s) 'idx'" in err
+
+
+def test_predict_refuses_a_column_that_would_appear_twice(iris_model, tmp_path, capsys):
+    rows = _iris_rows(tmp_path, ["prediction"])
+    out_path = tmp_path / "out.csv"
+    out_path.write_text("keep me")
+    code, _, err = _run(capsys, "predict", str(iris_model), "--csv", str(rows), "--out", str(out_path))
+    assert code == 2 and "'prediction' would appear twice" in err and "--keep-columns" in err
+    assert out_path.read_text() == "keep me"

@@ -244,3 +244,15 @@ def test_load_csv_regression_and_task_inference(tmp_path):
 def test_missing_csv_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         data.read_csv(tmp_path / "nope.csv", target="y")
+
+
+def test_read_csv_keeps_other_columns_as_text(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("id,a,label,b,note\n007,1.5,x,2,first\n008,2.5,y,3,\n")
+    table = data.read_csv(path, target="label", features=["a", "b"], keep="others")
+    assert table.kept == {"id": ["007", "008"], "note": ["first", ""]}  # untouched: "007" stays text
+    np.testing.assert_array_equal(table.features, [[1.5, 2.0], [2.5, 3.0]])
+    assert data.read_csv(path, features=["a"], keep=["note"]).kept == {"note": ["first", ""]}
+    assert data.read_csv(path, features=["a"]).kept == {}
+    with pytest.raises(ValueError, match="missing column.*'idx'"):
+        data.read_csv(path, features=["a"], keep=["idx"])

@@ -1187,6 +1187,26 @@ def run_torch(g: Graph) -> tuple[float, list[np.ndarray], np.ndarray | None, flo
     return float(loss.item()), leaf_grads, probe, _largest(list(node_grads.values()))
 
 
+def autograd_node_scale(g: Graph) -> float:
+    """The largest gradient of any node of the graph, from autograd alone (torch not needed).
+
+    Each node's value gets a zero added, ``v_k = op(...) + e_k``; the gradient with respect to
+    ``e_k`` at 0 is the gradient with respect to node k. This is the scale against which sums
+    that cancel to ~0 are judged (``assert_close``'s ``floor``), so the tolerance is the same
+    with and without PyTorch installed.
+    """
+    names = [n for n, _ in g.leaves]
+    body = [f"{node.var} = ({node.code['ag']}) + e[{k}]" for k, node in enumerate(g.nodes)]
+    body.append(g.program("ag").splitlines()[-1])  # the loss line
+    src = f"def f(e, {', '.join(names)}):\n    " + "\n    ".join(body) + "\n    return loss\n"
+    env: dict[str, Any] = {"anp": anp, "np": np, "asp": asp}
+    exec(src, env)
+    zeros = [np.zeros(node.shape) for node in g.nodes]
+    if not zeros:
+        return 0.0
+    return _largest(list(autograd.grad(env["f"], 0)(zeros, *(v for _, v in g.leaves))))
+
+
 def assert_close(got: np.ndarray, want: np.ndarray, rtol: float, what: str, graph: Graph,
                  floor: float = 0.0) -> None:
     """Elementwise relative agreement, with cancellation room scaled to the array's largest entry."""
@@ -1213,7 +1233,7 @@ def _largest(arrays: list) -> float:
 def check_graph_float64(g: Graph) -> None:
     loss, grads, probe, _ = run_chainrule(g)
     ag_loss, ag_grads = run_autograd(g)
-    floor = _largest(ag_grads)
+    floor = max(_largest(ag_grads), autograd_node_scale(g))
     if HAVE_TORCH:
         th_loss, th_grads, th_probe, th_largest = run_torch(g)
         floor = max(floor, th_largest)
@@ -1331,7 +1351,7 @@ def check_graph_float32(graph: Graph) -> bool:
     # as in float64: cancellation is judged against the largest gradient of any node (a leaf's
     # exact 0 can be the float32 difference of two O(1) contributions); torch's float32 run
     # gives that scale
-    floor = _largest(ref)
+    floor = max(_largest(ref), autograd_node_scale(twin))
     if HAVE_TORCH:
         floor = max(floor, run_torch(graph)[3])
     for (name, _), g32, want, moved in zip(graph.leaves, grads32, ref, nudged_grads, strict=True):

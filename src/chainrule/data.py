@@ -335,6 +335,8 @@ class Table:
     feature_names: list[str]
     target: np.ndarray | None
     target_name: str | None
+    # columns asked for with read_csv(keep=...): name -> the cells as text, one per row
+    kept: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _parse_float(cell: str, line: int, column: str, path: str) -> float:
@@ -346,12 +348,16 @@ def _parse_float(cell: str, line: int, column: str, path: str) -> float:
 
 
 def read_csv(path: str | os.PathLike, target: str | None = None,
-             features: Sequence[str] | None = None) -> Table:
+             features: Sequence[str] | None = None,
+             keep: Sequence[str] | str | None = None) -> Table:
     """Read named columns of a CSV file with a header row.
 
     ``features`` names the feature columns (default: every column except ``target``); every
     feature cell must be a number. The ``target`` column is kept as text when it is not
-    numeric (class labels such as ``setosa``). Errors name the file, line and column.
+    numeric (class labels such as ``setosa``). ``keep`` names further columns to return
+    untouched, as text (``Table.kept``; an id column to pass through to predictions), or is
+    ``"others"`` for every column that is neither a feature nor the target, in the file's
+    order. Errors (``ValueError``) name the file, line and column.
     """
     path = os.fspath(path)
     with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's BOM
@@ -370,7 +376,10 @@ def read_csv(path: str | os.PathLike, target: str | None = None,
     if features is None:
         features = [h for h in header if h != target]
     features = list(features)
-    wanted = features + ([target] if target is not None else [])
+    if keep == "others":
+        keep = [h for h in header if h not in features and h != target]
+    keep = list(keep or [])
+    wanted = features + ([target] if target is not None else []) + keep
     missing = [c for c in wanted if c not in header]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; the header has "
@@ -396,13 +405,14 @@ def read_csv(path: str | os.PathLike, target: str | None = None,
         r, j = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"{path}: line {rows[r][0]}, column {features[j]!r}: expected a finite "
                          f"number, got {x[r, j]}")
+    kept = {name: [row[header.index(name)] for _, row in rows] for name in keep}
     target_values = None
     if t is not None:
         try:
             target_values = np.array([float(v) for v in target_cells])
         except ValueError:
             target_values = np.array(target_cells)
-    return Table(x, features, target_values, target)
+    return Table(x, features, target_values, target, kept)
 
 
 def infer_task(target: np.ndarray) -> str:

@@ -127,6 +127,8 @@ def resolve_config(config: TrainConfig, task: str) -> TrainConfig:
     if isinstance(filled.lr, bool) or not (isinstance(filled.lr, (int, float)) and filled.lr > 0
                                            and math.isfinite(filled.lr)):
         raise ValueError(f"learning rate must be a finite number > 0, got {filled.lr!r}")
+    if not 0.0 < filled.test_size < 1.0:
+        raise ValueError(f"test size must be a fraction in (0, 1), got {filled.test_size!r}")
     if not 0.0 <= filled.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {filled.dropout!r}")
     if not filled.delta > 0:

@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from chainrule import __version__
 
-    parser = _Parser(prog="chainrule", description="Backpropagation you can read and check.")
+    parser = _Parser(prog="chainrule", description="Backpropagation you can read and check.",
+                     epilog="`chainrule COMMAND --help` shows a command's options.")
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -37,8 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:
+            # A bare `chainrule` is a usage error (exit 2, argparse's convention for a missing
+            # required argument), answered with the whole help: the usage and every command.
+            print(parser.format_help(), end="", file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
         return int(args.handler(args) or 0)
     except CommandError as exc:
         return _fail(str(exc))

@@ -26,6 +26,7 @@ from chainrule.train import (
     check_model,
     load_split,
     plot_history,
+    resolve_config,
     run_training,
     stop_on_sigint,
 )
@@ -42,13 +43,15 @@ def register(subparsers: Any) -> None:
 # --- train ------------------------------------------------------------------------------------------
 
 def _register_train(subparsers: Any) -> None:
-    defaults = "; ".join(f"{name}: hidden {','.join(map(str, d['hidden'])) or 'none'}, {d['loss']}, "
-                         f"{d['epochs']} epochs" for name, d in DATASET_DEFAULTS.items())
     p = subparsers.add_parser(
         "train", help="train a network on a built-in dataset or a CSV file",
-        description="Train a multilayer perceptron with chainrule's own engine. Every option "
-                    "has a per-dataset default, so `chainrule train --dataset digits` alone works. "
-                    f"Defaults: {defaults}.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a multilayer perceptron with chainrule's own engine.\n\n"
+                    "Each dataset has its own defaults, so `chainrule train --dataset digits` alone\n"
+                    "trains well. An option you give replaces only that setting; the others keep the\n"
+                    "dataset's default: `--hidden 128,64` on digits still trains with dropout 0.5\n"
+                    "(add --dropout 0 for none).",
+        epilog="defaults (options left out):\n" + _defaults_table())
     source = p.add_argument_group("data")
     source.add_argument("--dataset", help=f"built-in dataset: {', '.join(data.DATASETS)} "
                                           "(needs scikit-learn: pip install 'chainrule[datasets]')")
@@ -76,7 +79,8 @@ def _register_train(subparsers: Any) -> None:
     net.add_argument("--schedule", choices=("step", "cosine"), help="learning-rate schedule (default none)")
     net.add_argument("--epochs", type=int)
     net.add_argument("--batch-size", type=int)
-    net.add_argument("--dropout", type=float, help="dropout probability after each hidden layer")
+    net.add_argument("--dropout", type=float, help="dropout probability after each hidden layer "
+                                                   "(default: the dataset's, 0.5 for digits, else 0)")
     net.add_argument("--seed", type=int, default=0, help="seeds the split, the weights and the "
                                                          "batch order (default 0)")
     net.add_argument("--dtype", choices=("float64", "float32"), default="float64")
@@ -85,6 +89,19 @@ def _register_train(subparsers: Any) -> None:
     out.add_argument("--plot", metavar="PNG", help="save loss and metric curves here (needs matplotlib)")
     out.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.set_defaults(handler=_train)
+
+
+def _defaults_table() -> str:
+    from chainrule.train import TASK_DEFAULTS
+
+    rows = [(name, d) for name, d in DATASET_DEFAULTS.items()]
+    rows += [(f"--csv ({task})", d) for task, d in TASK_DEFAULTS.items()]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(
+        f"  {name:<{width}}  hidden {','.join(map(str, d['hidden'])) or 'none'} {d['activation']}, "
+        f"dropout {d['dropout']:g}, {d['loss']}, {d['optimizer']} lr {d['lr']:g}, "
+        f"{d['epochs']} epochs, batch {d['batch_size']}"
+        for name, d in rows)
 
 
 def _parse_hidden(text: str | None) -> tuple[int, ...] | None:
@@ -141,6 +158,13 @@ def _train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         schedule=args.schedule, epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout,
         seed=args.seed, test_size=args.test_size, dtype=args.dtype)
+    # Check every flag now, before scikit-learn (seconds to import) or the CSV file is loaded.
+    if args.dataset is not None and args.dataset not in data.DATASETS:
+        raise CommandError(f"unknown dataset {args.dataset!r}; choose one of {', '.join(data.DATASETS)}")
+    if args.csv is not None and not os.path.isfile(args.csv):
+        raise CommandError(f"--csv {args.csv}: no such file")
+    task = data.DATASETS[args.dataset][1] if args.dataset else (args.task or "classification")
+    resolve_config(config, task)  # ValueError naming the bad value; the defaults it fills are dropped
     try:
         split = _load(lambda: load_split(config))
     except FileNotFoundError as exc:
@@ -330,11 +354,13 @@ def _print_summary(run: Any, saved: str | None, plot: str | None) -> None:
 def _register_evaluate(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate", help="score a saved model on a dataset or a labelled CSV file",
-        description="Score a model saved by `chainrule train --out`. With --dataset, the held-out "
-                    "test part of the split the model was trained with (same seed and size) is "
-                    "used unless --split says otherwise.")
+        description="Score a model saved by `chainrule train --out`. Without --dataset or --csv, "
+                    "the built-in dataset the model file records that it was trained on. With a "
+                    "dataset, the held-out test part of the split the model was trained with (same "
+                    "seed and size) is used unless --split says otherwise.")
     p.add_argument("model", metavar="MODEL", help="a model file from `chainrule train --out`")
-    p.add_argument("--dataset", help=f"built-in dataset: {', '.join(data.DATASETS)}")
+    p.add_argument("--dataset", help=f"built-in dataset: {', '.join(data.DATASETS)} (default: the "
+                                     "one the model was trained on)")
     p.add_argument("--csv", metavar="FILE", help="a CSV file with the model's feature columns")
     p.add_argument("--target", metavar="COLUMN", help="the CSV's label/target column (default: the "
                                                       "model's target name)")
@@ -350,9 +376,15 @@ def _load_model(path: str) -> TrainedModel:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if (args.dataset is None) == (args.csv is None):
-        raise CommandError("give --dataset NAME or --csv FILE (exactly one)")
+    if args.dataset is not None and args.csv is not None:
+        raise CommandError("give --dataset NAME or --csv FILE, not both")
     trained = _load_model(args.model)
+    if args.dataset is None and args.csv is None:
+        recorded = trained.info.get("dataset")
+        if recorded not in data.DATASETS:
+            raise CommandError(f"{args.model} was trained on a CSV file, not a built-in dataset; "
+                               "give --csv FILE with labelled rows to score it on")
+        args.dataset = recorded
     if args.dataset is not None:
         features, targets, names, _, classes, task = _load(lambda: data.load_raw(args.dataset))
         _check_features(trained, names, f"dataset {args.dataset}")
@@ -399,12 +431,16 @@ def _check_features(trained: TrainedModel, names: list[str], where: str) -> None
 def _register_predict(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "predict", help="predict for the rows of a CSV file with a saved model",
-        description="Read the model's feature columns (by name; other columns are ignored) from a "
-                    "CSV file and write one prediction per row as CSV: the predicted class or "
-                    "value; for classifiers also the class probabilities (cross-entropy, logistic "
+        description="Read the model's feature columns (by name) from a CSV file and write one "
+                    "row per input row as CSV: first the input's other columns, unchanged (an id, "
+                    "a label; choose them with --keep-columns), then the predicted class or value; "
+                    "for classifiers also the class probabilities (cross-entropy, logistic "
                     "losses) or the raw scores (hinge and margin losses).")
     p.add_argument("model", metavar="MODEL", help="a model file from `chainrule train --out`")
     p.add_argument("--csv", metavar="FILE", required=True, help="rows to predict, with a header row")
+    p.add_argument("--keep-columns", metavar="COLUMNS",
+                   help="input columns to copy into the output, comma-separated, or 'none' "
+                        "(default: every column that is not one of the model's features)")
     p.add_argument("--out", metavar="FILE", help="write the predictions here (default: stdout)")
     p.set_defaults(handler=_predict)
 
@@ -412,7 +448,13 @@ def _register_predict(subparsers: Any) -> None:
 def _predict(args: argparse.Namespace) -> int:
     trained = _load_model(args.model)
     _check_writable(args.out, "--out")
-    table = data.read_csv(args.csv, target=None, features=trained.feature_names)
+    if args.keep_columns is None:
+        keep: list[str] | str = "others"
+    elif args.keep_columns.strip().lower() in ("", "none"):
+        keep = []
+    else:
+        keep = [c.strip() for c in args.keep_columns.split(",")]
+    table = data.read_csv(args.csv, target=None, features=trained.feature_names, keep=keep)
     result = trained.predict(table.features)
     header = ["prediction"]
     columns: list[list[str]] = []
@@ -433,6 +475,13 @@ def _predict(args: argparse.Namespace) -> int:
             scores = result["scores"]
             header += ["score"] if scores.shape[1] == 1 else [f"score_{c}" for c in trained.classes]
             columns.extend([f"{v:.6g}" for v in scores[:, j]] for j in range(scores.shape[1]))
+    clash = sorted(set(table.kept) & set(header))
+    if clash:
+        raise CommandError(f"--csv {args.csv}: column(s) {', '.join(map(repr, clash))} would appear "
+                           "twice in the output, as an input column and as a prediction; choose the "
+                           "columns to copy with --keep-columns")
+    header = [*table.kept, *header]
+    columns = [*table.kept.values(), *columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
