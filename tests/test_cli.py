@@ -73,3 +73,39 @@ def test_train_help_states_each_datasets_defaults_and_that_they_carry_over(capsy
     for name, d in DATASET_DEFAULTS.items():
         hidden = ",".join(map(str, d["hidden"]))
         assert f"{name} hidden {hidden} {d['activation']}, dropout {d['dropout']:g}," in out
+
+
+_HIDE_TORCH = '''
+import importlib.machinery
+import sys
+
+
+class NoTorch:  # the path finder, minus torch: as on a machine without PyTorch
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            return None
+        return importlib.machinery.PathFinder.find_spec(name, path, target)
+
+    @classmethod
+    def invalidate_caches(cls):
+        importlib.machinery.PathFinder.invalidate_caches()
+
+
+sys.meta_path[:] = [NoTorch if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
+'''
+
+
+def test_pytest_summary_says_why_the_torch_oracle_tests_skipped(tmp_path):
+    # tests/conftest.py's summary hook, in a pytest run on a machine without PyTorch
+    (tmp_path / "hide_torch.py").write_text(_HIDE_TORCH)
+    root = SRC.parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "hide_torch", "-p", "no:cacheprovider", "-q",
+         "tests/test_losses.py::test_binary_cross_entropy_at_saturation_is_finite"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "PyTorch is not installed, so 2 tests that compare chainrule with PyTorch" in out
+    assert "pip install torch" in out and "torch==2.13.0" in out
