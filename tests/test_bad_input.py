@@ -115,6 +115,34 @@ def zip_without_arrays(tmp: Path) -> str:
     return str(path)
 
 
+def safetensors_model(tmp: Path, cut: int = 0) -> str:
+    """A model file as safetensors (what `chainrule export --to safetensors` writes), optionally cut short."""
+    pytest.importorskip("safetensors", reason="the safetensors package is not installed")
+    path = tmp / ("truncated.safetensors" if cut else "model.safetensors")
+    serialization.save_safetensors(path, nn.MLP([4, 3, 3], activation="relu"))
+    if cut:
+        path.write_bytes(path.read_bytes()[:-cut])
+    return str(path)
+
+
+def foreign_safetensors(tmp: Path) -> str:
+    """A safetensors file from another program: tensors, no chainrule architecture."""
+    st = pytest.importorskip("safetensors.numpy", reason="the safetensors package is not installed")
+    path = tmp / "foreign.safetensors"
+    path.write_bytes(st.save({"embeddings.weight": np.ones((2, 2), dtype=np.float32)}))
+    return str(path)
+
+
+def torch_layer(name: str) -> Any:
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    return getattr(torch.nn, name)
+
+
+def interop(name: str) -> Any:
+    module = pytest.importorskip(f"chainrule.interop.{name}", reason=f"chainrule.interop.{name}'s package")
+    return module
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 
@@ -734,6 +762,122 @@ ROWS: list[Row] = [
         "train-test-size-out-of-range",
         lambda tmp: ["train", "--dataset", "iris", "--test-size", "1.5", "--out", "{out}"],
         "test size",
+    ),
+    # --- state dicts, interop and export (issue 15) ---
+    lib(
+        "state-dict-wrong-shape",
+        lambda tmp: nn.MLP([2, 3, 2]).load_state_dict(
+            {**nn.MLP([2, 3, 2]).state_dict(), "0.weight": np.ones((2, 2))}
+        ),
+        "0.weight",
+        "(2, 2)",
+        "(3, 2)",
+    ),
+    lib(
+        "state-dict-missing-and-unexpected-keys",
+        lambda tmp: nn.MLP([2, 3, 2]).load_state_dict({"0.weight": np.ones((3, 2)), "fc.bias": np.ones(3)}),
+        "missing keys: 0.bias",
+        "unexpected keys: fc.bias",
+    ),
+    lib(
+        "state-dict-not-a-mapping",
+        lambda tmp: nn.Linear(2, 2).load_state_dict([np.ones((2, 2))]),
+        "mapping",
+        "list",
+    ),
+    lib(
+        "register-buffer-of-text",
+        lambda tmp: nn.Linear(2, 2).register_buffer("mean", "zero"),
+        "buffer",
+        "str",
+    ),
+    lib(
+        "safetensors-truncated",
+        lambda tmp: serialization.load_model(safetensors_model(tmp, cut=7)),
+        "truncated.safetensors",
+        "truncated",
+    ),
+    lib(
+        "safetensors-foreign",
+        lambda tmp: serialization.load_model(foreign_safetensors(tmp)),
+        "foreign.safetensors",
+        "not a chainrule model",
+    ),
+    lib(
+        "from-torch-unsupported-layer",
+        lambda tmp: interop("torch").from_torch(torch_layer("Sequential")(torch_layer("Conv3d")(1, 1, 1))),
+        "model.0",
+        "Conv3d",
+    ),
+    lib(
+        "from-torch-not-a-module",
+        lambda tmp: interop("torch").from_torch({"0.weight": 1}),
+        "torch.nn.Module",
+        "dict",
+    ),
+    lib(
+        "to-onnx-unexportable-layer",
+        lambda tmp: interop("onnx").to_onnx(nn.Sequential(nn.MSELoss()), input_size=2),
+        "MSELoss",
+        "model.0",
+    ),
+    lib(
+        "onnx-file-truncated",
+        lambda tmp: interop("onnx").load_onnx(write(tmp, "m.onnx", b"\x08\x07\x12\x03ab")),
+        "m.onnx",
+        "not a valid ONNX model",
+    ),
+    cmd(
+        "export-model-missing",
+        lambda tmp: ["export", str(tmp / "none.npz"), "--to", "onnx", "-o", "{out}"],
+        "none.npz",
+    ),
+    cmd(
+        "export-unknown-format",
+        lambda tmp: ["export", model_file(tmp), "--to", "keras", "-o", "{out}"],
+        "keras",
+        "safetensors",
+    ),
+    cmd(
+        "export-model-truncated",
+        lambda tmp: ["export", truncated_model(tmp), "--to", "safetensors", "-o", "{out}"],
+        "truncated.npz",
+    ),
+    cmd(
+        "export-model-pickle",
+        lambda tmp: ["export", pickled_model(tmp), "--to", "onnx", "-o", "{out}"],
+        "pickle",
+    ),
+    cmd(
+        "export-safetensors-truncated",
+        lambda tmp: ["export", safetensors_model(tmp, cut=3), "--to", "onnx", "-o", "{out}"],
+        "truncated.safetensors",
+    ),
+    cmd(
+        "export-safetensors-foreign",
+        lambda tmp: ["export", foreign_safetensors(tmp), "--to", "onnx", "-o", "{out}"],
+        "foreign.safetensors",
+        "not a chainrule model",
+    ),
+    cmd(
+        "export-out-directory-missing",
+        lambda tmp: ["export", model_file(tmp), "--to", "onnx", "-o", str(tmp / "no" / "m.onnx")],
+        "does not exist",
+    ),
+    cmd(
+        "export-out-is-the-model",
+        lambda tmp: ["export", model_file(tmp), "--to", "safetensors", "-o", str(tmp / "model.npz")],
+        "model file itself",
+    ),
+    cmd(
+        "export-out-is-a-directory",
+        lambda tmp: ["export", model_file(tmp), "--to", "onnx", "-o", str(tmp)],
+        "directory",
+    ),
+    cmd(
+        "evaluate-safetensors-truncated",
+        lambda tmp: ["evaluate", safetensors_model(tmp, cut=9), "--dataset", "iris"],
+        "truncated.safetensors",
     ),
 ]
 

@@ -9,6 +9,13 @@ Layout of a model file (a NumPy ``.npz`` zip; every entry is a plain array):
 - ``param/<dotted name>``: each parameter, e.g. ``param/0.weight`` (PyTorch's state-dict names);
 - ``array/<name>``: extra arrays the caller attached (e.g. the input standardisation).
 
+The same model can be written as a safetensors file (``save_safetensors``, what ``chainrule
+export --to safetensors`` writes): the tensors are exactly the state dict, under PyTorch's names,
+so ``safetensors.torch.load_file`` gives what ``to_torch(model).load_state_dict`` takes; the
+architecture, metadata and extra arrays are JSON strings in the header's ``__metadata__``
+(``chainrule.architecture``, ``chainrule.metadata``, ``chainrule.arrays``). ``load_model`` reads
+both kinds, telling them apart by their first bytes, not by the file name.
+
 Files are read with ``allow_pickle=False`` and written through ``chainrule._io.atomic_open``
 (temporary file, then rename), so a failed save never leaves a half-written file over a good
 one. Anything that is not such a file raises ``ValueError`` saying why.
@@ -111,7 +118,8 @@ def _text(npz: Any, key: str, path: str) -> str:
 
 
 def load_model(path: str | os.PathLike) -> SavedModel:
-    """Read a model file written by ``save_model``; ``ValueError`` for anything else.
+    """Read a model file written by ``save_model`` or ``save_safetensors``; ``ValueError`` for
+    anything else.
 
     A missing file raises ``FileNotFoundError``; a corrupt, truncated, foreign or pickled
     file raises ``ValueError`` naming the file and what is wrong with it.
@@ -119,6 +127,8 @@ def load_model(path: str | os.PathLike) -> SavedModel:
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(21, "is a directory, expected a model file", path)
+    if is_safetensors(path):
+        return _read_safetensors(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -173,4 +183,128 @@ def _read(npz: Any, path: str) -> SavedModel:
     except ValueError as exc:
         raise ValueError(f"{path}: weights do not match the architecture ({exc})") from None
     arrays = {k[len(_ARRAY):]: npz[k] for k in npz.files if k.startswith(_ARRAY)}
+    return SavedModel(model, metadata, arrays, version)
+
+
+# --- the same model as a safetensors file ----------------------------------------------------------
+
+_ST_KEYS = ("chainrule.format", "chainrule.version", "chainrule.architecture", "chainrule.metadata",
+            "chainrule.arrays")
+
+
+def _safetensors_numpy() -> Any:
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError('reading and writing safetensors files needs the safetensors package: '
+                          'pip install "chainrule[safetensors]"') from None
+    return safetensors.numpy
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether the file starts like a safetensors file: an 8-byte little-endian header length,
+    then the header's JSON object (the format's specification, huggingface/safetensors)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except (IsADirectoryError, FileNotFoundError, PermissionError):
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") >= 2
+
+
+def save_safetensors(path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any] | None = None,
+                     arrays: dict[str, Any] | None = None) -> None:
+    """Write ``model`` as a safetensors file, atomically: the state dict as its tensors (PyTorch's
+    names and layouts, dtypes kept), the architecture, ``metadata`` and ``arrays`` in the header.
+
+    ``load_model`` reads it back exactly (every value bit for bit; the extra arrays are stored as
+    JSON, whose floats round-trip exactly). No PyTorch needed. Raises ``TypeError`` for what
+    ``save_model`` refuses, ``ImportError`` without the safetensors package.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"save_safetensors expects a chainrule.nn.Module, got {type(model).__name__}")
+    st = _safetensors_numpy()
+    header = {"format": "pt",  # the tensors are laid out as PyTorch's (what loaders check for)
+              "chainrule.format": FORMAT, "chainrule.version": str(VERSION),
+              "chainrule.architecture": json.dumps(module_to_spec(model))}
+    try:
+        header["chainrule.metadata"] = json.dumps(metadata or {}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metadata must be JSON-serialisable: {exc}") from None
+    extra = {}
+    for name, value in (arrays or {}).items():
+        value = np.asarray(value)
+        if value.dtype.kind not in "biufU":
+            raise TypeError(f"array {name!r} has dtype {value.dtype}; model files hold numeric or "
+                            "string arrays only (no objects, no pickle)")
+        extra[name] = {"dtype": value.dtype.str, "shape": list(value.shape), "data": value.ravel().tolist()}
+    header["chainrule.arrays"] = json.dumps(extra)
+    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    with atomic_open(path, "wb", encoding=None) as handle:
+        handle.write(st.save(tensors, metadata=header))
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor of any safetensors file as NumPy arrays, and its header metadata.
+
+    For a state dict saved by PyTorch (``safetensors.torch.save_file(model.state_dict(), ...)``)
+    this is what ``load_state_dict`` takes. ``ValueError`` names the file if it is not a
+    complete safetensors file (truncated, foreign, or holding a dtype NumPy lacks: bfloat16).
+    """
+    path = os.fspath(path)
+    _safetensors_numpy()  # ImportError naming the extra before anything else
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "no such file", path)
+    if not is_safetensors(path):
+        raise ValueError(f"{path}: not a safetensors file (it does not start with a safetensors header)")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="np") as handle:
+            header = dict(handle.metadata() or {})
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as exc:  # the Rust reader raises SafetensorError (an Exception) or TypeError
+        raise ValueError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
+    return tensors, header
+
+
+def _read_safetensors(path: str) -> SavedModel:
+    tensors, header = read_safetensors(path)
+    missing = [k for k in _ST_KEYS if k not in header]
+    if header.get("chainrule.format") != FORMAT or missing:
+        raise ValueError(f"{path}: a safetensors file but not a chainrule model (its header lacks "
+                         f"{', '.join(missing) or 'the chainrule.format entry'}); read its tensors with "
+                         "chainrule.serialization.read_safetensors and load them with load_state_dict")
+    try:
+        version = int(header["chainrule.version"])
+    except ValueError:
+        raise ValueError(f"{path}: the format version is not an integer") from None
+    if not 1 <= version <= VERSION:
+        raise ValueError(f"{path}: model format version {version}; this chainrule reads versions "
+                         f"1 to {VERSION} (upgrade chainrule to read it)")
+    try:
+        spec = json.loads(header["chainrule.architecture"])
+        metadata = json.loads(header["chainrule.metadata"])
+        extra = json.loads(header["chainrule.arrays"])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: corrupt model file (bad JSON in the header: {exc})") from None
+    if not isinstance(metadata, dict) or not isinstance(extra, dict):
+        raise ValueError(f"{path}: corrupt model file (metadata or arrays is not a JSON object)")
+    arrays = {}
+    for name, entry in extra.items():
+        try:
+            dtype = np.dtype(entry["dtype"])
+            if dtype.kind not in "biufU":
+                raise TypeError(f"dtype {dtype}")
+            arrays[name] = np.array(entry["data"], dtype=dtype).reshape(entry["shape"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: corrupt model file (array {name!r}: {exc})") from None
+    try:
+        model = module_from_spec(spec)
+    except ValueError as exc:
+        raise ValueError(f"{path}: corrupt model file ({exc})") from None
+    try:
+        model.load_state_dict(tensors)
+    except ValueError as exc:
+        raise ValueError(f"{path}: weights do not match the architecture ({exc})") from None
     return SavedModel(model, metadata, arrays, version)

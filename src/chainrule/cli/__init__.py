@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules, in the order ``chainrule --help`` lists them.
-COMMANDS = ("explain", "check", "derive", "train")
+COMMANDS = ("explain", "check", "derive", "train", "export")
 
 
 class CommandError(Exception):
