@@ -236,3 +236,13 @@ def test_explain_torch_refuses_bad_losses_and_layers():
         explain_torch(model, x, y, "no_such_loss")
     with pytest.raises(TypeError, match="Conv1d"):
         explain_torch(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1)), x, y)
+
+
+def test_chainrule_explain_takes_a_torch_model():
+    import chainrule
+
+    model, x, y = reference_torch_model()
+    got = chainrule.explain(model, x, y, loss="mse_loss", digits=6)
+    assert got.render("text") == explain_torch(model, x, y, "mse_loss", digits=6).render("text")
+    with pytest.raises(TypeError, match="chainrule Tensor"):  # anything else still goes to explain(loss)
+        chainrule.explain(np.zeros(1))

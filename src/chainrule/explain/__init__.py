@@ -60,8 +60,18 @@ __all__ = [
 class _CallableModule(type(sys.modules[__name__])):
     """Lets ``chainrule.explain(loss)`` call ``explain`` while ``chainrule.explain`` stays this package."""
 
-    def __call__(self, loss, **kwargs) -> Explanation:
-        return explain(loss, **kwargs)
+    def __call__(self, loss, /, *args, **kwargs) -> Explanation:
+        if _is_torch_module(loss):  # chainrule.explain(model, input, target, loss="mse_loss")
+            from chainrule.interop.torch import explain_torch
+
+            return explain_torch(loss, *args, **kwargs)
+        return explain(loss, *args, **kwargs)
+
+
+def _is_torch_module(value) -> bool:
+    """A ``torch.nn.Module``, recognised without importing PyTorch."""
+    return any(c.__name__ == "Module" and c.__module__ == "torch.nn.modules.module"
+               for c in type(value).__mro__)
 
 
 sys.modules[__name__].__class__ = _CallableModule
