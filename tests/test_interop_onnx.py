@@ -144,3 +144,62 @@ def test_bad_onnx_files_are_named(tmp_path):
             load_onnx(path)
         assert str(path) in str(info.value)
     assert load_onnx(good).graph.output[0].name == "output"
+
+
+def test_a_trained_cnn_exports_with_predicts_numbers():
+    run = run_training(TrainConfig(dataset="digits", model="cnn", hidden=(4, 6), epochs=1, batch_size=256))
+    trained = run.trained
+    proto = to_onnx(trained)
+    assert {"Conv", "BatchNormalization", "MaxPool", "Flatten", "Reshape"} <= {
+        n.op_type for n in proto.graph.node
+    }
+    rows = data.load_raw("digits")[0][:300]
+    got, expected = run_onnx(proto, rows), trained.predict(rows)
+    np.testing.assert_allclose(got["scores"], expected["scores"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-5)
+
+
+def test_conv_pool_and_norm_layers_export():
+    rng = np.random.default_rng(0)
+    net = nn.Sequential(
+        nn.Unflatten(1, (2, 10)),
+        nn.Conv1d(2, 3, 3, padding=1, rng=1),
+        nn.BatchNorm1d(3),
+        nn.ReLU(),
+        nn.MaxPool1d(2),
+        nn.Conv1d(3, 4, 2, stride=2, rng=2),
+        nn.LayerNorm(2),
+        nn.AvgPool1d(2, count_include_pad=False),
+        nn.Flatten(),
+        nn.Linear(4, 6, rng=3),
+        nn.Unflatten(1, (1, 2, 3)),
+        nn.Conv2d(1, 2, (2, 3), padding="same", dilation=(2, 1), bias=False, rng=4),
+        nn.BatchNorm2d(2, affine=False),
+        nn.AvgPool2d(2, padding=1),
+        nn.MaxPool2d(2, stride=1, padding=1, dilation=1),
+        nn.Flatten(),
+    )
+    net.train()
+    net(rng.standard_normal((8, 20)))  # running statistics away from their initial 0 and 1
+    net.eval()
+    x = rng.standard_normal((5, 20))
+    (out,) = run_onnx(to_onnx(net), x).values()
+    np.testing.assert_allclose(out, net(x).data, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "layer, words",
+    [
+        (nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular"), "padding_mode='circular'"),
+        (nn.MaxPool2d(2, return_indices=True), "return_indices"),
+        (nn.AvgPool2d(2, ceil_mode=True), "ceil_mode"),
+        (nn.BatchNorm2d(1, track_running_stats=False), "track_running_stats=False"),
+        (nn.Flatten(2), "Flatten(start_dim=2"),
+        (nn.Unflatten(2, (1, 1)), "Unflatten(dim=2)"),
+        (nn.Embedding(3, 2), "Embedding"),
+    ],
+)
+def test_layer_settings_without_an_onnx_export_are_named(layer, words):
+    with pytest.raises(TypeError) as info:
+        to_onnx(nn.Sequential(nn.Unflatten(1, (1, 2, 2)), layer), input_size=4)
+    assert "model.1" in str(info.value) and words in str(info.value)

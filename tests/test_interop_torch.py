@@ -234,8 +234,8 @@ def test_explain_torch_refuses_bad_losses_and_layers():
     model, x, y = reference_torch_model()
     with pytest.raises(ValueError, match="unknown loss"):
         explain_torch(model, x, y, "no_such_loss")
-    with pytest.raises(TypeError, match="Conv1d"):
-        explain_torch(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1)), x, y)
+    with pytest.raises(TypeError, match="Conv3d"):
+        explain_torch(torch.nn.Sequential(torch.nn.Conv3d(1, 1, 1)), x, y)
 
 
 def test_chainrule_explain_takes_a_torch_model():
@@ -246,3 +246,103 @@ def test_chainrule_explain_takes_a_torch_model():
     assert got.render("text") == explain_torch(model, x, y, "mse_loss", digits=6).render("text")
     with pytest.raises(TypeError, match="chainrule Tensor"):  # anything else still goes to explain(loss)
         chainrule.explain(np.zeros(1))
+
+
+# --- convolution, pooling, normalisation, embedding ---------------------------------------------
+
+
+def conv_stack(dtype=np.float64) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Unflatten(1, (2, 6, 6)),
+        nn.Conv2d(2, 4, 3, padding="same", bias=False, rng=0, dtype=dtype),
+        nn.BatchNorm2d(4, momentum=None, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2, stride=1, padding=1, dilation=2),
+        nn.Conv2d(
+            4,
+            4,
+            (2, 3),
+            stride=(2, 1),
+            padding=(1, 0),
+            dilation=(1, 2),
+            groups=2,
+            rng=1,
+            padding_mode="reflect",
+            dtype=dtype,
+        ),
+        nn.AvgPool2d(2, padding=1, count_include_pad=False, divisor_override=3),
+        nn.Flatten(2),  # (N, 4, H*W)
+        nn.Conv1d(4, 3, 2, padding="valid", rng=2, dtype=dtype),
+        nn.BatchNorm1d(3, affine=False, dtype=dtype),
+        nn.LayerNorm(5, elementwise_affine=True, bias=False, dtype=dtype),
+        nn.AvgPool1d(2, ceil_mode=True),
+        nn.MaxPool1d(1),
+        nn.Flatten(),
+    )
+
+
+def torch_conv_stack() -> torch.nn.Sequential:
+    T = torch.nn
+    return T.Sequential(
+        T.Unflatten(1, (2, 6, 6)),
+        T.Conv2d(2, 4, 3, padding="same", bias=False),
+        T.BatchNorm2d(4, momentum=None),
+        T.ReLU(),
+        T.MaxPool2d(2, stride=1, padding=1, dilation=2),
+        T.Conv2d(
+            4, 4, (2, 3), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2, padding_mode="reflect"
+        ),
+        T.AvgPool2d(2, padding=1, count_include_pad=False, divisor_override=3),
+        T.Flatten(2),
+        T.Conv1d(4, 3, 2, padding="valid"),
+        T.BatchNorm1d(3, affine=False),
+        T.LayerNorm(5, bias=False),
+        T.AvgPool1d(2, ceil_mode=True),
+        T.MaxPool1d(1),
+        T.Flatten(),
+    ).double()
+
+
+def test_conv_layers_convert_with_buffers_and_train_identically():
+    ours = conv_stack()
+    converted = to_torch(ours)
+    assert list(converted.state_dict()) == list(torch_conv_stack().state_dict()) == list(ours.state_dict())
+    assert repr(converted) == repr(torch_conv_stack())
+    x = RNG.standard_normal((6, 72))
+    for _ in range(2):  # training mode: batch statistics, and both update their running buffers alike
+        np.testing.assert_allclose(
+            ours(x).data, converted(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+        )
+    for key, value in converted.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-12, atol=1e-15)
+    assert int(converted.state_dict()["2.num_batches_tracked"]) == 2
+    ours.eval()
+    back = from_torch(converted.eval())
+    np.testing.assert_allclose(
+        back(x).data, converted(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+    )
+    for key, value in converted.state_dict().items():
+        assert back.state_dict()[key].tobytes() == value.numpy().tobytes()
+
+
+def test_cnn_and_embedding_convert():
+    cnn = nn.CNN((1, 8, 8), (4,), 3, rng=0, dropout=0.2)
+    converted = to_torch(cnn)
+    assert type(converted) is torch.nn.Sequential and "0.weight" not in converted.state_dict()
+    x = RNG.standard_normal((4, 64))
+    cnn.eval()
+    np.testing.assert_allclose(
+        cnn(x).data, converted.eval()(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+    )
+    emb = torch.nn.Sequential(torch.nn.Embedding(5, 3, padding_idx=1), torch.nn.Flatten()).double()
+    ours = from_torch(emb)
+    idx = np.array([[0, 1], [4, 2]])
+    np.testing.assert_array_equal(ours(idx).data, emb(torch.from_numpy(idx)).detach().numpy())
+    assert repr(to_torch(ours)) == repr(emb)
+
+
+def test_conv_settings_chainrule_cannot_express():
+    with pytest.raises(ValueError, match="model.0: .*max_norm"):
+        from_torch(torch.nn.Sequential(torch.nn.Embedding(3, 2, max_norm=1.0)))
+    with pytest.raises(ValueError, match=r"model: torch.nn.BatchNorm1d\(bias=False\)"):
+        from_torch(torch.nn.BatchNorm1d(3, bias=False))

@@ -18,7 +18,15 @@ Each layer becomes standard ONNX operators of opset 17: ``Linear`` is ``Gemm`` (
 PyTorch's ``(out, in)`` weight layout, as ``torch.onnx`` exports it), activations their ONNX
 namesakes; GELU (an ONNX operator only from opset 20) is written out with ``Erf``/``Tanh`` as
 in its definition; Softplus keeps PyTorch's ``beta`` and ``threshold``. ``Dropout`` and
-``Identity`` export as nothing (inference). The graph computes in float32 unless ``dtype``
+``Identity`` export as nothing (inference). ``Conv1d``/``2d`` are ``Conv`` (padding 'same'
+as explicit pads, the odd one at the end as PyTorch pads), the pools ``MaxPool``/``AveragePool``,
+``BatchNorm1d``/``2d`` ``BatchNormalization`` with the running statistics (evaluation mode),
+``LayerNorm`` ``LayerNormalization``, ``Flatten()`` ``Flatten`` and ``Unflatten(1, shape)``
+``Reshape``: chainrule's ``CNN`` exports whole. Settings without a faithful ONNX form
+(non-zero padding modes, ``ceil_mode`` average pooling, ``divisor_override``, ``return_indices``,
+batch norm without running statistics, ``Embedding``) are a ``TypeError`` naming the layer.
+
+The graph computes in float32 unless ``dtype``
 says float64 (valid ONNX either way; ONNX Runtime's CPU kernels lack float64 ``Erf``, so
 run a float64 graph with exact GELU elsewhere). Needs the ``onnx`` package
 (``pip install "chainrule[onnx]"``), not PyTorch.
@@ -119,6 +127,123 @@ def _elu(g: _Graph, m: nn.Module, x: str, where: str) -> str:
     return g.op("Where", [g.op("Greater", [x, g.const(0.0, "zero")]), x, negative], where)
 
 
+def _pads(m: Any, d: int, where: str) -> list[int]:
+    """ONNX's pads (all begins, then all ends) for a chainrule layer's ``padding``."""
+    if m.padding == "valid":
+        return [0] * (2 * d)
+    if m.padding == "same":  # stride 1: total dilation*(k-1), the odd one at the end (PyTorch's)
+        total = [dil * (k - 1) for dil, k in zip(m.dilation, m.kernel_size, strict=True)]
+        return [t // 2 for t in total] + [t - t // 2 for t in total]
+    padding = _tuple(m.padding, d)
+    return list(padding) * 2
+
+
+def _tuple(value: Any, d: int) -> tuple[int, ...]:
+    return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else (int(value),) * d
+
+
+def _unsupported(where: str, what: str) -> TypeError:
+    return TypeError(f"{'model.' + where if where else 'model'}: {what} has no ONNX export here")
+
+
+def _conv(g: _Graph, m: Any, x: str, where: str) -> str:
+    d = len(m.kernel_size)
+    if m.padding_mode != "zeros":
+        raise _unsupported(where, f"{type(m).__name__}(padding_mode={m.padding_mode!r})")
+    prefix = f"{where}." if where else ""
+    inputs = [x, g.const(m.weight.data, f"{prefix}weight", exact=True)]
+    if m.bias is not None:
+        inputs.append(g.const(m.bias.data, f"{prefix}bias", exact=True))
+    return g.op(
+        "Conv",
+        inputs,
+        where,
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        dilations=list(m.dilation),
+        pads=_pads(m, d, where),
+        group=m.groups,
+    )
+
+
+def _max_pool(g: _Graph, m: Any, x: str, where: str) -> str:
+    d = 1 if type(m).__name__.endswith("1d") else 2
+    if m.return_indices:
+        raise _unsupported(where, f"{type(m).__name__}(return_indices=True)")
+    kernel = _tuple(m.kernel_size, d)
+    stride = _tuple(m.stride, d) if m.stride is not None else kernel
+    return g.op(
+        "MaxPool",
+        [x],
+        where,
+        kernel_shape=list(kernel),
+        strides=list(stride),
+        pads=list(_tuple(m.padding, d)) * 2,
+        dilations=list(_tuple(m.dilation, d)),
+        ceil_mode=int(m.ceil_mode),
+    )
+
+
+def _avg_pool(g: _Graph, m: Any, x: str, where: str) -> str:
+    d = 1 if type(m).__name__.endswith("1d") else 2
+    if getattr(m, "divisor_override", None) is not None or m.ceil_mode:
+        raise _unsupported(where, f"{type(m).__name__} with ceil_mode or divisor_override")
+    kernel = _tuple(m.kernel_size, d)
+    stride = _tuple(m.stride, d) if m.stride is not None else kernel
+    return g.op(
+        "AveragePool",
+        [x],
+        where,
+        kernel_shape=list(kernel),
+        strides=list(stride),
+        pads=list(_tuple(m.padding, d)) * 2,
+        count_include_pad=int(m.count_include_pad),
+    )
+
+
+def _batch_norm(g: _Graph, m: Any, x: str, where: str) -> str:
+    # inference: the running statistics (what eval mode uses), as torch.onnx exports it
+    if not m.track_running_stats:
+        raise _unsupported(
+            where,
+            f"{type(m).__name__}(track_running_stats=False) (it normalises by each batch even in evaluation)",
+        )
+    prefix = f"{where}." if where else ""
+    n = m.num_features
+    scale = g.const(m.weight.data, f"{prefix}weight", exact=True) if m.affine else g.const(np.ones(n), "ones")
+    bias = g.const(m.bias.data, f"{prefix}bias", exact=True) if m.affine else g.const(np.zeros(n), "zeros")
+    mean = g.const(m.running_mean.data, f"{prefix}running_mean", exact=True)
+    var = g.const(m.running_var.data, f"{prefix}running_var", exact=True)
+    return g.op("BatchNormalization", [x, scale, bias, mean, var], where, epsilon=float(m.eps))
+
+
+def _layer_norm(g: _Graph, m: Any, x: str, where: str) -> str:
+    prefix = f"{where}." if where else ""
+    shape = tuple(m.normalized_shape)
+    inputs = [
+        x,
+        g.const(m.weight.data, f"{prefix}weight", exact=True)
+        if m.weight is not None
+        else g.const(np.ones(shape), "ones"),
+    ]
+    if m.bias is not None:
+        inputs.append(g.const(m.bias.data, f"{prefix}bias", exact=True))
+    return g.op("LayerNormalization", inputs, where, axis=-len(shape), epsilon=float(m.eps))
+
+
+def _flatten(g: _Graph, m: Any, x: str, where: str) -> str:
+    if (m.start_dim, m.end_dim) != (1, -1):
+        raise _unsupported(where, f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim}) (only (1, -1))")
+    return g.op("Flatten", [x], where, axis=1)
+
+
+def _unflatten(g: _Graph, m: Any, x: str, where: str) -> str:
+    if m.dim != 1:
+        raise _unsupported(where, f"Unflatten(dim={m.dim}) (only dim=1 of (N, features) rows)")
+    shape = g.const([0, *m.unflattened_size], "shape", np.int64)  # 0: keep N
+    return g.op("Reshape", [x, shape], where)
+
+
 def _simple(op_type: str, **attrs: Callable[[nn.Module], Any]) -> Callable[..., str]:
     def emit(g: _Graph, m: nn.Module, x: str, where: str) -> str:
         return g.op(op_type, [x], where, **{k: f(m) for k, f in attrs.items()})
@@ -139,12 +264,23 @@ _LAYERS: dict[str, Callable[[_Graph, Any, str, str], str]] = {
     "Softplus": _softplus,
     "Softmax": _simple("Softmax", axis=lambda m: int(m.kwargs["axis"])),
     "LogSoftmax": _simple("LogSoftmax", axis=lambda m: int(m.kwargs["axis"])),
+    "Conv1d": _conv,
+    "Conv2d": _conv,
+    "MaxPool1d": _max_pool,
+    "MaxPool2d": _max_pool,
+    "AvgPool1d": _avg_pool,
+    "AvgPool2d": _avg_pool,
+    "BatchNorm1d": _batch_norm,
+    "BatchNorm2d": _batch_norm,
+    "LayerNorm": _layer_norm,
+    "Flatten": _flatten,
+    "Unflatten": _unflatten,
 }
 
 
 def _emit(g: _Graph, module: nn.Module, x: str, where: str) -> str:
     name = type(module).__name__
-    if type(module) in (nn.Sequential, nn.MLP):
+    if type(module) in (nn.Sequential, nn.MLP, nn.CNN):
         for key, child in module.named_children():
             x = _emit(g, child, x, f"{where}.{key}" if where else key)
         return x
@@ -152,13 +288,15 @@ def _emit(g: _Graph, module: nn.Module, x: str, where: str) -> str:
     if emit is None or nn.MODULES.get(name) is not type(module):
         raise TypeError(
             f"{'model.' + where if where else 'model'}: cannot export a {name} to ONNX; to_onnx exports "
-            f"Sequential, MLP and {', '.join(_LAYERS)}"
+            f"Sequential, MLP, CNN and {', '.join(_LAYERS)}"
         )
     return emit(g, module, x, where)
 
 
 def _input_size(module: nn.Module) -> int:
     for m in module.modules():
+        if isinstance(m, nn.Unflatten):  # a CNN's first layer: flat rows of C*H*W
+            return math.prod(m.unflattened_size)
         if isinstance(m, nn.Linear):
             return m.in_features
     raise ValueError("cannot tell the network's input size (it has no Linear layer); pass input_size=")

@@ -6,9 +6,12 @@ parameter and buffer into it; ``from_torch(module)`` does the reverse. Both go t
 (``Linear.weight`` is ``(out_features, in_features)`` in both), so a conversion is an exact copy:
 no value is rounded and ``to_torch(from_torch(m))`` has ``m``'s state dict bit for bit.
 
-Supported: ``Sequential`` (and chainrule's ``MLP``, which becomes a ``torch.nn.Sequential``),
-``Linear``, ``Identity``, ``Dropout`` and every activation module (``Sigmoid``, ``Tanh``,
-``ReLU``, ``LeakyReLU``, ``ELU``, ``GELU``, ``Softplus``, ``Softmax``, ``LogSoftmax``). A
+Supported: ``Sequential`` (and chainrule's ``MLP`` and ``CNN``, which become a
+``torch.nn.Sequential``), ``Linear``, ``Identity``, ``Dropout``, every activation module
+(``Sigmoid``, ``Tanh``, ``ReLU``, ``LeakyReLU``, ``ELU``, ``GELU``, ``Softplus``, ``Softmax``,
+``LogSoftmax``), ``Conv1d``/``Conv2d``, ``MaxPool1d``/``2d``, ``AvgPool1d``/``2d``,
+``BatchNorm1d``/``2d`` (running statistics and ``num_batches_tracked`` included), ``LayerNorm``,
+``Embedding``, ``Flatten`` and ``Unflatten``. A
 torch module outside this table, or a custom ``torch.nn.Module`` subclass (its ``forward`` is
 arbitrary Python that chainrule cannot read), is a ``TypeError`` naming it and its place in the
 model. ``explain_torch`` explains a backward pass through a converted PyTorch model.
@@ -93,6 +96,133 @@ def _softmax_from(cls: type[nn.Module]) -> Callable[[Any, str], nn.Module]:
     return convert
 
 
+def _conv_to(m: Any) -> torch.nn.Module:
+    cls = getattr(torch.nn, type(m).__name__)
+    padding = m.padding if isinstance(m.padding, str) else tuple(m.padding)
+    return cls(
+        m.in_channels,
+        m.out_channels,
+        tuple(m.kernel_size),
+        stride=tuple(m.stride),
+        padding=padding,
+        dilation=tuple(m.dilation),
+        groups=m.groups,
+        bias=m.bias is not None,
+        padding_mode=m.padding_mode,
+        dtype=_torch_dtype(m.weight.dtype),
+    )
+
+
+def _conv_from(t: Any, where: str) -> nn.Module:
+    cls = getattr(nn, type(t).__name__)
+    padding = t.padding if isinstance(t.padding, str) else tuple(t.padding)
+    return cls(
+        t.in_channels,
+        t.out_channels,
+        tuple(t.kernel_size),
+        stride=tuple(t.stride),
+        padding=padding,
+        dilation=tuple(t.dilation),
+        groups=t.groups,
+        bias=t.bias is not None,
+        padding_mode=t.padding_mode,
+        dtype=_np_dtype(t.weight.dtype, where),
+    )
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _max_pool_to(m: Any) -> torch.nn.Module:
+    return getattr(torch.nn, type(m).__name__)(
+        _plain(m.kernel_size),
+        _plain(m.stride),
+        _plain(m.padding),
+        _plain(m.dilation),
+        m.return_indices,
+        m.ceil_mode,
+    )
+
+
+def _max_pool_from(t: Any, where: str) -> nn.Module:
+    return getattr(nn, type(t).__name__)(
+        _plain(t.kernel_size),
+        _plain(t.stride),
+        _plain(t.padding),
+        _plain(t.dilation),
+        t.return_indices,
+        t.ceil_mode,
+    )
+
+
+def _avg_pool_to(m: Any) -> torch.nn.Module:
+    args = [_plain(m.kernel_size), _plain(m.stride), _plain(m.padding), m.ceil_mode, m.count_include_pad]
+    if type(m) is nn.AvgPool2d:
+        args.append(m.divisor_override)
+    return getattr(torch.nn, type(m).__name__)(*args)
+
+
+def _avg_pool_from(t: Any, where: str) -> nn.Module:
+    args = [_plain(t.kernel_size), _plain(t.stride), _plain(t.padding), t.ceil_mode, t.count_include_pad]
+    if type(t) is torch.nn.AvgPool2d:
+        args.append(t.divisor_override)
+    return getattr(nn, type(t).__name__)(*args)
+
+
+def _batch_norm_to(m: Any) -> torch.nn.Module:
+    return getattr(torch.nn, type(m).__name__)(
+        m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats, dtype=_torch_dtype(m._dtype)
+    )
+
+
+def _batch_norm_from(t: Any, where: str) -> nn.Module:
+    if t.affine and t.bias is None:
+        raise ValueError(
+            f"{where}: torch.nn.{type(t).__name__}(bias=False) has no chainrule equivalent "
+            "(chainrule's affine batch norm has both weight and bias)"
+        )
+    held = [v for v in (t.weight, t.running_mean) if v is not None]
+    dtype = held[0].dtype if held else torch.float32
+    return getattr(nn, type(t).__name__)(
+        t.num_features, t.eps, t.momentum, t.affine, t.track_running_stats, dtype=_np_dtype(dtype, where)
+    )
+
+
+def _layer_norm_to(m: Any) -> torch.nn.Module:
+    return torch.nn.LayerNorm(
+        m.normalized_shape, m.eps, m.elementwise_affine, m.bias is not None, dtype=_torch_dtype(m._dtype)
+    )
+
+
+def _layer_norm_from(t: Any, where: str) -> nn.Module:
+    dtype = t.weight.dtype if t.weight is not None else torch.float32
+    return nn.LayerNorm(
+        tuple(t.normalized_shape),
+        t.eps,
+        t.elementwise_affine,
+        t.bias is not None,
+        dtype=_np_dtype(dtype, where),
+    )
+
+
+def _embedding_to(m: Any) -> torch.nn.Module:
+    return torch.nn.Embedding(
+        m.num_embeddings, m.embedding_dim, m.padding_idx, dtype=_torch_dtype(m.weight.dtype)
+    )
+
+
+def _embedding_from(t: Any, where: str) -> nn.Module:
+    if t.max_norm is not None or t.scale_grad_by_freq or t.sparse:
+        raise ValueError(
+            f"{where}: torch.nn.Embedding with max_norm, scale_grad_by_freq or sparse has "
+            "no chainrule equivalent (chainrule's Embedding is a plain lookup)"
+        )
+    return nn.Embedding(
+        t.num_embeddings, t.embedding_dim, t.padding_idx, dtype=_np_dtype(t.weight.dtype, where)
+    )
+
+
 # chainrule class name -> (torch class name, chainrule -> torch, torch -> chainrule)
 _TABLE: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any, str], nn.Module]]] = {
     "Linear": ("Linear", _linear_to, _linear_from),
@@ -122,6 +252,26 @@ _TABLE: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any, str], nn.Modul
         "LogSoftmax",
         lambda m: torch.nn.LogSoftmax(m.kwargs["axis"]),
         _softmax_from(nn.LogSoftmax),
+    ),
+    "Conv1d": ("Conv1d", _conv_to, _conv_from),
+    "Conv2d": ("Conv2d", _conv_to, _conv_from),
+    "MaxPool1d": ("MaxPool1d", _max_pool_to, _max_pool_from),
+    "MaxPool2d": ("MaxPool2d", _max_pool_to, _max_pool_from),
+    "AvgPool1d": ("AvgPool1d", _avg_pool_to, _avg_pool_from),
+    "AvgPool2d": ("AvgPool2d", _avg_pool_to, _avg_pool_from),
+    "BatchNorm1d": ("BatchNorm1d", _batch_norm_to, _batch_norm_from),
+    "BatchNorm2d": ("BatchNorm2d", _batch_norm_to, _batch_norm_from),
+    "LayerNorm": ("LayerNorm", _layer_norm_to, _layer_norm_from),
+    "Embedding": ("Embedding", _embedding_to, _embedding_from),
+    "Flatten": (
+        "Flatten",
+        lambda m: torch.nn.Flatten(m.start_dim, m.end_dim),
+        lambda t, w: nn.Flatten(t.start_dim, t.end_dim),
+    ),
+    "Unflatten": (
+        "Unflatten",
+        lambda m: torch.nn.Unflatten(m.dim, m.unflattened_size),
+        lambda t, w: nn.Unflatten(t.dim, tuple(t.unflattened_size)),
     ),
 }
 _FROM_TORCH_NAME = {torch_name: ours for ours, (torch_name, _, _) in _TABLE.items()}
@@ -156,7 +306,7 @@ def to_torch(module: nn.Module) -> torch.nn.Module:
 
 def _to(module: nn.Module, where: str) -> torch.nn.Module:
     name = type(module).__name__
-    if isinstance(module, nn.Sequential) and type(module) in (nn.Sequential, nn.MLP):
+    if isinstance(module, nn.Sequential) and type(module) in (nn.Sequential, nn.MLP, nn.CNN):
         children = list(module.named_children())
         if [k for k, _ in children] != [str(i) for i in range(len(children))]:
             raise ValueError(
@@ -168,7 +318,7 @@ def _to(module: nn.Module, where: str) -> torch.nn.Module:
     if entry is None or nn.MODULES.get(name) is not type(module):
         raise TypeError(
             f"{where}: cannot convert a {name} to PyTorch; to_torch converts "
-            f"Sequential, MLP and {', '.join(_TABLE)}"
+            f"Sequential, MLP, CNN and {', '.join(_TABLE)}"
         )
     return entry[1](module)
 
