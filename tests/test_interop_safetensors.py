@@ -177,3 +177,18 @@ def test_a_failed_save_leaves_the_old_file(tmp_path):
         save_safetensors(path, nn.MLP([2, 2], rng=1), arrays={"o": np.array([None])})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_buffers_round_trip_with_their_shapes_and_dtypes(tmp_path):
+    model = nn.CNN((1, 4, 4), (2,), 3, rng=0)
+    model.train()
+    model(np.random.default_rng(0).standard_normal((5, 16)))  # running statistics, one batch tracked
+    path = tmp_path / "cnn.safetensors"
+    save_safetensors(path, model)
+    tensors, _ = read_safetensors(path)
+    assert tensors["2.num_batches_tracked"].shape == () and tensors["2.num_batches_tracked"].dtype == np.int64
+    back = load_model(path).model
+    assert type(back) is nn.CNN
+    for key, value in model.state_dict().items():
+        got = back.state_dict()[key]
+        assert (got.shape, got.dtype, got.tobytes()) == (value.shape, value.dtype, value.tobytes()), key

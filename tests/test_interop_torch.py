@@ -316,6 +316,7 @@ def test_conv_layers_convert_with_buffers_and_train_identically():
     for key, value in converted.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-12, atol=1e-15)
     assert int(converted.state_dict()["2.num_batches_tracked"]) == 2
+    assert converted.state_dict()["2.num_batches_tracked"].shape == ()  # 0-d, as torch's own
     ours.eval()
     back = from_torch(converted.eval())
     np.testing.assert_allclose(

@@ -239,7 +239,7 @@ def save_safetensors(path: str | os.PathLike, model: nn.Module, metadata: dict[s
                             "string arrays only (no objects, no pickle)")
         extra[name] = {"dtype": value.dtype.str, "shape": list(value.shape), "data": value.ravel().tolist()}
     header["chainrule.arrays"] = json.dumps(extra)
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}  # 0-d stays 0-d
     with atomic_open(path, "wb", encoding=None) as handle:
         handle.write(st.save(tensors, metadata=header))
 

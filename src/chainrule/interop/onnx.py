@@ -73,7 +73,7 @@ class _Graph:
     def const(self, value: Any, hint: str, dtype: Any = None, exact: bool = False) -> str:
         name = hint if exact else self.name(hint)
         array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], hint: str | None = None, **attrs: Any) -> str:

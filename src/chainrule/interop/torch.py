@@ -298,7 +298,8 @@ def to_torch(module: nn.Module) -> torch.nn.Module:
     if not isinstance(module, nn.Module):
         raise TypeError(f"to_torch expects a chainrule.nn.Module, got {type(module).__name__}")
     converted = _to(module, "model")
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in module.state_dict().items()}
+    # np.array, not np.ascontiguousarray: that one makes a 0-d buffer (num_batches_tracked) 1-d
+    state = {k: torch.from_numpy(np.array(v, order="C")) for k, v in module.state_dict().items()}
     converted.load_state_dict(state, strict=True)
     converted.train(module.training)
     return converted
