@@ -54,5 +54,16 @@ __all__ = [
     "clip", "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "grad", "no_grad",
     "enable_grad", "is_grad_enabled", "detect_anomaly", "gradcheck", "GradcheckError", "formula",
+    "derive",
     "explain", "functional", "nn", "optim", "data", *_numpy_names,
 ]
+
+
+def __getattr__(name: str):
+    # chainrule.derive needs SymPy (the symbolic extra): imported on first use, so that
+    # `import chainrule` stays NumPy-only
+    if name == "derive":
+        from chainrule.symbolic import derive
+
+        return derive
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")

@@ -1,0 +1,278 @@
+"""Is ``a = b``? SymPy proves it, or it is checked at random points, and the answer says which.
+
+One judge for both sides of the package: the derivations chainrule writes (``steps.py``) and
+the derivations a student writes (``derivation_check.py``). Nothing here knows which rule made
+an expression; the judge only evaluates both sides with SymPy's own ``diff`` and ``Sum``.
+
+Numeric checks instantiate everything an expression leaves open:
+
+* sizes (the upper limit ``n`` of a ``Sum``) run through 1..5, so sums are expanded for real;
+* free indices (``i`` in ``z[i]``) take values inside the sizes;
+* every ``Indexed`` element, scalar symbol and undefined function ``f(w)`` (a random
+  quadratic) gets a random value; ``positive`` symbols get positive values;
+* named constraints hold at every point (``rows_sum_to_one``: a one-hot or probability target,
+  each row of ``y`` sums to 1, as the reference solution's cross-entropy assumes).
+
+Points where either side is not a finite real number (log of a negative value, a boundary of
+a ``Piecewise``) are skipped and others drawn.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+PROVED = "proved"
+NUMERIC = "checked numerically"
+DIFFERS = "differs"
+UNKNOWN = "not verified"
+
+#: how many random points a numeric check uses (five, one per size n = 1..5, when there are sums)
+POINTS = 10
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How ``a = b`` was settled.
+
+    ``status`` is ``PROVED`` (SymPy simplified ``a - b`` to 0), ``NUMERIC`` (equal to 1e-9
+    relative at ``points`` random points), ``DIFFERS`` (``witness``: a point where they differ,
+    with both values in ``values``) or ``UNKNOWN`` (``reason`` says why).
+    """
+
+    status: str
+    points: int = 0
+    witness: dict[str, Any] = field(default_factory=dict)
+    values: tuple[float, float] | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (PROVED, NUMERIC)
+
+    def describe(self) -> str:
+        if self.status == PROVED:
+            return "proved by SymPy"
+        if self.status == NUMERIC:
+            return f"checked numerically at {self.points} points (SymPy could not prove it)"
+        if self.status == DIFFERS:
+            at = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
+                           for k, v in self.witness.items())
+            left, right = self.values or (float("nan"), float("nan"))
+            return f"differs at {at}: {left:.6g} vs {right:.6g}"
+        return f"not verified: {self.reason}"
+
+
+def substitute_definitions(expr: sp.Basic, defs: Mapping[Any, Any]) -> sp.Basic:
+    """Replace placeholder symbols (``|y|``) and function symbols (``σ``) by what they mean."""
+    for _ in range(4):  # definitions may use other definitions
+        before = expr
+        for key, value in defs.items():
+            if isinstance(key, sp.FunctionClass):
+                expr = expr.replace(key, value)
+            elif isinstance(key, sp.IndexedBase):  # ŷ[i, j] -> its definition at (i, j)
+                expr = expr.replace(lambda e, k=key: isinstance(e, sp.Indexed) and e.base == k,
+                                    lambda e, f=value: f(*e.indices))
+            else:
+                expr = expr.xreplace({key: value})
+        if expr == before:
+            break
+    return expr
+
+
+def _sizes_and_indices(expr: sp.Basic) -> tuple[set[sp.Symbol], set[sp.Symbol]]:
+    sizes: set[sp.Symbol] = set()
+    bound: set[sp.Symbol] = set()
+    for s in expr.atoms(sp.Sum):
+        for limit in s.limits:
+            bound.add(limit[0])
+            for end in limit[1:]:
+                sizes |= end.free_symbols
+    indices: set[sp.Symbol] = set()
+    for ix in expr.atoms(sp.Indexed):
+        for index in ix.indices:
+            indices |= index.free_symbols
+    for d in expr.atoms(sp.KroneckerDelta):
+        indices |= d.free_symbols
+    indices -= bound
+    sizes -= indices
+    return sizes, indices
+
+
+def _has_undecided(expr: sp.Basic) -> bool:
+    return bool(expr.atoms(sp.Derivative) or expr.atoms(sp.Sum) or expr.atoms(sp.Integral))
+
+
+def _try_prove(a: sp.Basic, b: sp.Basic) -> bool:
+    try:
+        return _zero(sp.piecewise_fold(a - b))
+    except Exception:  # SymPy raises many things on odd input; a failed proof is not an answer
+        return False
+
+
+def _zero(d: sp.Basic) -> bool:
+    """Whether SymPy can show ``d`` is 0, case by case; bounded, so a hard case falls through to
+    the numeric check instead of taking minutes."""
+    if d == 0:
+        return True
+    if isinstance(d, sp.Piecewise):
+        return all(_zero(e) for e, _ in d.args)
+    if d.has(sp.Piecewise) or sp.count_ops(d) > 150:
+        return False
+    d = sp.simplify(d)
+    if d == 0:
+        return True
+    return sp.simplify(d.rewrite(sp.exp)) == 0
+
+
+def _number(expr: sp.Basic) -> float | None:
+    try:
+        value = complex(sp.N(expr, 30))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if abs(value.imag) > 1e-12 * max(1.0, abs(value.real)) or value.real != value.real:
+        return None
+    if abs(value.real) == float("inf"):
+        return None
+    return value.real
+
+
+def _uniform(t: int, unit: bool, name: str, lo: float, hi: float) -> float:
+    # a value fixed by (point, name): both sides of a step, and the next step, see the same point,
+    # so each expression is evaluated once per point (see value_at's cache)
+    return random.Random(f"{t}|{unit}|{name}").uniform(lo, hi)
+
+
+def _draw(sym: sp.Basic, name: str, t: int, unit: bool) -> sp.Float:
+    if unit:
+        return sp.Float(_uniform(t, unit, name, 0.05, 0.95), 15)
+    if getattr(sym, "is_positive", False) or getattr(sym, "is_nonnegative", False):
+        return sp.Float(_uniform(t, unit, name, 0.2, 2.0), 15)
+    return sp.Float(_uniform(t, unit, name, -2.0, 2.0), 15)
+
+
+def _quadratic(t: int, name: str) -> sp.Lambda:
+    r = random.Random(f"{t}|function|{name}")
+    u = sp.Dummy("u")
+    c0, c1, c2 = (sp.Float(r.uniform(-1, 1), 15) for _ in range(3))
+    return sp.Lambda(u, c0 + c1 * u + c2 * u ** 2)
+
+
+def _element_value(el: sp.Indexed, t: int, unit: bool, n: int, constraints: tuple[str, ...]) -> sp.Float:
+    label = el.base.label
+    if "rows_sum_to_one" in constraints and str(label) == "y":
+        # the row's other elements are drawn too, whether or not this expression shows them
+        row = el.indices[:-1]
+        raw = [_uniform(t, unit, str(el.base[(*row, c)]), 0.05, 1.0) for c in range(1, n + 1)]
+        col = int(el.indices[-1])
+        return sp.Float(raw[col - 1] / sum(raw), 15) if 1 <= col <= n else sp.Float(0)
+    return _draw(label, str(el), t, unit)
+
+
+@lru_cache(maxsize=4096)
+def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str, ...] = ()
+             ) -> tuple[float | None, tuple[tuple[str, Any], ...]]:
+    """``expr`` at random point number ``t`` (every size n = 1 + t % 5): its value (None where
+    it is not a finite real number) and the point, as ``(name, value)`` pairs."""
+    n = 1 + t % 5
+    sizes, indices = _sizes_and_indices(expr)
+    # m in J/m is the same size as in Σ_{u=1}^m, whether or not a sum still shows it
+    sizes |= {s for s in expr.free_symbols if isinstance(s, sp.Symbol) and s.is_integer
+              and s.is_positive and s not in indices}
+    point: dict[str, Any] = {}
+    sub: dict[sp.Basic, Any] = {}
+    for s in sorted(sizes, key=str):
+        sub[s] = n
+    for i in sorted(indices, key=str):
+        sub[i] = random.Random(f"{t}|index|{i}").randint(1, n)
+    point.update({str(k): v for k, v in sub.items()})
+    e = expr.xreplace(sub)  # not subs: subs misses an index inside Sum(Derivative(..., b[i]))
+    for f in {f.func for f in e.atoms(AppliedUndef)}:
+        e = e.replace(f, _quadratic(t, str(f)))
+    e = unroll(e)
+    values: dict[sp.Basic, Any] = {}
+    for el in sorted(e.atoms(sp.Indexed), key=str):
+        values[el] = _element_value(el, t, unit, n, constraints)
+    labels = {el.base.label for el in values}
+    for s in sorted(e.free_symbols - set(values) - labels, key=str):
+        if isinstance(s, sp.Symbol) and s.name == "t" and s.is_integer:
+            values[s] = random.Random(f"{t}|label").choice((-1, 1))  # a ±1 label
+        elif isinstance(s, sp.Symbol) and s.is_integer:
+            values[s] = random.Random(f"{t}|int|{s}").randint(1, n)
+        else:
+            values[s] = _draw(s, str(s), t, unit)
+    point.update({str(k): (float(v) if not isinstance(v, int) else v) for k, v in values.items()})
+    return _number(_at(e, values)), tuple(point.items())
+
+
+def _at(expr: sp.Basic, values: dict[sp.Basic, Any]) -> sp.Basic:
+    """``expr`` at a point; each derivative is taken after every other variable has its value,
+    which keeps SymPy's ``diff`` to one-variable expressions (the written-out sums are large)."""
+    def at(d: sp.Derivative) -> sp.Basic:
+        keep = set(d.variables)
+        inner = d.expr.xreplace({k: v for k, v in values.items() if k not in keep})
+        return sp.diff(inner, *d.variables).xreplace(values)
+
+    expr = expr.replace(lambda e: isinstance(e, sp.Derivative), at).xreplace(values)
+    return expr.doit() if _has_undecided(expr) else expr
+
+
+def unroll(expr: sp.Basic) -> sp.Basic:
+    """Every sum with numeric limits written out term by term (``Sum.doit`` would try closed
+    forms first, which is slow and needless here)."""
+    def one(s: sp.Sum) -> sp.Basic:
+        body = s.function
+        for var, lo, hi in reversed(s.limits):
+            if not (lo.is_Integer and hi.is_Integer):
+                return s
+            body = sp.Add(*(body.xreplace({var: sp.Integer(v)}) for v in range(int(lo), int(hi) + 1)))
+        return body
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), one)
+
+
+def verify(a: sp.Basic, b: sp.Basic, defs: Mapping[Any, Any] | None = None,
+           constraints: Iterable[str] = (), points: int = POINTS, seed: int = 0,
+           prove: bool = True) -> Verification:
+    """Settle ``a = b``: a SymPy proof, else ``points`` random points, else a counterexample.
+
+    ``defs`` maps placeholder symbols and function symbols to their definitions (a ``Lambda``
+    for a function); ``constraints`` names assumptions every point satisfies (see module doc).
+    A proof is tried only without constraints (SymPy cannot use them).
+    """
+    defs = defs or {}
+    constraints = tuple(constraints)
+    try:
+        a = substitute_definitions(sp.sympify(a), defs)
+        b = substitute_definitions(sp.sympify(b), defs)
+    except (sp.SympifyError, TypeError) as exc:
+        return Verification(UNKNOWN, reason=f"could not substitute definitions ({exc})")
+    sizes, _ = _sizes_and_indices(a - b)
+    if prove and not constraints and not sizes and _try_prove(a.doit(), b.doit()):
+        return Verification(PROVED)
+    if sizes:  # one point per size n = 1..5: each point writes out every sum, which is the cost
+        points = min(points, 5)
+    done = tries = 0
+    t = seed * 1000
+    while done < points and tries < points * 6:
+        unit = tries % 2 == 1  # every other point inside (0, 1), where log(p) and log(1 - p) live
+        tries += 1
+        t += 1
+        try:
+            va, pa = value_at(a, t, unit, constraints)
+            vb, pb = value_at(b, t, unit, constraints)
+        except Exception as exc:  # an expression SymPy cannot evaluate is not a verdict
+            return Verification(UNKNOWN, reason=f"SymPy could not evaluate it ({type(exc).__name__})")
+        if va is None or vb is None:
+            continue
+        if abs(va - vb) > 1e-9 * max(1.0, abs(va), abs(vb)):
+            return Verification(DIFFERS, witness=dict(pa + pb), values=(va, vb))
+        done += 1
+    if done == 0:
+        return Verification(UNKNOWN, reason="no point where both sides are finite real numbers")
+    return Verification(NUMERIC, points=done)
