@@ -139,7 +139,12 @@ def torch_layer(name: str) -> Any:
 
 
 def interop(name: str) -> Any:
-    module = pytest.importorskip(f"chainrule.interop.{name}", reason=f"chainrule.interop.{name}'s package")
+    # ImportError (not only ModuleNotFoundError): the module exists and says which package it needs
+    module = pytest.importorskip(
+        f"chainrule.interop.{name}",
+        reason=f"chainrule.interop.{name} needs the {name} package",
+        exc_type=ImportError,
+    )
     return module
 
 
