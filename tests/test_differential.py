@@ -895,6 +895,82 @@ FUNCTIONAL_OPS: list[Op] = [
        params=_embedding_param, requires="embedding"),
 ]
 
+# PyTorch's other activations and losses (issue 12)
+
+
+def _kl_param(gen: Gen, shapes: list) -> dict | None:
+    shape = shapes[0]
+    p = _reduction_param(gen, shapes)
+    if shape and shape[0] and gen.flag():
+        p["reduction"] = "batchmean"
+    p["target"] = Const((gen.rng.random(shape) + 0.05).astype(gen.dtype))
+    p["log_target"] = gen.flag()
+    return p
+
+
+def _kl_ag(a: list[str], p: dict) -> str:
+    y = p["target"].code("ag")
+    per = (f"(anp.exp({y}) * ({y} - {a[0]}))" if p["log_target"] else
+           f"({y} * (anp.log({y}) - {a[0]}))")
+    if p["reduction"] == "batchmean":
+        return f"(anp.sum({per}) / {a[0]}.shape[0])"
+    return _reduce_ag(per, p)
+
+
+def _nll_ag(a: list[str], p: dict) -> str:
+    x, t = a[0], lit(p["target"].value)
+    return _reduce_ag(f"(-{x}[np.arange({x}.shape[0]), {t}])", p)
+
+
+def _hard(x: str, lo: float, hi: float, mid: str) -> str:
+    return f"anp.where({x} <= {lo!r}, {lo!r}, anp.where({x} >= {hi!r}, {hi!r}, {mid}))"
+
+
+FUNCTIONAL_OPS += [
+    Op("logsigmoid", "F.logsigmoid({0})", "(-anp.logaddexp(0.0, -{0}))", "TF.logsigmoid({0})",
+       requires="logsigmoid"),
+    Op("silu", "F.silu({0})", lambda a, p: f"({a[0]} * {_sigmoid_ag(a[0])})", "TF.silu({0})",
+       requires="silu"),
+    Op("selu", "F.selu({0})",
+       "(1.0507009873554805 * anp.where({0} > 0, {0}, 1.6732632423543772 * "
+       "(anp.exp(anp.where({0} > 0, 0.0, {0})) - 1.0)))", "TF.selu({0})", kinked=True,
+       requires="selu"),
+    Op("celu", "F.celu({0}, alpha={alpha!r})",
+       "anp.where({0} > 0, {0}, {alpha!r} * (anp.exp(anp.where({0} > 0, 0.0, {0}) / {alpha!r}) - 1.0))",
+       "TF.celu({0}, alpha={alpha!r})", params=_elu_param, kinked=True, requires="celu"),
+    Op("mish", "F.mish({0})", "({0} * anp.tanh(anp.logaddexp(0.0, {0})))", "TF.mish({0})",
+       requires="mish"),
+    Op("hardswish", "F.hardswish({0})",
+       lambda a, p: f"({a[0]} * {_hard(a[0], -3.0, 3.0, a[0])} / 6.0 + 0.5 * {a[0]})",
+       "TF.hardswish({0})", kinked=True, requires="hardswish"),
+    Op("hardsigmoid", "F.hardsigmoid({0})",
+       # torch's own hardsigmoid backward uses the float32 constant 1.0f/6: relu6(x + 3)/6 is exact
+       lambda a, p: f"({_hard(a[0], -3.0, 3.0, a[0])} / 6.0 + 0.5)", "(TF.relu6({0} + 3.0) / 6.0)",
+       kinked=True, requires="hardsigmoid"),
+    Op("hardtanh", "F.hardtanh({0})", lambda a, p: _hard(a[0], -1.0, 1.0, a[0]), "TF.hardtanh({0})",
+       kinked=True, requires="hardtanh"),
+    Op("relu6", "F.relu6({0})", lambda a, p: _hard(a[0], 0.0, 6.0, a[0]), "TF.relu6({0})",
+       kinked=True, requires="relu6"),
+    Op("softsign", "F.softsign({0})", "({0} / (1.0 + anp.abs({0})))", "TF.softsign({0})",
+       requires="softsign"),
+    Op("softmin", "F.softmin({0}, axis={axis})",
+       "anp.exp(-{0} - asp.logsumexp(-{0}, axis={axis}, keepdims=True))", "TF.softmin({0}, dim={axis})",
+       params=_softmax_param, requires="softmin"),
+    Op("nll_loss", lambda a, p: f"F.nll_loss({a[0]}, {p['target'].code('cr')}, reduction={_red(p)!r})",
+       _nll_ag, lambda a, p: f"TF.nll_loss({a[0]}, {p['target'].code('th')}, reduction={_red(p)!r})",
+       params=_target_param("class"), requires="nll_loss"),
+    Op("smooth_l1_loss_both", "F.smooth_l1_loss({0}, {1}, beta=0.6, reduction={reduction!r})",
+       lambda a, p: _reduce_ag(f"anp.where(anp.abs({a[0]} - {a[1]}) < 0.6, 0.5 * ({a[0]} - {a[1]}) ** 2"
+                               f" / 0.6, anp.abs({a[0]} - {a[1]}) - 0.3)", p),
+       "TF.smooth_l1_loss({0}, {1}, beta=0.6, reduction={reduction!r})", "same", ("any", "any"),
+       params=_reduction_param, kinked=True, requires="smooth_l1_loss"),
+    Op("kl_div", lambda a, p: (f"F.kl_div({a[0]}, {p['target'].code('cr')}, reduction={_red(p)!r}, "
+                               f"log_target={p['log_target']})"),
+       _kl_ag, lambda a, p: (f"TF.kl_div({a[0]}, {p['target'].code('th')}, reduction={_red(p)!r}, "
+                             f"log_target={p['log_target']})"),
+       params=_kl_param, requires="kl_div"),
+]
+
 
 def available_ops(table: list[Op]) -> list[Op]:
     return [op for op in table if op.requires is None or (F is not None and hasattr(F, op.requires))]

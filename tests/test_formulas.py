@@ -96,6 +96,25 @@ BINDINGS: dict[str, Binding] = {
                                              reduction="sum"),
         {"t": lambda rng, size: float(rng.choice([-1.0, 1.0])), "margin": _uniform(-0.5, 0.5)},
         ("t", "margin")),
+    # PyTorch's other activations and losses (issue 12)
+    "logsigmoid": Binding(lambda v, x: F.logsigmoid(x)),
+    "silu": Binding(lambda v, x: F.silu(x)),
+    "selu": Binding(lambda v, x: F.selu(x)),
+    "celu": Binding(lambda v, x: F.celu(x, alpha=v["alpha"]), {"alpha": _uniform(0.2, 2.0)}, ("alpha",)),
+    "mish": Binding(lambda v, x: F.mish(x)),
+    "hardswish": Binding(lambda v, x: F.hardswish(x), {"x": _normal(3.0)}),
+    "hardsigmoid": Binding(lambda v, x: F.hardsigmoid(x), {"x": _normal(3.0)}),
+    "hardtanh": Binding(lambda v, x: F.hardtanh(x, min_val=v["a"], max_val=v["b"]),
+                        {"a": _uniform(-2.0, -0.5), "b": _uniform(0.5, 2.0)}, ("a", "b")),
+    "relu6": Binding(lambda v, x: F.relu6(x), {"x": _normal(4.0)}),
+    "softsign": Binding(lambda v, x: F.softsign(x)),
+    "softmin": Binding(lambda v, x: F.softmin(x)),
+    "smooth_l1_loss": Binding(lambda v, p: F.smooth_l1_loss(p, v["y"], beta=v["beta"], reduction="sum"),
+                              {"y": _normal(), "beta": _uniform(0.3, 2.0)}, ("beta",)),
+    "kl_div": Binding(_loss(F.kl_div), {"y": _uniform(0.05, 1.0)}),
+    # the SymPy form writes the class index as a one-hot row y
+    "nll_loss": Binding(lambda v, x: F.nll_loss(x, np.argmax(v["y"]), reduction="sum"),
+                        {"y": lambda rng, size: np.eye(N)[rng.integers(N)]}),
 }
 NAMES = list(FORMULAS)
 SCALAR = [n for n in NAMES if "[" not in FORMULAS[n].wrt]
@@ -244,8 +263,10 @@ def test_formula_lookup_accepts_aliases_and_rejects_unknown_names():
     assert cr.formula("Sigmoid") is FORMULAS["sigmoid"]
     assert cr.formula("mse") is FORMULAS["mse_loss"]
     assert cr.formula("CrossEntropyLoss") is FORMULAS["cross_entropy"]
-    with pytest.raises(ValueError, match="no formula named 'swish'; known: binary_cross_entropy"):
-        cr.formula("swish")
+    assert cr.formula("NLLLoss") is FORMULAS["nll_loss"]
+    assert cr.formula("KLDivLoss") is FORMULAS["kl_div"]
+    with pytest.raises(ValueError, match="no formula named 'maxout'; known: binary_cross_entropy"):
+        cr.formula("maxout")
 
 
 def test_registries_cover_the_formulas():

@@ -313,6 +313,102 @@ CASES = [
                                                                   reduction=reduction),
          diff=(0, 1)),
 ]
+
+
+# --- PyTorch's nll_loss, smooth_l1_loss and kl_div (issue 12) -------------------------------
+
+NLL_WEIGHT = np.array([0.5, 2.0, 1.0, 3.0])
+
+
+def _auto_nll(x, y, reduction, weight=None, ignore_index=-100, class_axis=-1):
+    xt = anp.moveaxis(x, class_axis, -1) if x.ndim > 1 else x
+    kept = y != ignore_index
+    index = np.where(kept, y, 0)
+    w = (np.ones(xt.shape[-1]) if weight is None else weight)[index] * kept
+    per = -w * anp.sum(xt * np.eye(xt.shape[-1])[index], axis=-1)
+    if reduction == "mean":
+        return anp.sum(per) / np.sum(w)
+    return anp.sum(per) if reduction == "sum" else per
+
+
+def _auto_smooth_l1(p, y, reduction, beta):
+    r = p - y
+    a = anp.abs(r)
+    per = a if beta == 0 else anp.where(a < beta, 0.5 * r * r / beta, a - 0.5 * beta)
+    return _reduce(per, reduction)
+
+
+def _auto_kl(x, y, reduction, log_target=False):
+    per = anp.exp(y) * (y - x) if log_target else y * (anp.log(y) - x)
+    if reduction == "batchmean":
+        return anp.sum(per) / x.shape[0]
+    return _reduce(per, reduction)
+
+
+def _log_probs(r, shape):
+    z = r.normal(size=shape)
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
+
+CASES += [
+    Loss("nll_loss",
+         lambda r: [r.normal(size=(5, 4)), r.integers(0, 4, size=5)],
+         lambda x, y, reduction: F.nll_loss(x, y, reduction=reduction),
+         lambda x, y, reduction: _auto_nll(x, y, reduction),
+         lambda t, x, y, reduction: _tf(t).nll_loss(x, y, reduction=reduction)),
+    Loss("nll_loss(weight, ignore_index)",
+         lambda r: [r.normal(size=(5, 4)), np.array([0, 3, -100, 1, 3])],
+         lambda x, y, reduction: F.nll_loss(x, y, weight=NLL_WEIGHT, reduction=reduction),
+         lambda x, y, reduction: _auto_nll(x, y, reduction, NLL_WEIGHT),
+         lambda t, x, y, reduction: _tf(t).nll_loss(x, y, weight=t.tensor(NLL_WEIGHT),
+                                                    reduction=reduction)),
+    Loss("nll_loss(ignore_index=1)",
+         lambda r: [r.normal(size=(4, 3)), np.array([1, 0, 1, 2])],
+         lambda x, y, reduction: F.nll_loss(x, y, ignore_index=1, reduction=reduction),
+         lambda x, y, reduction: _auto_nll(x, y, reduction, ignore_index=1),
+         lambda t, x, y, reduction: _tf(t).nll_loss(x, y, ignore_index=1, reduction=reduction)),
+    Loss("nll_loss(one sample)",
+         lambda r: [r.normal(size=(4,)), np.array(2)],
+         lambda x, y, reduction: F.nll_loss(x, y, reduction=reduction),
+         lambda x, y, reduction: _auto_nll(x, y, reduction),
+         lambda t, x, y, reduction: _tf(t).nll_loss(x, y, reduction=reduction)),
+    Loss("nll_loss(N, C, d)",
+         lambda r: [r.normal(size=(2, 3, 4)), r.integers(0, 3, size=(2, 4))],
+         lambda x, y, reduction: F.nll_loss(x, y, reduction=reduction),
+         lambda x, y, reduction: _auto_nll(x, y, reduction, class_axis=1),
+         lambda t, x, y, reduction: _tf(t).nll_loss(x, y, reduction=reduction)),
+    Loss("smooth_l1_loss",
+         lambda r: [r.normal(size=(3, 4)), r.normal(size=(3, 4))],
+         lambda p, y, reduction: F.smooth_l1_loss(p, y, reduction=reduction),
+         lambda p, y, reduction: _auto_smooth_l1(p, y, reduction, 1.0),
+         lambda t, p, y, reduction: _tf(t).smooth_l1_loss(p, y, reduction=reduction), diff=(0, 1)),
+    Loss("smooth_l1_loss(beta=0.4)",
+         lambda r: [r.normal(size=(6,)), r.normal(size=(6,))],
+         lambda p, y, reduction: F.smooth_l1_loss(p, y, beta=0.4, reduction=reduction),
+         lambda p, y, reduction: _auto_smooth_l1(p, y, reduction, 0.4),
+         lambda t, p, y, reduction: _tf(t).smooth_l1_loss(p, y, beta=0.4, reduction=reduction),
+         diff=(0, 1)),
+    Loss("smooth_l1_loss(beta=0)",
+         lambda r: [r.normal(size=(6,)), r.normal(size=(6,))],
+         lambda p, y, reduction: F.smooth_l1_loss(p, y, beta=0.0, reduction=reduction),
+         lambda p, y, reduction: _auto_smooth_l1(p, y, reduction, 0.0),
+         lambda t, p, y, reduction: _tf(t).smooth_l1_loss(p, y, beta=0.0, reduction=reduction),
+         diff=(0, 1)),
+    Loss("kl_div",
+         lambda r: [_log_probs(r, (3, 4)), np.exp(_log_probs(r, (3, 4)))],
+         lambda x, y, reduction: F.kl_div(x, y, reduction=reduction),
+         lambda x, y, reduction: _auto_kl(x, y, reduction),
+         lambda t, x, y, reduction: _tf(t).kl_div(x, y, reduction=reduction), diff=(0, 1),
+         reductions=KL_REDUCTIONS),
+    Loss("kl_div(log_target)",
+         lambda r: [_log_probs(r, (3, 4)), _log_probs(r, (3, 4))],
+         lambda x, y, reduction: F.kl_div(x, y, reduction=reduction, log_target=True),
+         lambda x, y, reduction: _auto_kl(x, y, reduction, log_target=True),
+         lambda t, x, y, reduction: _tf(t).kl_div(x, y, reduction=reduction, log_target=True),
+         diff=(0, 1), reductions=KL_REDUCTIONS),
+]
 PARAMS = [pytest.param(c, r, id=f"{c.label}-{r}") for c in CASES for r in c.reductions]
 
 
@@ -578,12 +674,14 @@ def test_losses_registry_and_lookup():
     assert set(F.LOSSES) == {
         "l1_loss", "mse_loss", "l2_loss", "huber_loss", "hinge_loss", "multi_margin_loss",
         "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-        "cosine_embedding_loss"}
+        "cosine_embedding_loss", "nll_loss", "smooth_l1_loss", "kl_div"}
+    assert F.get_loss("NLLLoss") is F.nll_loss and F.get_loss("nll") is F.nll_loss
+    assert F.get_loss("SmoothL1Loss") is F.smooth_l1_loss and F.get_loss("KLDivLoss") is F.kl_div
     assert F.get_loss("mse") is F.mse_loss and F.get_loss("MSELoss") is F.mse_loss
     assert F.get_loss("huber") is F.huber_loss and F.get_loss("CrossEntropyLoss") is F.cross_entropy
     assert F.get_loss("BCEWithLogitsLoss") is F.binary_cross_entropy_with_logits
     with pytest.raises(ValueError, match="valid names: l1_loss"):
-        F.get_loss("kl_div")
+        F.get_loss("triplet_margin")
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -703,3 +801,18 @@ def test_float32_gradients_that_underflow_raise_nothing_and_match_torch(label, t
     torch_value, (torch_grad, *_) = _torch(case, [Z32.astype(np.float64), target64], reduction, g)
     np.testing.assert_allclose(value, torch_value, rtol=1e-5, atol=1e-5 * (1 + np.max(np.abs(torch_value))))
     np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_nll_loss_with_every_row_ignored_gives_nan_loss_and_zero_gradient_as_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch oracle needs torch installed")
+    x = np.array([[-0.5, -1.2, -2.0], [-0.1, -3.0, -0.7]])
+    target = np.array([-100, -100])
+    t = cr.tensor(x, requires_grad=True)
+    loss = F.nll_loss(t, target)
+    loss.backward()
+    tt = torch.tensor(x, requires_grad=True)
+    want = _tf(torch).nll_loss(tt, torch.tensor(target))
+    want.backward()
+    assert np.isnan(loss.item()) and np.isnan(want.item())
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+    np.testing.assert_array_equal(t.grad, np.zeros((2, 3)))

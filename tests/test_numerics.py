@@ -90,6 +90,24 @@ def _cases() -> dict[str, Case]:
         "cosine_embedding_loss": (
             lambda x: F.cosine_embedding_loss(x, _flip(x.data) + 1.0, np.array([1.0, -1.0])),
             lambda x: TF.cosine_embedding_loss(x, _t(_flip(_np(x))) + 1.0, t.tensor([1.0, -1.0]))),
+        # PyTorch's other activations and losses (issue 12)
+        "logsigmoid": (lambda x: F.logsigmoid(x), lambda x: TF.logsigmoid(x)),
+        "silu": (lambda x: F.silu(x), lambda x: TF.silu(x)),
+        "selu": (lambda x: F.selu(x), lambda x: TF.selu(x)),
+        "celu": (lambda x: F.celu(x), lambda x: TF.celu(x)),
+        "mish": (lambda x: F.mish(x), lambda x: TF.mish(x)),
+        "hardswish": (lambda x: F.hardswish(x), lambda x: TF.hardswish(x)),
+        # torch's own hardsigmoid backward multiplies by the float32 constant 1.0f/6 (3e-8 off)
+        "hardsigmoid": (lambda x: F.hardsigmoid(x), lambda x: TF.relu6(x + 3) / 6),
+        "hardtanh": (lambda x: F.hardtanh(x), lambda x: TF.hardtanh(x)),
+        "relu6": (lambda x: F.relu6(x), lambda x: TF.relu6(x)),
+        "softsign": (lambda x: F.softsign(x), lambda x: TF.softsign(x)),
+        "softmin": (lambda x: F.softmin(x, axis=-1), lambda x: TF.softmin(x, dim=-1)),
+        "nll_loss": (lambda x: F.nll_loss(x, CLASSES), lambda x: TF.nll_loss(x, t.tensor(CLASSES))),
+        "smooth_l1_loss": (lambda x: F.smooth_l1_loss(x, _flip(x.data), beta=0.5),
+                           lambda x: TF.smooth_l1_loss(x, _t(_flip(_np(x))), beta=0.5)),
+        "kl_div": (lambda x: F.kl_div(x, PROBS.astype(x.dtype) / 3.5, reduction="batchmean"),
+                   lambda x: TF.kl_div(x, _t(PROBS) / 3.5, reduction="batchmean")),
     }
 
 
@@ -140,7 +158,8 @@ def _oracle(fn: Callable[[Any], Any], x: np.ndarray, seed_shape: tuple) -> tuple
 # ignore underflow as their forwards do (bug 5 of notes/reliability-bugs.md, fixed), so they
 # must pass under errstate(all="raise"); the next test also checks them with underflow allowed.
 UNDERFLOW_IN_VJP = {"sigmoid", "softmax", "softplus", "binary_cross_entropy_with_logits", "cross_entropy",
-                    "cross_entropy_probs", "cross_entropy_smoothed"}
+                    "cross_entropy_probs", "cross_entropy_smoothed", "logsigmoid", "silu", "selu",
+                    "celu", "mish", "softmin"}
 
 
 def _params() -> list:

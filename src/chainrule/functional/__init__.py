@@ -11,14 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chainrule.functional.activations import (
+    celu,
     elu,
     gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
     leaky_relu,
     log_softmax,
+    logsigmoid,
+    mish,
     relu,
+    relu6,
+    selu,
     sigmoid,
+    silu,
     softmax,
+    softmin,
     softplus,
+    softsign,
     tanh,
 )
 from chainrule.functional.conv import conv1d, conv2d, conv3d
@@ -36,9 +47,12 @@ from chainrule.functional.losses import (
     hinge_loss,
     huber_loss,
     l1_loss,
+    kl_div,
     l2_loss,
     mse_loss,
     multi_margin_loss,
+    nll_loss,
+    smooth_l1_loss,
 )
 from chainrule.functional.normalization import batch_norm, layer_norm
 from chainrule.functional.padding import pad
@@ -46,13 +60,15 @@ from chainrule.functional.pooling import avg_pool1d, avg_pool2d, max_pool1d, max
 
 ACTIVATIONS: dict[str, Callable] = {
     f.__name__: f
-    for f in (sigmoid, tanh, relu, leaky_relu, elu, gelu, softplus, softmax, log_softmax)
+    for f in (sigmoid, tanh, relu, leaky_relu, elu, gelu, softplus, softmax, log_softmax,
+              logsigmoid, silu, selu, celu, mish, hardswish, hardsigmoid, hardtanh, relu6,
+              softsign, softmin)
 }
 LOSSES: dict[str, Callable] = {
     f.__name__: f
     for f in (l1_loss, mse_loss, l2_loss, huber_loss, hinge_loss, multi_margin_loss,
               binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-              cosine_embedding_loss)
+              cosine_embedding_loss, nll_loss, smooth_l1_loss, kl_div)
 }
 
 # Short and PyTorch-class spellings, after lower-casing and dropping "-", "_" and spaces.
@@ -62,7 +78,8 @@ _ALIASES = {
     "hinge": "hinge_loss", "svm": "hinge_loss", "multimargin": "multi_margin_loss",
     "bce": "binary_cross_entropy", "bceloss": "binary_cross_entropy",
     "bcewithlogits": "binary_cross_entropy_with_logits",
-    "ce": "cross_entropy", "crossentropyloss": "cross_entropy", "nll": "cross_entropy",
+    "ce": "cross_entropy", "crossentropyloss": "cross_entropy", "nll": "nll_loss",
+    "smoothl1": "smooth_l1_loss", "kldiv": "kl_div", "kl": "kl_div", "swish": "silu",
     "cosine": "cosine_similarity", "cosineembedding": "cosine_embedding_loss",
 }
 
@@ -107,7 +124,9 @@ __all__ = [
     "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "softmax",
     "log_softmax", "l1_loss", "mse_loss", "l2_loss", "huber_loss", "hinge_loss",
     "multi_margin_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "cross_entropy", "cosine_similarity", "cosine_embedding_loss", "ACTIVATIONS", "LOSSES",
+    "cross_entropy", "cosine_similarity", "cosine_embedding_loss", "logsigmoid", "silu", "selu",
+    "celu", "mish", "hardswish", "hardsigmoid", "hardtanh", "relu6", "softsign", "softmin",
+    "nll_loss", "smooth_l1_loss", "kl_div", "ACTIVATIONS", "LOSSES",
     "REDUCTIONS", "FORMULAS", "Formula", "formula", "get_activation", "get_loss",
     "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "batch_norm", "layer_norm", "embedding", "dropout", "pad",

@@ -399,3 +399,350 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``: finite for any finite input (no log of 0)."""
     x = _as_input(x)
     return apply(_log_softmax_prim, x, axis=_check_axis(x, axis, "log_softmax"))
+
+
+# --- PyTorch's other activations (issue 12) -------------------------------------------------
+# Each VJP is computed from the input, in plain NumPy calls that chainrule also implements for
+# Tensors (no in-place writes), so the same rule runs when the backward pass is recorded.
+# sigma(x) is written exp(-log(1 + e^-x)) there: one stable expression, no masked writes.
+
+def _sig(x):
+    """sigma(x) = e^(-softplus(-x)): finite for any x, in x's dtype, without writes."""
+    return np.exp(-np.logaddexp(0, -x))
+
+
+def _logsigmoid(x):
+    with _quiet():  # log sigma(x) = min(x, 0) - log(1 + e^-|x|)
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+_logsigmoid_prim = define(
+    Formula(
+        name="logsigmoid", title="Log-sigmoid",
+        definition=r"\log\sigma(x) = -\log\bigl(1 + e^{-x}\bigr)",
+        derivative=r"\frac{\partial}{\partial x}\log\sigma(x) = 1 - \sigma(x) = \sigma(-x)",
+        chain_rule=r"\frac{\partial}{\partial w}\log\sigma(f(w)) = \sigma(-f(w))\,"
+                   r"\frac{\partial f(w)}{\partial w}",
+        definition_text="log σ(x) = −log(1 + e^(−x))",
+        derivative_text="∂/∂x log σ(x) = 1 − σ(x) = σ(−x)",
+        chain_rule_text="∂/∂w log σ(f(w)) = σ(−f(w))·∂f(w)/∂w",
+        sympy=("-log(1 + exp(-x))", "1/(1 + exp(x))"),
+        note="PyTorch's logsigmoid. Computed as min(x, 0) − log(1 + e^(−|x|)); the derivative "
+             "as σ(−x), never 1 − σ(x) (which cancels to 0 for large x).",
+    ),
+    _logsigmoid, lambda g, ans, x: g * _sig(-x), latex=r"\log\sigma({0})")
+
+
+def logsigmoid(x: Any) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), finite for any x (PyTorch's ``F.logsigmoid``).
+
+    Any shape and float dtype (integers become float64); the result has x's shape and dtype.
+    """
+    return apply(_logsigmoid_prim, _as_input(x))
+
+
+def _silu_vjp(g, ans, x):
+    # d/dx x sigma(x) = sigma(x) (1 + x sigma(-x)); sigma(-x) in place of 1 - sigma(x)
+    return g * (_sig(x) * (1 + x * _sig(-x)))
+
+
+_silu_prim = define(
+    Formula(
+        name="silu", title="SiLU (swish)",
+        definition=r"\mathrm{SiLU}(x) = x\,\sigma(x) = \frac{x}{1 + e^{-x}}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{SiLU}(x) = \sigma(x)\bigl(1 + x\,"
+                   r"(1 - \sigma(x))\bigr)",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{SiLU}(f(w)) = \sigma(f(w))\bigl(1 + f(w)"
+                   r"\,(1 - \sigma(f(w)))\bigr)\,\frac{\partial f(w)}{\partial w}",
+        definition_text="SiLU(x) = x·σ(x) = x / (1 + e^(−x))",
+        derivative_text="∂/∂x SiLU(x) = σ(x)·(1 + x·(1 − σ(x)))",
+        chain_rule_text="∂/∂w SiLU(f(w)) = σ(f(w))·(1 + f(w)·(1 − σ(f(w))))·∂f(w)/∂w",
+        sympy=("x/(1 + exp(-x))", "(1 + x/(1 + exp(x)))/(1 + exp(-x))"),
+        note="PyTorch's silu (Elfwing et al. 2018; Ramachandran et al.'s swish with β = 1).",
+    ),
+    lambda x: x * _sigmoid(x), _silu_vjp, latex=r"\mathrm{{SiLU}}({0})")
+
+
+def silu(x: Any) -> Tensor:
+    """x * sigmoid(x) (PyTorch's ``F.silu``); any shape, x's dtype."""
+    return apply(_silu_prim, _as_input(x))
+
+
+# SELU's constants (Klambauer et al. 2017, and PyTorch's): alpha and the scale lambda.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(x):
+    with _quiet():
+        return _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+
+
+_selu_prim = define(
+    Formula(
+        name="selu", title="SELU",
+        definition=r"\mathrm{SELU}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha\,(e^{x} - 1) & "
+                   r"\text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{SELU}(x) = \lambda \begin{cases} 1 & "
+                   r"x > 0 \\ \alpha\,e^{x} & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{SELU}(f(w)) = \lambda \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & f(w) > 0 \\ \alpha\,e^{f(w)}\,"
+                   r"\frac{\partial f(w)}{\partial w} & \text{else} \end{cases}",
+        definition_text="SELU(x) = λ·x if x > 0, else λ·α·(e^x − 1)",
+        derivative_text="∂/∂x SELU(x) = λ if x > 0, else λ·α·e^x",
+        chain_rule_text="∂/∂w SELU(f(w)) = λ·∂f(w)/∂w if f(w) > 0, else λ·α·e^f(w)·∂f(w)/∂w",
+        sympy=("Piecewise((1.0507009873554805*x, x > 0), "
+               "(1.0507009873554805*1.6732632423543772*(exp(x) - 1), True))",
+               "Piecewise((1.0507009873554805, x > 0), "
+               "(1.0507009873554805*1.6732632423543772*exp(x), True))"),
+        note="α ≈ 1.6733 and λ ≈ 1.0507 (Klambauer et al. 2017, PyTorch's constants). The "
+             "derivative is taken from x, not from SELU(x) + λα (which cancels); at 0 it is λα, "
+             "as PyTorch.",
+    ),
+    _selu, lambda g, ans, x: g * np.where(x > 0, _SELU_SCALE,
+                                           (_SELU_SCALE * _SELU_ALPHA) * np.exp(np.minimum(x, 0))),
+    latex=r"\mathrm{{SELU}}({0})")
+
+
+def selu(x: Any) -> Tensor:
+    """Scaled ELU with PyTorch's fixed alpha and scale (``F.selu``); any shape, x's dtype."""
+    return apply(_selu_prim, _as_input(x))
+
+
+def _celu(x, alpha):
+    with _quiet():
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0) / alpha))
+
+
+_celu_prim = define(
+    Formula(
+        name="celu", title="CELU",
+        definition=r"\mathrm{CELU}(x) = \begin{cases} x & x > 0 \\ \alpha\,(e^{x/\alpha} - 1) & "
+                   r"\text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{CELU}(x) = \begin{cases} 1 & x > 0 \\ "
+                   r"e^{x/\alpha} & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{CELU}(f(w)) = \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & f(w) > 0 \\ e^{f(w)/\alpha}\,"
+                   r"\frac{\partial f(w)}{\partial w} & \text{else} \end{cases}",
+        definition_text="CELU(x) = x if x > 0, else α·(e^(x/α) − 1)",
+        derivative_text="∂/∂x CELU(x) = 1 if x > 0, else e^(x/α)",
+        chain_rule_text="∂/∂w CELU(f(w)) = ∂f(w)/∂w if f(w) > 0, else e^(f(w)/α)·∂f(w)/∂w",
+        sympy=("Piecewise((x, x > 0), (alpha*(exp(x/alpha) - 1), True))",
+               "Piecewise((1, x > 0), (exp(x/alpha), True))"),
+        symbols={"alpha": "positive"},
+        note="Barron 2017, PyTorch's celu. The derivative e^(x/α) is taken from x (no "
+             "cancellation); at 0 both branches give 1.",
+    ),
+    _celu, lambda g, ans, x, alpha: g * np.where(x > 0, 1, np.exp(np.minimum(x, 0) / alpha)),
+    latex=r"\mathrm{{CELU}}({0})")
+
+
+def celu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (e^(x/alpha) - 1) (PyTorch's ``F.celu``). ValueError if
+    alpha is 0."""
+    alpha = _number("celu", "alpha", alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must be nonzero, got 0")
+    return apply(_celu_prim, _as_input(x), alpha=alpha)
+
+
+def _mish(x):
+    with _quiet():  # softplus(-1e4) = 0 is the intended value
+        return x * np.tanh(np.logaddexp(0, x))
+
+
+def _mish_vjp(g, ans, x):
+    t = np.tanh(np.logaddexp(0, x))  # tanh(softplus(x))
+    return g * (t + x * _sig(x) * (1 - t * t))
+
+
+_mish_prim = define(
+    Formula(
+        name="mish", title="Mish",
+        definition=r"\mathrm{Mish}(x) = x\,\tanh\bigl(\mathrm{softplus}(x)\bigr)",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{Mish}(x) = \tanh(s) + x\,\sigma(x)\,"
+                   r"\bigl(1 - \tanh^2(s)\bigr), \quad s = \log(1 + e^{x})",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{Mish}(f(w)) = \Bigl(\tanh(s) + f(w)\,"
+                   r"\sigma(f(w))\bigl(1 - \tanh^2(s)\bigr)\Bigr)\frac{\partial f(w)}{\partial w}, "
+                   r"\quad s = \log(1 + e^{f(w)})",
+        definition_text="Mish(x) = x·tanh(softplus(x))",
+        derivative_text="∂/∂x Mish(x) = tanh(s) + x·σ(x)·(1 − tanh²(s)),  s = log(1 + e^x)",
+        chain_rule_text="∂/∂w Mish(f(w)) = (tanh(s) + f(w)·σ(f(w))·(1 − tanh²(s)))·∂f(w)/∂w",
+        sympy=("x*tanh(log(1 + exp(x)))",
+               "tanh(log(1 + exp(x))) + x*(1 - tanh(log(1 + exp(x)))**2)/(1 + exp(-x))"),
+        note="Misra 2019, PyTorch's mish; softplus computed as logaddexp(0, x) (no overflow).",
+    ),
+    _mish, _mish_vjp, latex=r"\mathrm{{Mish}}({0})")
+
+
+def mish(x: Any) -> Tensor:
+    """x * tanh(softplus(x)) (PyTorch's ``F.mish``); any shape, x's dtype."""
+    return apply(_mish_prim, _as_input(x))
+
+
+_hardswish_prim = define(
+    Formula(
+        name="hardswish", title="Hard swish",
+        definition=r"\mathrm{Hardswish}(x) = \begin{cases} 0 & x \le -3 \\ x & x \ge 3 \\ "
+                   r"\frac{x\,(x + 3)}{6} & \text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{Hardswish}(x) = \begin{cases} 0 & "
+                   r"x \le -3 \\ 1 & x \ge 3 \\ \frac{x}{3} + \frac{1}{2} & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{Hardswish}(f(w)) = "
+                   r"\mathrm{Hardswish}'(f(w))\,\frac{\partial f(w)}{\partial w}",
+        definition_text="Hardswish(x) = 0 if x ≤ −3, x if x ≥ 3, else x·(x + 3)/6",
+        derivative_text="∂/∂x Hardswish(x) = 0 if x ≤ −3, 1 if x ≥ 3, else x/3 + 1/2",
+        chain_rule_text="∂/∂w Hardswish(f(w)) = Hardswish′(f(w))·∂f(w)/∂w",
+        sympy=("Piecewise((0, x <= -3), (x, x >= 3), (x*(x + 3)/6, True))",
+               "Piecewise((0, x <= -3), (1, x >= 3), (x/3 + 1/2, True))"),
+        note="Howard et al. 2019 (MobileNetV3), PyTorch's hardswish; at the kinks ±3 the "
+             "gradient is PyTorch's (0 at −3, 1 at 3).",
+    ),
+    lambda x: x * np.clip(x + 3, 0, 6) / 6,
+    lambda g, ans, x: g * np.where(x <= -3, 0, np.where(x >= 3, 1, x / 3 + 0.5)),
+    latex=r"\mathrm{{Hardswish}}({0})")
+
+
+def hardswish(x: Any) -> Tensor:
+    """x * relu6(x + 3) / 6 (PyTorch's ``F.hardswish``); any shape, x's dtype."""
+    return apply(_hardswish_prim, _as_input(x))
+
+
+_hardsigmoid_prim = define(
+    Formula(
+        name="hardsigmoid", title="Hard sigmoid",
+        definition=r"\mathrm{Hardsigmoid}(x) = \begin{cases} 0 & x \le -3 \\ 1 & x \ge 3 \\ "
+                   r"\frac{x}{6} + \frac{1}{2} & \text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{Hardsigmoid}(x) = \begin{cases} "
+                   r"\frac{1}{6} & -3 < x < 3 \\ 0 & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{Hardsigmoid}(f(w)) = \begin{cases} "
+                   r"\frac{1}{6}\frac{\partial f(w)}{\partial w} & -3 < f(w) < 3 \\ 0 & "
+                   r"\text{else} \end{cases}",
+        definition_text="Hardsigmoid(x) = 0 if x ≤ −3, 1 if x ≥ 3, else x/6 + 1/2",
+        derivative_text="∂/∂x Hardsigmoid(x) = 1/6 if −3 < x < 3, else 0",
+        chain_rule_text="∂/∂w Hardsigmoid(f(w)) = ∂f(w)/∂w / 6 if −3 < f(w) < 3, else 0",
+        sympy=("Piecewise((0, x <= -3), (1, x >= 3), (x/6 + 1/2, True))",
+               "Piecewise((0, x <= -3), (0, x >= 3), (1/6, True))"),
+        note="PyTorch's hardsigmoid (relu6(x + 3)/6); the gradient at ±3 is 0, as PyTorch.",
+    ),
+    lambda x: np.clip(x + 3, 0, 6) / 6,
+    lambda g, ans, x: np.where(np.logical_and(x > -3, x < 3), g / 6, 0),
+    latex=r"\mathrm{{Hardsigmoid}}({0})")
+
+
+def hardsigmoid(x: Any) -> Tensor:
+    """relu6(x + 3) / 6 (PyTorch's ``F.hardsigmoid``); any shape, x's dtype."""
+    return apply(_hardsigmoid_prim, _as_input(x))
+
+
+def _clamp_vjp(g, ans, x, min_val, max_val):
+    # PyTorch's hardtanh: no gradient on the bounds themselves (clip passes it there)
+    return np.where(np.logical_and(x > min_val, x < max_val), g, 0)
+
+
+_hardtanh_prim = define(
+    Formula(
+        name="hardtanh", title="Hard tanh",
+        definition=r"\mathrm{Hardtanh}(x) = \begin{cases} a & x \le a \\ b & x \ge b \\ x & "
+                   r"\text{else} \end{cases}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{Hardtanh}(x) = \begin{cases} 1 & "
+                   r"a < x < b \\ 0 & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{Hardtanh}(f(w)) = \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & a < f(w) < b \\ 0 & \text{else} \end{cases}",
+        definition_text="Hardtanh(x) = a if x ≤ a, b if x ≥ b, else x   (a = min_val, b = max_val)",
+        derivative_text="∂/∂x Hardtanh(x) = 1 if a < x < b, else 0",
+        chain_rule_text="∂/∂w Hardtanh(f(w)) = ∂f(w)/∂w if a < f(w) < b, else 0",
+        sympy=("Piecewise((a, x <= a), (b, x >= b), (x, True))",
+               "Piecewise((0, x <= a), (0, x >= b), (1, True))"),
+        note="PyTorch's hardtanh (min_val a = −1, max_val b = 1 by default); the gradient on the "
+             "bounds is 0, as PyTorch (chainrule.clip, like torch.clamp, passes it there).",
+    ),
+    lambda x, min_val, max_val: np.clip(x, min_val, max_val), _clamp_vjp,
+    latex=r"\mathrm{{Hardtanh}}({0})")
+
+
+def hardtanh(x: Any, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clipped to [min_val, max_val], no gradient on the bounds (PyTorch's ``F.hardtanh``).
+    ValueError if min_val > max_val."""
+    lo, hi = _number("hardtanh", "min_val", min_val), _number("hardtanh", "max_val", max_val)
+    if lo > hi:
+        raise ValueError(f"hardtanh: min_val ({lo}) must not exceed max_val ({hi})")
+    return apply(_hardtanh_prim, _as_input(x), min_val=lo, max_val=hi)
+
+
+_relu6_prim = define(
+    Formula(
+        name="relu6", title="ReLU6",
+        definition=r"\mathrm{ReLU6}(x) = \min(\max(x, 0), 6)",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{ReLU6}(x) = \begin{cases} 1 & 0 < x < 6 "
+                   r"\\ 0 & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{ReLU6}(f(w)) = \begin{cases} "
+                   r"\frac{\partial f(w)}{\partial w} & 0 < f(w) < 6 \\ 0 & \text{else} \end{cases}",
+        definition_text="ReLU6(x) = min(max(x, 0), 6)",
+        derivative_text="∂/∂x ReLU6(x) = 1 if 0 < x < 6, else 0",
+        chain_rule_text="∂/∂w ReLU6(f(w)) = ∂f(w)/∂w if 0 < f(w) < 6, else 0",
+        sympy=("Piecewise((0, x <= 0), (6, x >= 6), (x, True))",
+               "Piecewise((0, x <= 0), (0, x >= 6), (1, True))"),
+        note="PyTorch's relu6 (hardtanh on [0, 6]): the gradient at 0 and 6 is 0.",
+    ),
+    lambda x: np.clip(x, 0, 6), lambda g, ans, x: _clamp_vjp(g, ans, x, 0, 6),
+    latex=r"\mathrm{{ReLU6}}({0})")
+
+
+def relu6(x: Any) -> Tensor:
+    """min(max(x, 0), 6) (PyTorch's ``F.relu6``); any shape, x's dtype."""
+    return apply(_relu6_prim, _as_input(x))
+
+
+def _softsign_vjp(g, ans, x):
+    d = 1 + np.abs(x)
+    return g / (d * d)
+
+
+_softsign_prim = define(
+    Formula(
+        name="softsign", title="Softsign",
+        definition=r"\mathrm{softsign}(x) = \frac{x}{1 + \lvert x \rvert}",
+        derivative=r"\frac{\partial}{\partial x}\mathrm{softsign}(x) = "
+                   r"\frac{1}{(1 + \lvert x \rvert)^2}",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{softsign}(f(w)) = "
+                   r"\frac{1}{(1 + \lvert f(w) \rvert)^2}\,\frac{\partial f(w)}{\partial w}",
+        definition_text="softsign(x) = x / (1 + |x|)",
+        derivative_text="∂/∂x softsign(x) = 1 / (1 + |x|)²",
+        chain_rule_text="∂/∂w softsign(f(w)) = ∂f(w)/∂w / (1 + |f(w)|)²",
+        sympy=("Piecewise((x/(1 + x), x >= 0), (x/(1 - x), True))",
+               "Piecewise((1/(1 + x)**2, x >= 0), (1/(1 - x)**2, True))"),
+        note="PyTorch's softsign.",
+    ),
+    lambda x: x / (1 + np.abs(x)), _softsign_vjp, latex=r"\mathrm{{softsign}}({0})")
+
+
+def softsign(x: Any) -> Tensor:
+    """x / (1 + |x|) (PyTorch's ``F.softsign``); any shape, x's dtype."""
+    return apply(_softsign_prim, _as_input(x))
+
+
+_softmin_prim = define(
+    Formula(
+        name="softmin", title="Softmin",
+        definition=r"s_i = \mathrm{softmin}(x)_i = \frac{e^{-x_i}}{\sum_{k=1}^{n} e^{-x_k}}",
+        derivative=r"\frac{\partial s_i}{\partial x_j} = -s_i\,(\delta_{ij} - s_j)",
+        chain_rule=r"\frac{\partial}{\partial w}\mathrm{softmin}(f(w))_i = -s_i \Bigl("
+                   r"\frac{\partial f_i(w)}{\partial w} - \sum_{j} s_j\,"
+                   r"\frac{\partial f_j(w)}{\partial w}\Bigr)",
+        definition_text="s_i = softmin(x)_i = e^(−x_i) / Σ_k e^(−x_k)",
+        derivative_text="∂s_i/∂x_j = −s_i·(δ_ij − s_j)",
+        chain_rule_text="∂/∂w softmin(f(w))_i = −s_i·(∂f_i(w)/∂w − Σ_j s_j·∂f_j(w)/∂w)",
+        sympy=("exp(-x[i])/Sum(exp(-x[k]), (k, 1, n))",
+               "-f*(KroneckerDelta(i, j) - exp(-x[j])/Sum(exp(-x[k]), (k, 1, n)))"),
+        wrt="x[j]",
+        note="softmax(−x): PyTorch's softmin. Shifted by the minimum, so no input overflows.",
+    ),
+    lambda x, axis: _softmax(-x, axis), lambda g, ans, x, axis: -_softmax_vjp(g, ans, axis),
+    latex=r"\mathrm{{softmin}}({0})")
+
+
+def softmin(x: Any, axis: int = -1) -> Tensor:
+    """softmax(-x) along ``axis`` (PyTorch's ``F.softmin`` with dim=axis); ValueError for a 0-d
+    input or an axis out of range."""
+    x = _as_input(x)
+    return apply(_softmin_prim, x, axis=_check_axis(x, axis, "softmin"))

@@ -886,3 +886,224 @@ def cosine_embedding_loss(a: Any, b: Any, target: Any, *, margin: float = 0.0,
     reduction = _check_reduction(reduction, name, np.broadcast_to(0.0, shape))
     return apply(_cosine_embedding_prim, a, b, y, reduction=reduction,
                  margin=_number("cosine_embedding_loss", "margin", margin))
+
+
+# --- PyTorch's nll_loss, smooth_l1_loss and kl_div (issue 12) ---------------------------------
+# VJPs in plain NumPy calls that chainrule also implements for Tensors (no in-place writes), so
+# the same rule runs when the backward pass is recorded.
+
+def _nll_weights(x, target, weight, ignore_index):
+    """Each row's class (0 where ignored) and its weight w[y_i] (0 where ignored), in x's dtype."""
+    kept = target != ignore_index
+    index = np.where(kept, target, 0)
+    w = kept.astype(x.dtype) if weight is None else weight[index] * kept
+    return index, w
+
+
+def _nll(x, target, reduction, weight, ignore_index):
+    index, w = _nll_weights(x, target, weight, ignore_index)
+    per_row = -(w * np.take_along_axis(x, index[..., None], axis=-1)[..., 0])
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 = NaN: nothing counted
+            return per_row.sum() / w.sum()  # PyTorch's divisor: the summed weight of the rows
+    return _reduce(per_row, reduction)
+
+
+def _nll_vjp(g, ans, x, target, reduction, weight, ignore_index):
+    index, w = _nll_weights(x, target, weight, ignore_index)
+    if reduction == "mean":
+        total = w.sum()
+        w = w / total if total else w * 0  # every row ignored: no gradient, as PyTorch
+    picked = np.arange(x.shape[-1]) == index[..., None]  # one-hot rows
+    return np.where(picked, np.expand_dims(-(g * w), -1), 0)
+
+
+_nll_prim = define(
+    Formula(
+        name="nll_loss", title="Negative log-likelihood",
+        definition=r"J(y, x) = -\frac{\sum_{i=1}^{m} w_{y_i}\,x_{i y_i}}{\sum_{i=1}^{m} w_{y_i}}",
+        derivative=r"\frac{\partial J}{\partial x_{ij}} = -\frac{w_{j}\,[j = y_i]}"
+                   r"{\sum_{k=1}^{m} w_{y_k}}",
+        chain_rule=r"\frac{\partial}{\partial w} J(y, f(w)) = -\frac{1}{\sum_k w_{y_k}}\sum_{i=1}^{m}"
+                   r" w_{y_i}\,\frac{\partial f_{i y_i}(w)}{\partial w}",
+        definition_text="J(y, x) = −Σ_i w_(y_i)·x_(i,y_i) / Σ_i w_(y_i)",
+        derivative_text="∂J/∂x_ij = −w_j·[j = y_i] / Σ_k w_(y_k)",
+        chain_rule_text="∂/∂w J(y, f(w)) = −(1/Σ_k w_(y_k))·Σ_i w_(y_i)·∂f_(i,y_i)(w)/∂w",
+        sympy=("-Sum(y[k]*x[k], (k, 1, n))", "-y[j]"), wrt="x[j]",
+        note="x holds log-probabilities (log_softmax's output); y_i is row i's class index, "
+             "written as a one-hot row y in the SymPy form. Class weights w default to 1; rows "
+             "whose class is ignore_index count nowhere. 'mean' divides by Σ w_(y_i) as PyTorch; "
+             "when every row is ignored the loss is NaN and the gradient 0, as PyTorch.",
+    ),
+    _nll, _nll_vjp, latex=r"\mathrm{{NLL}}({0}, {1})")
+
+
+def nll_loss(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood of class indices under log-probabilities (PyTorch's
+    ``F.nll_loss``): -input[i, target[i]], weighted and reduced.
+
+    ``input`` is (N, C) log-probabilities, (C,) for one sample, or (N, C, d1, ..., dK) with
+    classes on axis 1; ``target`` holds integer class indices of the input's shape without the
+    class axis. ``weight`` (C,) rescales each class; rows whose target is ``ignore_index`` count
+    nowhere; 'mean' divides by the summed weight of the counted rows. Raises ValueError for
+    shapes that do not fit or indices out of range, TypeError for non-integer targets.
+    """
+    name = "nll_loss"
+    input = _input(input, name)
+    x = _data(input)
+    raw = np.asarray(_data(target))
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input must be (N, C) log-probabilities, (C,) for one sample or "
+                         f"(N, C, d1, ...), got shape {x.shape}")
+    if raw.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must be integer class indices, got dtype {raw.dtype}")
+    positions = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+    if raw.shape != positions:
+        raise ValueError(f"{name}: target must have shape {positions} for input of shape "
+                         f"{x.shape} (classes on axis {min(x.ndim - 1, 1)}), got {raw.shape}")
+    reduction = _check_reduction(reduction, name, input)  # named by the input's own shape
+    if x.ndim > 2:  # classes last: every position is a row
+        input = transpose(input, (0, *range(2, x.ndim), 1))
+    classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    bad = (raw != ignore_index) & ((raw < 0) | (raw >= classes))
+    if np.any(bad):
+        raise ValueError(f"{name}: class index {raw[bad].ravel()[0].item()} out of range for "
+                         f"{classes} classes (valid: 0 to {classes - 1}, or ignore_index "
+                         f"{ignore_index})")
+    w = None
+    if weight is not None:
+        w = np.asarray(_data(weight), dtype=x.dtype)
+        if w.shape != (classes,):
+            raise ValueError(f"{name}: weight must have shape ({classes},) (one per class), got "
+                             f"{w.shape}")
+    return apply(_nll_prim, input, raw, reduction=reduction, weight=w,
+                 ignore_index=int(ignore_index))
+
+
+def _smooth_l1(p, y, beta):
+    r = p - y
+    a = np.abs(r)
+    if beta == 0:  # PyTorch: beta = 0 is the L1 loss
+        return a
+    return np.where(a < beta, (0.5 / beta) * (r * r), a - 0.5 * beta)
+
+
+def _smooth_l1_d(p, y, beta):
+    r = p - y
+    if beta == 0:
+        return np.sign(r)
+    return np.clip(r / beta, -1, 1)  # r/beta inside |r| < beta, its sign outside
+
+
+_smooth_l1_prim = _elementwise(
+    Formula(
+        name="smooth_l1_loss", title="Smooth L1 loss",
+        definition=r"L_\beta(y_i, \hat{y}_i) = \begin{cases} \frac{(\hat{y}_i - y_i)^2}{2\beta} & "
+                   r"\lvert \hat{y}_i - y_i \rvert < \beta \\ \lvert \hat{y}_i - y_i \rvert - "
+                   r"\frac{\beta}{2} & \text{else} \end{cases}",
+        derivative=r"\frac{\partial L_\beta}{\partial \hat{y}_i} = \begin{cases} "
+                   r"\frac{\hat{y}_i - y_i}{\beta} & \lvert \hat{y}_i - y_i \rvert < \beta \\ "
+                   r"\operatorname{sign}(\hat{y}_i - y_i) & \text{else} \end{cases}",
+        chain_rule=r"\frac{\partial}{\partial w} \sum_{i} L_\beta(y_i, f_i(w)) = \sum_{i} "
+                   r"\frac{\partial L_\beta}{\partial \hat{y}_i}\Big|_{\hat{y}_i = f_i(w)}\,"
+                   r"\frac{\partial f_i(w)}{\partial w}",
+        definition_text="L_β(y_i, ŷ_i) = (ŷ_i − y_i)²/(2β) if |ŷ_i − y_i| < β, else |ŷ_i − y_i| − β/2",
+        derivative_text="∂L_β/∂ŷ_i = (ŷ_i − y_i)/β if |ŷ_i − y_i| < β, else sign(ŷ_i − y_i)",
+        chain_rule_text="∂/∂w Σ_i L_β(y_i, f_i(w)) = Σ_i ∂L_β/∂ŷ_i (at ŷ_i = f_i(w))·∂f_i(w)/∂w",
+        sympy=("Piecewise(((p - y)**2/(2*beta), Abs(p - y) < beta), (Abs(p - y) - beta/2, True))",
+               "Piecewise(((p - y)/beta, Abs(p - y) < beta), (sign(p - y), True))"),
+        wrt="p", symbols={"beta": "positive"},
+        note="PyTorch's smooth_l1_loss (Girshick 2015): huber_loss / β; β = 0 is the L1 loss. "
+             + _SUM_NOTE,
+    ),
+    _smooth_l1, _smooth_l1_d, lambda p, y, beta: -_smooth_l1_d(p, y, beta),
+    latex=r"\mathrm{{SmoothL1}}_\beta({0}, {1})")
+
+
+def smooth_l1_loss(input: Any, target: Any, *, beta: float = 1.0, reduction: str = "mean") -> Tensor:
+    """(input - target)^2 / (2 beta) where |input - target| < beta, else |input - target| - beta/2
+    (PyTorch's ``F.smooth_l1_loss``). Shapes must be equal; ValueError if beta < 0."""
+    beta = _number("smooth_l1_loss", "beta", beta)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    return _regression("smooth_l1_loss", _smooth_l1_prim, input, target, reduction, beta=beta)
+
+
+KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
+
+
+def _kl_pointwise(p, y, log_target):
+    if log_target:
+        return np.exp(y) * (y - p)
+    with np.errstate(divide="ignore", invalid="ignore"):  # y log y = 0 at y = 0 (xlogy)
+        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0) - y * p
+
+
+def _kl_seed(g, reduction, p):
+    if reduction == "mean":
+        return g / p.size
+    if reduction == "batchmean":
+        return g / p.shape[0]
+    return g
+
+
+def _kl_div(p, y, reduction, log_target):
+    per = _kl_pointwise(p, y, log_target)
+    if reduction == "batchmean":
+        return per.sum() / p.shape[0]
+    return _reduce(per, reduction)
+
+
+def _kl_vjp_input(g, ans, p, y, reduction, log_target):
+    return -_kl_seed(g, reduction, p) * (np.exp(y) if log_target else y)
+
+
+def _kl_vjp_target(g, ans, p, y, reduction, log_target):
+    if log_target:
+        return _kl_seed(g, reduction, p) * (np.exp(y) * (y - p + 1))
+    with np.errstate(divide="ignore"):
+        return _kl_seed(g, reduction, p) * (np.log(y) + 1 - p)
+
+
+_kl_div_prim = define(
+    Formula(
+        name="kl_div", title="Kullback-Leibler divergence",
+        definition=r"D(y \,\|\, e^{x}) = \sum_{i=1}^{n} y_i\,(\log y_i - x_i)",
+        derivative=r"\frac{\partial D}{\partial x_i} = -y_i",
+        chain_rule=r"\frac{\partial}{\partial w} D(y \,\|\, e^{f(w)}) = -\sum_{i=1}^{n} y_i\,"
+                   r"\frac{\partial f_i(w)}{\partial w}",
+        definition_text="D(y ‖ e^x) = Σ_i y_i·(log y_i − x_i)",
+        derivative_text="∂D/∂x_i = −y_i",
+        chain_rule_text="∂/∂w D(y ‖ e^f(w)) = −Σ_i y_i·∂f_i(w)/∂w",
+        sympy=("y*(log(y) - p)", "-y"), wrt="p", symbols={"y": "positive"},
+        note="PyTorch's kl_div: the input x holds log-probabilities, the target y probabilities "
+             "(0·log 0 = 0), or log-probabilities with log_target=True (then e^y·(y − x)). "
+             "'batchmean' divides the sum by the batch size (the true KL divergence per sample); "
+             "'mean' (the default, as PyTorch) divides by the number of elements.",
+    ),
+    _kl_div, _kl_vjp_input, _kl_vjp_target, latex=r"\mathrm{{KL}}({1} \,\|\, {0})")
+
+
+def kl_div(input: Any, target: Any, *, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """PyTorch's ``F.kl_div``: sum of target * (log(target) - input), ``input`` being
+    log-probabilities, ``target`` probabilities (or log-probabilities with ``log_target=True``).
+
+    ``reduction`` is 'mean' (over every element, PyTorch's default), 'batchmean' (the sum over
+    the first axis's size: the mathematically correct KL per sample), 'sum' or 'none'. Shapes
+    must be equal. Raises ValueError for an unknown reduction or 'batchmean' of a 0-d input.
+    """
+    name = "kl_div"
+    input = _input(input, name)
+    target = _target(target, input, name)
+    _check_same_shape(name, input, target)
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'batchmean', 'sum' or 'none', got "
+                         f"{reduction!r}")
+    shape = _data(input).shape
+    if reduction == "batchmean" and (not shape or shape[0] == 0):
+        raise ValueError(f"{name}: reduction='batchmean' needs a batch axis of size > 0, got "
+                         f"input of shape {shape}")
+    if reduction == "mean":
+        _check_reduction(reduction, name, input)
+    return apply(_kl_div_prim, input, target, reduction=reduction, log_target=bool(log_target))
