@@ -272,10 +272,10 @@ def test_registries_and_lookup():
     assert F.get_activation("ReLU") is F.relu
     assert F.get_activation("logistic") is F.sigmoid
     assert F.get_activation("LeakyReLU") is F.leaky_relu
-    assert F.get_activation("swish") is F.silu
+    assert F.get_activation("SiLU") is F.silu
     assert F.get_activation("ReLU6") is F.relu6 and F.get_activation("LogSigmoid") is F.logsigmoid
     with pytest.raises(ValueError, match="valid names: sigmoid"):
-        F.get_activation("maxout")
+        F.get_activation("swish")
 
 
 # --- F.linear: the affine map of a dense layer (PyTorch's weight layout) ------------------------

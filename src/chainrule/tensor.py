@@ -305,6 +305,343 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return apply(ops.getitem, self, index=_index(index))
 
+    # --- NumPy/PyTorch-style methods (issue 12) ----------------------------------------------
+    # x.sin(), x.relu(), x.var(axis=0), ... as in PyTorch and NumPy, each a thin call to the one
+    # definition in chainrule.numpy_api or chainrule.functional. Those modules import this one,
+    # so each method imports its module when called (a cached lookup after the first call):
+    # tensor.py stays at the bottom of the dependency order, with no import cycle. Arguments
+    # follow NumPy (axis, keepdims, ddof=0), as the methods above do; PyTorch's var/std
+    # default to ddof=1 (correction=1).
+
+    def sin(self) -> Tensor:
+        """``chainrule.sin(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.sin(self)
+
+    def cos(self) -> Tensor:
+        """``chainrule.cos(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.cos(self)
+
+    def tan(self) -> Tensor:
+        """``chainrule.tan(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.tan(self)
+
+    def arcsin(self) -> Tensor:
+        """``chainrule.arcsin(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        """``chainrule.arccos(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.arccos(self)
+
+    def arctan(self) -> Tensor:
+        """``chainrule.arctan(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.arctan(self)
+
+    def sinh(self) -> Tensor:
+        """``chainrule.sinh(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.sinh(self)
+
+    def cosh(self) -> Tensor:
+        """``chainrule.cosh(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.cosh(self)
+
+    def arcsinh(self) -> Tensor:
+        """``chainrule.arcsinh(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.arcsinh(self)
+
+    def arccosh(self) -> Tensor:
+        """``chainrule.arccosh(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.arccosh(self)
+
+    def arctanh(self) -> Tensor:
+        """``chainrule.arctanh(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.arctanh(self)
+
+    def exp2(self) -> Tensor:
+        """``chainrule.exp2(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.exp2(self)
+
+    def log2(self) -> Tensor:
+        """``chainrule.log2(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.log2(self)
+
+    def log10(self) -> Tensor:
+        """``chainrule.log10(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.log10(self)
+
+    def expm1(self) -> Tensor:
+        """``chainrule.expm1(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.expm1(self)
+
+    def log1p(self) -> Tensor:
+        """``chainrule.log1p(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.log1p(self)
+
+    def square(self) -> Tensor:
+        """``chainrule.square(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.square(self)
+
+    def reciprocal(self) -> Tensor:
+        """``chainrule.reciprocal(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.reciprocal(self)
+
+    def sign(self) -> Tensor:
+        """``chainrule.sign(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.sign(self)
+
+    def floor(self) -> Tensor:
+        """``chainrule.floor(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.floor(self)
+
+    def ceil(self) -> Tensor:
+        """``chainrule.ceil(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.ceil(self)
+
+    def trunc(self) -> Tensor:
+        """``chainrule.trunc(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.trunc(self)
+
+    def erf(self) -> Tensor:
+        """``chainrule.erf(self)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.erf(self)
+
+    def relu(self) -> Tensor:
+        """``chainrule.functional.relu(self)``."""
+        from chainrule import functional
+
+        return functional.relu(self)
+
+    def sigmoid(self) -> Tensor:
+        """``chainrule.functional.sigmoid(self)``."""
+        from chainrule import functional
+
+        return functional.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        """``chainrule.functional.tanh(self)``."""
+        from chainrule import functional
+
+        return functional.tanh(self)
+
+    def logsigmoid(self) -> Tensor:
+        """``chainrule.functional.logsigmoid(self)``."""
+        from chainrule import functional
+
+        return functional.logsigmoid(self)
+
+    def silu(self) -> Tensor:
+        """``chainrule.functional.silu(self)``."""
+        from chainrule import functional
+
+        return functional.silu(self)
+
+    def selu(self) -> Tensor:
+        """``chainrule.functional.selu(self)``."""
+        from chainrule import functional
+
+        return functional.selu(self)
+
+    def mish(self) -> Tensor:
+        """``chainrule.functional.mish(self)``."""
+        from chainrule import functional
+
+        return functional.mish(self)
+
+    def hardswish(self) -> Tensor:
+        """``chainrule.functional.hardswish(self)``."""
+        from chainrule import functional
+
+        return functional.hardswish(self)
+
+    def hardsigmoid(self) -> Tensor:
+        """``chainrule.functional.hardsigmoid(self)``."""
+        from chainrule import functional
+
+        return functional.hardsigmoid(self)
+
+    def relu6(self) -> Tensor:
+        """``chainrule.functional.relu6(self)``."""
+        from chainrule import functional
+
+        return functional.relu6(self)
+
+    def softsign(self) -> Tensor:
+        """``chainrule.functional.softsign(self)``."""
+        from chainrule import functional
+
+        return functional.softsign(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """``chainrule.functional.softmax(self, axis)`` (PyTorch's ``dim``)."""
+        from chainrule import functional
+
+        return functional.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """``chainrule.functional.log_softmax(self, axis)`` (PyTorch's ``dim``)."""
+        from chainrule import functional
+
+        return functional.log_softmax(self, axis)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """``chainrule.round(self, decimals)``: gradient 0, as PyTorch."""
+        from chainrule import numpy_api
+
+        return numpy_api.round(self, decimals)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``chainrule.prod(self, axis, keepdims=keepdims)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.prod(self, axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Tensor:
+        """``chainrule.var``: NumPy's ddof=0 by default (PyTorch's ``var`` uses 1)."""
+        from chainrule import numpy_api
+
+        return numpy_api.var(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Tensor:
+        """``chainrule.std``: NumPy's ddof=0 by default (PyTorch's ``std`` uses 1)."""
+        from chainrule import numpy_api
+
+        return numpy_api.std(self, axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        """``chainrule.cumsum(self, axis)`` (flattened when axis is None, as NumPy)."""
+        from chainrule import numpy_api
+
+        return numpy_api.cumsum(self, axis)
+
+    def cumprod(self, axis: int | None = None) -> Tensor:
+        """``chainrule.cumprod(self, axis)`` (flattened when axis is None, as NumPy)."""
+        from chainrule import numpy_api
+
+        return numpy_api.cumprod(self, axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``chainrule.logsumexp(self, axis, keepdims)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.logsumexp(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """``chainrule.argmax``: an integer tensor with no gradient."""
+        from chainrule import numpy_api
+
+        return numpy_api.argmax(self, axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """``chainrule.argmin``: an integer tensor with no gradient."""
+        from chainrule import numpy_api
+
+        return numpy_api.argmin(self, axis, keepdims=keepdims)
+
+    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``chainrule.any``: a bool tensor with no gradient."""
+        from chainrule import numpy_api
+
+        return numpy_api.any(self, axis, keepdims=keepdims)
+
+    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """``chainrule.all``: a bool tensor with no gradient."""
+        from chainrule import numpy_api
+
+        return numpy_api.all(self, axis, keepdims=keepdims)
+
+    def ravel(self) -> Tensor:
+        """``chainrule.ravel(self)``: the elements as a 1-D tensor."""
+        from chainrule import numpy_api
+
+        return numpy_api.ravel(self)
+
+    def flatten(self) -> Tensor:
+        """The elements as a 1-D tensor (NumPy's ``ndarray.flatten``; PyTorch's ``flatten()``)."""
+        return self.reshape(-1)
+
+    def flip(self, axis: Any = None) -> Tensor:
+        """``chainrule.flip(self, axis)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.flip(self, axis)
+
+    def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        """``chainrule.roll(self, shift, axis)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.roll(self, shift, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """``chainrule.diagonal(self, offset, axis1, axis2)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """``chainrule.trace(self, offset, axis1, axis2)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.trace(self, offset, axis1, axis2)
+
+    def dot(self, other: Any) -> Tensor:
+        """``chainrule.dot(self, other)`` (NumPy's ``dot``)."""
+        from chainrule import numpy_api
+
+        return numpy_api.dot(self, other)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
+                   neginf: float | None = None) -> Tensor:
+        """``chainrule.nan_to_num(self, nan=..., posinf=..., neginf=...)``."""
+        from chainrule import numpy_api
+
+        return numpy_api.nan_to_num(self, nan=nan, posinf=posinf, neginf=neginf)
+
 
 def _value(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x

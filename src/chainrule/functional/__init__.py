@@ -79,7 +79,7 @@ _ALIASES = {
     "bce": "binary_cross_entropy", "bceloss": "binary_cross_entropy",
     "bcewithlogits": "binary_cross_entropy_with_logits",
     "ce": "cross_entropy", "crossentropyloss": "cross_entropy", "nll": "nll_loss",
-    "smoothl1": "smooth_l1_loss", "kldiv": "kl_div", "kl": "kl_div", "swish": "silu",
+    "smoothl1": "smooth_l1_loss", "kldiv": "kl_div", "kl": "kl_div",
     "cosine": "cosine_similarity", "cosineembedding": "cosine_embedding_loss",
 }
 
