@@ -294,6 +294,12 @@ ACTIVATION_CASES = [
     (nn.Softplus, {"beta": 2.0}, "Softplus", {"beta": 2.0}),
     (nn.Softmax, {"axis": 0}, "Softmax", {"dim": 0}),
     (nn.LogSoftmax, {"axis": -1}, "LogSoftmax", {"dim": -1}),
+    (nn.LogSigmoid, {}, "LogSigmoid", {}), (nn.SiLU, {}, "SiLU", {}), (nn.SELU, {}, "SELU", {}),
+    (nn.CELU, {"alpha": 0.5}, "CELU", {"alpha": 0.5}), (nn.Mish, {}, "Mish", {}),
+    (nn.Hardswish, {}, "Hardswish", {}), (nn.Hardsigmoid, {}, "Hardsigmoid", {}),
+    (nn.Hardtanh, {"min_val": -0.5, "max_val": 2.0}, "Hardtanh", {"min_val": -0.5, "max_val": 2.0}),
+    (nn.ReLU6, {}, "ReLU6", {}), (nn.Softsign, {}, "Softsign", {}),
+    (nn.Softmin, {"axis": 0}, "Softmin", {"dim": 0}),
 ]
 
 
@@ -329,6 +335,9 @@ LOSS_CASES = [
     ("BCELoss", {}, ("prob", "bits"), {}),
     ("BCEWithLogitsLoss", {"reduction": "none"}, ("pred", "bits"), {"reduction": "none"}),
     ("CosineEmbeddingLoss", {"margin": 0.2}, ("a", "b", "y"), {"margin": 0.2}),
+    ("NLLLoss", {}, ("scores", "classes"), {}),
+    ("SmoothL1Loss", {"beta": 0.5}, ("pred", "target"), {"beta": 0.5}),
+    ("KLDivLoss", {"reduction": "batchmean"}, ("pred", "prob"), {"reduction": "batchmean"}),
 ]
 
 
@@ -353,6 +362,7 @@ OPTION_CASES = [  # (module, its settings, inputs; torch's module takes the same
     ("BCEWithLogitsLoss", {"pos_weight": np.array([3.0]), "weight": np.linspace(0.5, 1.5, 6)[:, None]},
      ("pred", "bits")),
     ("MultiMarginLoss", {"p": 2, "margin": 0.5, "weight": _W}, ("scores", "classes")),
+    ("NLLLoss", {"weight": _W, "ignore_index": 2}, ("scores", "classes")),
 ]
 
 

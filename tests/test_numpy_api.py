@@ -633,3 +633,66 @@ def test_atleast_with_several_inputs_returns_a_tuple() -> None:
     a, b = cr.atleast_1d(1.0, [2.0, 3.0])
     assert a.shape == (1,) and b.shape == (2,)
     assert cr.atleast_2d(np.zeros(3)).shape == (1, 3)
+
+
+# --- NumPy's own functions on Tensors (np.sin(t)): routed here by chainrule.numpy_dispatch ------
+
+def _dispatching() -> bool:
+    return cr.Tensor.__array_ufunc__ is not None and hasattr(cr.Tensor, "__array_function__")
+
+
+X23 = np.array([[0.3, -1.2, 0.8], [1.5, 0.4, -0.6]])
+# (NumPy's callable, how to call it on the (2, 3) tensor t); each maps to the numpy_api
+# function of the same name (remainder: mod)
+DISPATCH = [(getattr(np, n), (lambda f: lambda t: f(t))(getattr(np, n))) for n in (
+    "sin", "cos", "tan", "arctan", "sinh", "cosh", "arcsinh", "exp2", "expm1", "square", "sign",
+    "floor", "ceil", "trunc", "round", "tanh", "nan_to_num", "prod", "cumsum", "cumprod", "var",
+    "std", "ravel", "flip", "sort", "argmax", "argmin", "any", "all", "isfinite", "isnan",
+    "isinf", "logical_not", "atleast_1d", "atleast_2d", "atleast_3d", "tril", "triu", "diagonal",
+    "trace")] + [
+    (np.arcsin, lambda t: np.arcsin(t * 0.5)), (np.arccos, lambda t: np.arccos(t * 0.5)),
+    (np.arctanh, lambda t: np.arctanh(t * 0.5)), (np.arccosh, lambda t: np.arccosh(t * t + 1.5)),
+    (np.log2, lambda t: np.log2(t * t + 0.5)), (np.log10, lambda t: np.log10(t * t + 0.5)),
+    (np.log1p, lambda t: np.log1p(t * t)), (np.reciprocal, lambda t: np.reciprocal(t + 3.0)),
+    (np.arctan2, lambda t: np.arctan2(t, 2.0)), (np.hypot, lambda t: np.hypot(t, 2.0)),
+    (np.mod, lambda t: np.mod(t, 0.7)), (np.fmod, lambda t: np.fmod(t, 0.7)),
+    (np.fmax, lambda t: np.fmax(t, 0.1)), (np.fmin, lambda t: np.fmin(t, 0.1)),
+    (np.logaddexp, lambda t: np.logaddexp(t, 0.5)),
+    (np.logical_and, lambda t: np.logical_and(t > 0, t < 1)),
+    (np.logical_or, lambda t: np.logical_or(t > 0, t < -1)),
+    (np.logical_xor, lambda t: np.logical_xor(t > 0, t < 1)),
+    (np.einsum, lambda t: np.einsum("ij,kj->ik", t, t)), (np.dot, lambda t: np.dot(t, t.T)),
+    (np.inner, lambda t: np.inner(t, t)), (np.outer, lambda t: np.outer(t, t)),
+    (np.tensordot, lambda t: np.tensordot(t, t, axes=([1], [1]))),
+    (np.diag, lambda t: np.diag(t[0])), (np.moveaxis, lambda t: np.moveaxis(t, 0, -1)),
+    (np.roll, lambda t: np.roll(t, 1, axis=1)), (np.repeat, lambda t: np.repeat(t, 2, axis=0)),
+    (np.tile, lambda t: np.tile(t, (2, 1))), (np.pad, lambda t: np.pad(t, 1, mode="edge")),
+    (np.take_along_axis, lambda t: np.take_along_axis(t, np.array([[2, 0], [1, 1]]), 1)),
+    (np.split, lambda t: np.split(t, 3, axis=1)[1]),
+    (np.array_split, lambda t: np.array_split(t, 2, axis=1)[0]),
+    (np.vstack, lambda t: np.vstack([t, t[0]])), (np.hstack, lambda t: np.hstack([t, t])),
+    (np.column_stack, lambda t: np.column_stack([t[0], t[1]])),
+]
+
+
+def test_every_numpy_callable_routed_to_numpy_api_has_a_dispatch_case() -> None:
+    from chainrule.numpy_dispatch import HANDLED_FUNCTIONS, HANDLED_UFUNCS
+
+    ours = {f for table in (HANDLED_FUNCTIONS, HANDLED_UFUNCS) for f, impl in table.items()
+            if impl.__module__ == "chainrule.numpy_api"}
+    assert len(ours) >= 70
+    missing = {f.__name__ for f in ours} - {f.__name__ for f, _ in DISPATCH}
+    assert not missing, f"NumPy callables routed to numpy_api without a dispatch case: {sorted(missing)}"
+
+
+@pytest.mark.skipif(not _dispatching(), reason="Tensor.__array_ufunc__/__array_function__ "
+                    "(issue 13) are not on this branch")
+@pytest.mark.parametrize("np_func, call", DISPATCH, ids=[f.__name__ for f, _ in DISPATCH])
+def test_numpy_function_on_a_tensor_is_chainrules(np_func: Any, call: Callable) -> None:
+    t = cr.tensor(X23, requires_grad=True)
+    out = call(t)
+    assert isinstance(out, cr.Tensor), f"np.{np_func.__name__} returned {type(out).__name__}"
+    np.testing.assert_allclose(out.data, call(X23.copy()), rtol=1e-14, atol=1e-15)
+    if out.requires_grad:
+        out.backward(np.ones(out.shape))
+        assert t.grad is not None and t.grad.shape == X23.shape

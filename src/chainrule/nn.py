@@ -635,9 +635,91 @@ class LogSoftmax(_Activation):
         super().__init__(axis=axis)
 
 
+# PyTorch's other activations (issue 12), each its chainrule.functional form
+
+
+class LogSigmoid(_Activation):
+    fn_name = "logsigmoid"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SiLU(_Activation):
+    fn_name = "silu"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SELU(_Activation):
+    fn_name = "selu"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class CELU(_Activation):
+    fn_name = "celu"
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__(alpha=alpha)
+
+
+class Mish(_Activation):
+    fn_name = "mish"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Hardswish(_Activation):
+    fn_name = "hardswish"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Hardsigmoid(_Activation):
+    fn_name = "hardsigmoid"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Hardtanh(_Activation):
+    fn_name = "hardtanh"
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__(min_val=min_val, max_val=max_val)
+
+
+class ReLU6(_Activation):
+    fn_name = "relu6"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Softsign(_Activation):
+    fn_name = "softsign"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Softmin(_Activation):
+    fn_name = "softmin"
+
+    def __init__(self, axis: int = -1):
+        super().__init__(axis=axis)
+
+
 # functional name -> module class
 ACTIVATIONS: dict[str, type[Module]] = {
-    cls.fn_name: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, Softmax, LogSoftmax)
+    cls.fn_name: cls for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, Softmax, LogSoftmax,
+                                 LogSigmoid, SiLU, SELU, CELU, Mish, Hardswish, Hardsigmoid, Hardtanh,
+                                 ReLU6, Softsign, Softmin)
 }
 
 
@@ -768,10 +850,45 @@ class CosineEmbeddingLoss(_Loss):
         return F.cosine_embedding_loss(a, b, target, reduction=self.reduction, **self.kwargs)
 
 
+class NLLLoss(_Loss):
+    """Negative log-likelihood of class indices under log-probabilities (PyTorch's NLLLoss);
+    ``weight`` (one per class) and ``ignore_index`` as PyTorch's."""
+
+    fn_name = "nll_loss"
+
+    def __init__(self, reduction: str = "mean", *, weight: Any = None, ignore_index: int = -100):
+        super().__init__(reduction, **_set(weight=weight,
+                                           ignore_index=None if ignore_index == -100 else ignore_index))
+
+
+class SmoothL1Loss(_Loss):
+    """(r^2 / (2 beta) where |r| < beta, else |r| - beta/2 (PyTorch's SmoothL1Loss)."""
+
+    fn_name = "smooth_l1_loss"
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction, beta=beta)
+
+
+class KLDivLoss(_Loss):
+    """``loss(input, target)``: KL divergence of log-probabilities ``input`` from ``target``
+    (PyTorch's KLDivLoss); ``reduction`` may also be 'batchmean'."""
+
+    fn_name = "kl_div"
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        if reduction not in F.KL_REDUCTIONS:
+            raise ValueError(f"reduction must be 'mean', 'batchmean', 'sum' or 'none', got "
+                             f"{reduction!r}")
+        super().__init__("mean", log_target=log_target)
+        self.reduction = reduction
+
+
 # functional name -> module class
 LOSSES: dict[str, type[_Loss]] = {
     cls.fn_name: cls for cls in (CrossEntropyLoss, BCELoss, BCEWithLogitsLoss, HingeLoss, MultiMarginLoss,
-                                 L1Loss, HuberLoss, L2Loss, MSELoss, CosineEmbeddingLoss)
+                                 L1Loss, HuberLoss, L2Loss, MSELoss, CosineEmbeddingLoss, NLLLoss,
+                                 SmoothL1Loss, KLDivLoss)
 }
 
 

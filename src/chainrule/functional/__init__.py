@@ -38,6 +38,7 @@ from chainrule.functional.embedding import embedding
 from chainrule.functional.formulas import FORMULAS, Formula, formula
 from chainrule.functional.linear import linear
 from chainrule.functional.losses import (
+    KL_REDUCTIONS,
     REDUCTIONS,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -126,7 +127,7 @@ __all__ = [
     "multi_margin_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy", "cosine_similarity", "cosine_embedding_loss", "logsigmoid", "silu", "selu",
     "celu", "mish", "hardswish", "hardsigmoid", "hardtanh", "relu6", "softsign", "softmin",
-    "nll_loss", "smooth_l1_loss", "kl_div", "ACTIVATIONS", "LOSSES",
+    "nll_loss", "smooth_l1_loss", "kl_div", "KL_REDUCTIONS", "ACTIVATIONS", "LOSSES",
     "REDUCTIONS", "FORMULAS", "Formula", "formula", "get_activation", "get_loss",
     "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "batch_norm", "layer_norm", "embedding", "dropout", "pad",
