@@ -501,9 +501,9 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weigh
         plain = _plain_indices(target, label_smoothing, weight, ignore_index)
     else:
         e, total, plain = residual
-    # A new array (e may serve a second backward, retain_graph), in C order: the writes below go
-    # through reshape, which copies (and so loses them) for a transposed input's F-ordered e.
-    softmax = np.divide(e, total, order="C")
+    softmax = e / total  # a new array: e may serve a second backward (retain_graph)
+    if not softmax.flags.c_contiguous:  # the writes below go through reshape, which would copy
+        softmax = np.ascontiguousarray(softmax)  # (and lose them) for transposed logits
     if plain is not None:  # q is one-hot: subtract 1 at each row's class, in place
         index, kept, divisor = plain
         classes = softmax.shape[-1]
