@@ -29,8 +29,10 @@ from chainrule.explain.diagram import (
     mathtext,
     name_runs,
     network_svg,
+    plain_name,
     segment_hits_box,
 )
+from chainrule.explain.numbers import fmt
 
 LARGER = """
 title = "5-6-4-2 network, larger than the shipped examples"
@@ -80,6 +82,12 @@ def test_names_are_runs_with_subscripts():
     assert name_runs("W1[0,2]") == [("W1[0,2]", "math")]  # matrix notation: nothing to lower
 
 
+def test_tooltips_use_unicode_indices():
+    assert plain_name("dL/dw_{31-1}") == "∂L/∂w₃₁₋₁"
+    assert plain_name("z_{1-1}^{(2)}") == "z₁₋₁⁽²⁾"
+    assert plain_name("a_{ij}") == "a_ij"  # letters have no subscript form: kept readable
+
+
 def test_mathtext_writes_the_hyphen_as_text():
     # w_{11-1}: the hyphen of the reference's names, not a minus sign, in a real subscript
     assert mathtext(label_runs("w_{11-1}", "0.3600")) == r"$w_{11\text{-}1}$ = 0.3600"
@@ -118,9 +126,36 @@ def test_turned_boxes():
 
 def test_every_layout_is_clean(explanation):
     d = layout(explanation)
-    assert d.clean
+    assert d.clean and d.edge_labels and d.unit_labels  # every value written on the drawing
     units = 1 + len(explanation.network.layers)
     assert len({u.column for u in d.units}) == units
+
+
+BIG = """
+title = "10-12-3: too many weights to write on the edges"
+sizes = [10, 12, 3]
+activation = ["tanh", "none"]
+seed = 3
+
+[loss]
+name = "l2_loss"
+
+[data]
+input = [0.3, -1.2, 0.8, 0.05, 1.5, 0.3, -1.2, 0.8, 0.05, 1.5]
+target = [0.25, -0.5, 1.0]
+"""
+
+
+def test_a_network_too_big_to_label_gets_tooltips():
+    e = explain_network(parse_network(tomllib.loads(BIG)))
+    d = layout(e)
+    assert d.clean and not d.edge_labels  # 156 weights: no label beside any edge
+    svg = network_svg(e, drawing=d)
+    tips = re.findall(r'<line id="e-1-(\d+)-(\d+)"[^>]*><title>([^<]*)</title>', svg)
+    assert len(tips) == 10 * 12
+    i, j, tip = next(t for t in tips if t[:2] == ("2", "0"))  # input 3 to hidden unit 1: w_{31-1}
+    assert tip.startswith(f"w₃₁₋₁ = {fmt(e['w_{31-1}'].value, e.digits, True)}, ∂L/∂w₃₁₋₁ = ")
+    assert "Too many" in e.to_html()  # the page says where the values are
 
 
 # --- the drawn text, measured ------------------------------------------------------------

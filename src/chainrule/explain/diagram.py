@@ -36,6 +36,10 @@ GAP = 3.0  # px kept clear between a label and an edge or a unit
 LABEL_GAP = 1.0  # px kept clear between two labels
 LINE_GAP = LABEL_GAP + 0.5  # px between stacked lines
 MAX_TRIES = 16  # the canvas grows (columns by 12 %, rows by 6 % per try) until every label fits
+# Beyond this many weights their labels no longer fit beside the edges on a readable canvas (a
+# 5-6-4-2 network, 62 weights, needs 4600 px): edges are drawn bare, each with its weight and
+# gradient as a tooltip, and the page's tables list them.
+MAX_LABELLED_EDGES = 64
 
 COLOURS = {"weight": "#1f3b73", "grad": "#b03a2e", "unit": "#222222", "bias": "#555555", "loss": "#000000"}
 FONT_FAMILY = "DejaVu Sans, Verdana, Bitstream Vera Sans, sans-serif"
@@ -63,6 +67,24 @@ def name_runs(name: str) -> list[Run]:
         else:
             runs.append((plain, "math"))
     return runs
+
+
+_SUB = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
+_SUP = str.maketrans("0123456789+-=()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾")
+
+
+def plain_name(name: str) -> str:
+    """A name as plain text with Unicode sub- and superscripts, for tooltips:
+    ``dL/dw_{11-1}`` -> ∂L/∂w₁₁₋₁ (indices Unicode cannot lower keep an underscore)."""
+    out = []
+    for text, style in name_runs(name):
+        if style not in ("sub", "sup"):
+            out.append(text)
+        elif all(c in "0123456789+-=()" for c in text):
+            out.append(text.translate(_SUB if style == "sub" else _SUP))
+        else:
+            out.append(("_" if style == "sub" else "^") + text)
+    return "".join(out)
 
 
 def label_runs(name: str, value: str) -> list[Run]:
@@ -248,6 +270,8 @@ class Drawing:
     labels: list[Label] = field(default_factory=list)
     loss_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x0, y0, x1, y1
     clean: bool = True  # every label placed clear of edges, units and other labels
+    edge_labels: bool = True  # whether the weights and their gradients are written on the edges
+    unit_labels: bool = True  # whether each unit's values are written beside it
     title: str = ""
 
 
@@ -373,7 +397,9 @@ def _place_edge_labels(space: _Space, labels: list[Label], edge: Edge, w: Label,
     return False
 
 
-def _try_layout(e: Explanation, digits: int, sx: float, sy: float) -> Drawing:
+def _try_layout(
+    e: Explanation, digits: int, sx: float, sy: float, edge_labels: bool = True, unit_labels: bool = True
+) -> Drawing:
     view: NetworkView = e.network
     sizes = [view.input_size] + [layer.units for layer in view.layers]
     tallest = max(sizes)
@@ -452,11 +478,12 @@ def _try_layout(e: Explanation, digits: int, sx: float, sy: float) -> Drawing:
                     below.append(_unit_label(e, b["b"], digits, "bias"))
                     runs = label_runs(_base(b["db"]), _value(e, b["db"], digits))
                     below.append(Label(runs, 0, 0, text_width(runs), text_height(runs), "grad", (b["db"],)))
-            clean &= _place_stack(space, labels, u, above[::-1], -1)  # z on top, y next to the unit
-            clean &= _place_stack(space, labels, u, below, +1)
+            if unit_labels:
+                clean &= _place_stack(space, labels, u, above[::-1], -1)  # z on top, y by the unit
+                clean &= _place_stack(space, labels, u, below, +1)
 
     # each edge: its weight and gradient, where they touch nothing
-    for edge in edges:
+    for edge in edges if edge_labels else ():
         if not edge.names:
             continue
         w_name, dw_name = edge.names
@@ -490,22 +517,41 @@ def _try_layout(e: Explanation, digits: int, sx: float, sy: float) -> Drawing:
     loss_box = (loss_box[0] + shift_x, loss_box[1] + shift_y, loss_box[2] + shift_x, loss_box[3] + shift_y)
     width = max([lab.box.bounds()[2] for lab in labels] + [loss_box[2]]) + MARGIN
     height = max([lab.box.bounds()[3] for lab in labels] + [u.y + RADIUS for u in flat_units]) + MARGIN
-    return Drawing(math.ceil(width), math.ceil(height), flat_units, edges, labels, loss_box, clean, e.title)
+    return Drawing(
+        math.ceil(width),
+        math.ceil(height),
+        flat_units,
+        edges,
+        labels,
+        loss_box,
+        clean=clean,
+        title=e.title,
+        edge_labels=edge_labels,
+        unit_labels=unit_labels,
+    )
 
 
 def layout(e: Explanation, digits: int | None = None) -> Drawing:
-    """Where everything goes: the canvas grows (columns by a fifth, rows by a tenth per try)
-    until every label is clear of edges, units and other labels; ``Drawing.clean`` says whether
-    that was reached within ``MAX_TRIES``."""
+    """Where everything goes: the canvas grows (columns by 12 %, rows by 6 % per try) until
+    every label is clear of edges, units and other labels. Where that takes more than
+    ``MAX_TRIES``, or the network has more than ``MAX_LABELLED_EDGES`` weights, the edges are
+    drawn bare (``Drawing.edge_labels`` False), and where even the units' values do not fit,
+    the units too (``Drawing.unit_labels`` False): values are then tooltips, and the page's
+    tables list them. ``Drawing.clean`` says whether the labels drawn touch nothing. Raises
+    ValueError for an explanation that is not of a layered network."""
     if e.network is None:
         raise ValueError("this explanation is not of a layered network; there is no network to draw")
     digits = e.digits if digits is None else digits
-    sx = sy = 1.0
-    for _ in range(MAX_TRIES):
-        drawing = _try_layout(e, digits, sx, sy)
-        if drawing.clean:
-            return drawing
-        sx, sy = sx * 1.12, sy * 1.06
+    sizes = [e.network.input_size] + [layer.units for layer in e.network.layers]
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    modes = [(True, True), (False, True), (False, False)]
+    for edge_labels, unit_labels in modes if weights <= MAX_LABELLED_EDGES else modes[1:]:
+        sx = sy = 1.0
+        for _ in range(MAX_TRIES if unit_labels else 1):
+            drawing = _try_layout(e, digits, sx, sy, edge_labels, unit_labels)
+            if drawing.clean:
+                return drawing
+            sx, sy = sx * 1.12, sy * 1.06
     return drawing
 
 
@@ -533,6 +579,7 @@ def network_svg(e: Explanation, digits: int | None = None, drawing: Drawing | No
     """The drawing as a standalone ``<svg>`` element (str). Units have ids ``u-C-J``, edges
     ``e-L-I-J``, and each label lists the quantities it shows in ``data-q`` (for the
     interactive page). Raises ValueError for an explanation that is not of a layered network."""
+    digits = e.digits if digits is None else digits
     d = layout(e, digits) if drawing is None else drawing
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="network" width="{d.width}" height="{d.height}" '
@@ -541,14 +588,23 @@ def network_svg(e: Explanation, digits: int | None = None, drawing: Drawing | No
         f'<rect width="{d.width}" height="{d.height}" fill="#ffffff"/>',
     ]
     for ed in d.edges:
+        tip = (
+            "<title>"
+            + html.escape(", ".join(f"{plain_name(n)} = {_value(e, n, digits)}" for n in ed.names))
+            + "</title>"
+            if ed.names
+            else ""
+        )
         out.append(
             f'<line id="{ed.id}" class="edge" x1="{ed.x0:.1f}" y1="{ed.y0:.1f}" x2="{ed.x1:.1f}" '
-            f'y2="{ed.y1:.1f}" stroke="#9aa5b1" stroke-width="1.5"/>'
+            f'y2="{ed.y1:.1f}" stroke="#9aa5b1" stroke-width="1.5">{tip}</line>'
         )
     for u in d.units:
         fill = "#e8f0fe" if u.column == 0 else "#fdf2e0"
+        tip = html.escape(", ".join(f"{plain_name(n)} = {_value(e, n, digits)}" for n in u.names))
         out.append(
-            f'<g id="{u.id}" class="unit"><circle cx="{u.x:.1f}" cy="{u.y:.1f}" r="{RADIUS:g}" '
+            f'<g id="{u.id}" class="unit"><title>{tip}</title>'
+            f'<circle cx="{u.x:.1f}" cy="{u.y:.1f}" r="{RADIUS:g}" '
             f'fill="{fill}" stroke="#34495e" stroke-width="2"/>'
             f'<text x="{u.x:.1f}" y="{u.y + UNIT_FONT_SIZE * 0.35:.1f}" text-anchor="middle" '
             f'font-size="{UNIT_FONT_SIZE:g}" fill="#34495e">{html.escape(u.text)}</text></g>'

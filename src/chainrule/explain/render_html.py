@@ -83,14 +83,27 @@ def _mono_tex(name: str) -> str:
 def _body(e: Explanation, digits: int) -> str:
     out = [f"<h1>{html.escape(e.title)}</h1>"]
     if e.network is not None:
-        from chainrule.explain.diagram import network_svg
+        from chainrule.explain.diagram import layout, network_svg
 
-        out.append('<div class="diagram">' + network_svg(e, digits) + "</div>")
-        out.append(
-            "<p class='key'>Along each edge: its weight (blue) and the gradient of the loss with "
-            "respect to that weight (red). Above each unit: its pre-activation z and output y; "
-            "below it: &part;L/&part;z, its bias B and &part;L/&part;B.</p>"
-        )
+        drawing = layout(e, digits)
+        out.append('<div class="diagram">' + network_svg(e, digits, drawing) + "</div>")
+        if drawing.unit_labels:
+            edges = (
+                "Along each edge: its weight (blue) and the gradient of the loss with respect to "
+                "that weight (red)."
+                if drawing.edge_labels
+                else "Too many weights to write on the edges: point at an edge for its weight and "
+                "gradient; the tables below list them all."
+            )
+            out.append(
+                f"<p class='key'>{edges} Above each unit: its pre-activation z and output y; below "
+                "it: &part;L/&part;z, its bias B and &part;L/&part;B.</p>"
+            )
+        else:
+            out.append(
+                "<p class='key'>Too many units and weights to write their values on the drawing: "
+                "point at a unit or an edge for its values; the tables below list them all.</p>"
+            )
     secs = sections(e, digits)
     for sec in secs:
         out.append(f"<h2>{html.escape(sec.title)}</h2><table>")
