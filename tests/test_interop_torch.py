@@ -134,7 +134,7 @@ class Custom(torch.nn.Module):
             ["model.1", "torch.nn.Conv3d"],
         ),
         (Custom(), ["model", "Custom", "custom Module"]),
-        (torch.nn.Sequential(torch.nn.Sequential(torch.nn.Hardswish())), ["model.0.0", "Hardswish"]),
+        (torch.nn.Sequential(torch.nn.Sequential(torch.nn.PReLU())), ["model.0.0", "PReLU"]),
     ],
 )
 def test_unsupported_torch_layers_are_named(model, words):
@@ -347,3 +347,29 @@ def test_conv_settings_chainrule_cannot_express():
         from_torch(torch.nn.Sequential(torch.nn.Embedding(3, 2, max_norm=1.0)))
     with pytest.raises(ValueError, match=r"model: torch.nn.BatchNorm1d\(bias=False\)"):
         from_torch(torch.nn.BatchNorm1d(3, bias=False))
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("LogSigmoid", ()),
+        ("SiLU", ()),
+        ("SELU", ()),
+        ("Mish", ()),
+        ("Hardswish", ()),
+        ("Hardsigmoid", ()),
+        ("ReLU6", ()),
+        ("Softsign", ()),
+        ("CELU", (0.7,)),
+        ("Hardtanh", (-0.5, 2.0)),
+        ("Softmin", (1,)),
+    ],
+)
+def test_newer_activations_convert_both_ways(name, args):
+    oracle = torch.nn.Sequential(torch.nn.Linear(3, 4), getattr(torch.nn, name)(*args)).double()
+    ours = from_torch(oracle)
+    assert repr(to_torch(ours)) == repr(oracle)
+    x = RNG.standard_normal((6, 3)) * 4
+    np.testing.assert_allclose(
+        ours(x).data, oracle(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+    )

@@ -9,7 +9,9 @@ no value is rounded and ``to_torch(from_torch(m))`` has ``m``'s state dict bit f
 Supported: ``Sequential`` (and chainrule's ``MLP`` and ``CNN``, which become a
 ``torch.nn.Sequential``), ``Linear``, ``Identity``, ``Dropout``, every activation module
 (``Sigmoid``, ``Tanh``, ``ReLU``, ``LeakyReLU``, ``ELU``, ``GELU``, ``Softplus``, ``Softmax``,
-``LogSoftmax``), ``Conv1d``/``Conv2d``, ``MaxPool1d``/``2d``, ``AvgPool1d``/``2d``,
+``LogSoftmax``, ``LogSigmoid``, ``SiLU``, ``SELU``, ``CELU``, ``Mish``, ``Hardswish``,
+``Hardsigmoid``, ``Hardtanh``, ``ReLU6``, ``Softsign``, ``Softmin``), ``Conv1d``/``Conv2d``,
+``MaxPool1d``/``2d``, ``AvgPool1d``/``2d``,
 ``BatchNorm1d``/``2d`` (running statistics and ``num_batches_tracked`` included), ``LayerNorm``,
 ``Embedding``, ``Flatten`` and ``Unflatten``. A
 torch module outside this table, or a custom ``torch.nn.Module`` subclass (its ``forward`` is
@@ -274,6 +276,37 @@ _TABLE: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any, str], nn.Modul
         lambda t, w: nn.Unflatten(t.dim, tuple(t.unflattened_size)),
     ),
 }
+# The newer activation modules: the same class name in torch.nn, settings under the same names
+# (chainrule's axis is torch's dim).
+for _name, _settings in {
+    "LogSigmoid": (),
+    "SiLU": (),
+    "SELU": (),
+    "Mish": (),
+    "Hardswish": (),
+    "Hardsigmoid": (),
+    "ReLU6": (),
+    "Softsign": (),
+    "CELU": ("alpha",),
+    "Hardtanh": ("min_val", "max_val"),
+    "Softmin": ("axis",),
+}.items():
+    if hasattr(nn, _name) and hasattr(torch.nn, _name):
+
+        def _to_act(m: Any, _name: str = _name, _settings: tuple = _settings) -> torch.nn.Module:
+            return getattr(torch.nn, _name)(*(m.kwargs[k] for k in _settings))
+
+        def _from_act(t: Any, where: str, _name: str = _name, _settings: tuple = _settings) -> nn.Module:
+            values = [getattr(t, "dim" if k == "axis" else k) for k in _settings]
+            if "axis" in _settings and values[0] is None:
+                raise ValueError(
+                    f"{where}: torch.nn.{_name}(dim=None) picks its axis from the input's rank; "
+                    "give dim explicitly to convert it"
+                )
+            return getattr(nn, _name)(*values)
+
+        _TABLE[_name] = (_name, _to_act, _from_act)
+
 _FROM_TORCH_NAME = {torch_name: ours for ours, (torch_name, _, _) in _TABLE.items()}
 
 
