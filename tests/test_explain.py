@@ -6,13 +6,15 @@ hand) and with PyTorch's autograd where installed, never taken from chainrule's 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import chainrule as cr
 import chainrule.functional as F
-from chainrule.explain import explain, explain_network, load_network, reference_path
-from chainrule.explain.numbers import decimals_written, fmt
+from chainrule.explain import example_paths, explain, explain_network, load_network, reference_path
+from chainrule.explain.numbers import decimals_written, fmt, fmt_fixed
 from chainrule.explain.worksheet import find_example
 
 # --- the reference network, written out in NumPy --------------------------------------------
@@ -109,7 +111,7 @@ def test_reference_values_match_the_solution_where_it_is_exact(reference):
         "dL/dz_{1-2}": "0.0212",
         "dL/dw_{11-2}": "0.0167",
     }.items():
-        assert fmt(reference[name].value, 4) == written
+        assert fmt_fixed(reference[name].value, 4) == written
 
 
 def test_chain_rule_products_are_the_engine_gradients(reference):
@@ -309,10 +311,14 @@ def test_float32_network_stays_float32():
 @pytest.mark.parametrize(
     "value,digits,text",
     [
-        (1.30620000001, 4, "1.3062"),
-        (0.0212, 4, "0.0212"),
+        # --digits counts significant digits, in every range (issue 11)
+        (1.30620000001, 4, "1.306"),
+        (1.30620000001, 5, "1.3062"),
+        (0.0212, 4, "0.02120"),
         (2.843451798526683e-05, 4, "2.843e-05"),
-        (-0.0029287, 4, "-0.0029"),
+        (2.843451798526683e-05, 6, "2.84345e-05"),
+        (-0.0029287, 4, "-0.002929"),
+        (12345.678, 3, "1.23e+04"),
         (1.0, 4, "1"),
         (0.0, 4, "0"),
         (0.786876, 2, "0.79"),
@@ -398,4 +404,44 @@ def test_no_closed_form_where_the_formula_would_be_wrong():
     assert e["dL/dyhat^{(1)}"].closed_form is None
     # -w y / p at y = 1
     assert e["dL/dyhat^{(1)}"].value == pytest.approx(-2.0 / e["yhat^{(1)}"].value, rel=1e-12)
-    assert "dL/dyhat^{(1)} = -2.5185\n" in e.to_text()  # the value alone, as before
+    assert "dL/dyhat^{(1)} = -2.518\n" in e.to_text()  # the value alone, as before
+
+
+# --- every displayed product follows from its displayed factors (issue 11) ---------------------
+
+_NUMBER = r"\(?-?\d+(?:\.\d+)?(?:e[+-]\d+)?\)?"
+
+
+def _shown(text: str) -> float:
+    return float(text.strip().strip("()"))
+
+
+def _follows(numeric: str, shown: str) -> bool:
+    """Does ``numeric`` (numbers as printed: '0.1037 x 0.2043 + ...', the forward pass's
+    '(0.02)(0.36) + ... + 0.7', an update's '0.36 - 0.5 x 0.001422', a closed form's
+    '0.7137 * (1 - 0.7137)') evaluate, in plain float arithmetic on the printed numbers, to the
+    number printed after it, to the significant digits printed there?"""
+    code = numeric.replace(")(", ")*(").replace(" x ", " * ").replace("^", "**")
+    value = float(eval(code, {"__builtins__": {}}))
+    digits = len(shown.lower().partition("e")[0].lstrip("-").replace(".", "").lstrip("0")) or 1
+    return float(f"{value:.{digits}g}") == pytest.approx(_shown(shown), rel=1e-12, abs=0)
+
+
+_NETWORK_EXAMPLES = [p for p in example_paths() if "[values]" not in p.read_text()]
+
+
+@pytest.mark.parametrize("digits", [2, 4, 6])
+@pytest.mark.parametrize("path", _NETWORK_EXAMPLES, ids=lambda p: p.stem)
+def test_every_displayed_product_follows_from_its_displayed_factors(path, digits):
+    e = explain_network(load_network(path), lr=0.5, digits=digits)
+    checked = 0
+    for line in e.to_text().splitlines():
+        parts = [p.strip() for p in line.split(" = ")]
+        if len(parts) < 3:
+            continue  # a given
+        numeric, shown = parts[-2], parts[-1]
+        if not re.fullmatch(r"[0-9.e()+\-*/^x ]+", numeric) or not re.fullmatch(_NUMBER, shown):
+            continue  # symbolic (yhat - y), or a function's value (sigmoid(0.9136))
+        assert _follows(numeric, shown), line
+        checked += 1
+    assert checked > 10

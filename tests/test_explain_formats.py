@@ -32,16 +32,18 @@ def test_plain_text_has_every_step_in_order(reference):
     text.encode("ascii")  # readable in any terminal or file
     lines = [
         "z_{1-1} = x_1 * w_{11-1} + x_2 * w_{21-1} + x_3 * w_{31-1} + B_{1-1} = "
-        "(0.02)(0.36) + (0.03)(0.74) + (-2.06)(-0.28) + 0.7 = 1.3062",
+        "(0.02)(0.36) + (0.03)(0.74) + (-2.06)(-0.28) + 0.7 = 1.306",
         "yhat = sigmoid(z_{1-2}) = sigmoid(0.9136) = 0.7137",
         # the solution's own lines: dL/dyhat = yhat - y, dyhat/dz = yhat(1 - yhat) = 0.2043
         "dL/dyhat = yhat - y = 0.7137 - 0.61 = 0.1037",
         "dyhat/dz_{1-2} = sigmoid'(z_{1-2}) = yhat * (1 - yhat) = 0.7137 * (1 - 0.7137) = 0.2043",
         "dz_{1-2}/dw_{11-2} = y_{1-1} = 0.7869",
         "dy_{1-1}/dz_{1-1} = sigmoid'(z_{1-1}) = y_{1-1} * (1 - y_{1-1}) = 0.7869 * (1 - 0.7869) = 0.1677",
-        "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.1037 x 0.2043 = 0.0212",
-        "dL/dw_{11-1} = dL/dz_{1-1} * dz_{1-1}/dw_{11-1} = 0.0014 x 0.02 = 2.843e-05",
-        "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.0014 x (-2.06) = -0.0029",
+        # four significant digits; a factor gets more where the product must follow from it
+        # (0.0014217 x 0.02 = 2.84340e-05, which rounds to the 2.843e-05 shown)
+        "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.1037 x 0.2043 = 0.02119",
+        "dL/dw_{11-1} = dL/dz_{1-1} * dz_{1-1}/dw_{11-1} = 0.0014217 x 0.02 = 2.843e-05",
+        "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.001422 x (-2.06) = -0.002929",
     ]
     positions = [text.index(line) for line in lines]
     assert positions == sorted(positions)
@@ -50,15 +52,16 @@ def test_plain_text_has_every_step_in_order(reference):
 
 def test_digits_change_only_the_display(reference):
     six = reference.to_text(digits=6)
-    assert "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.103731 x 0.204319 = 0.021194" in six
-    assert "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.001422 x (-2.06) = -0.002929" in six
+    # six significant digits; 0.103731 x 0.204319 = 0.02119423 would not give 0.0211943
+    assert "dL/dz_{1-2} = dL/dyhat * dyhat/dz_{1-2} = 0.1037312 x 0.2043190 = 0.0211943" in six
+    assert "dL/dw_{31-1} = dL/dz_{1-1} * dz_{1-1}/dw_{31-1} = 0.00142173 x (-2.06) = -0.00292876" in six
 
 
 def test_colour_tables_with_rich_and_plain_without(reference, monkeypatch):
     pytest.importorskip("rich", reason="rich is the optional 'pretty' extra")
     coloured = reference.to_text(color=True)
     assert ANSI.search(coloured)
-    assert "0.0212" in ANSI.sub("", coloured)
+    assert "0.02119" in ANSI.sub("", coloured)
     real_import = builtins.__import__
 
     def no_rich(name, *args, **kwargs):
@@ -84,7 +87,7 @@ def test_json_schema(reference):
     q = by_name["dL/dw_{31-1}"]
     assert q["kind"] == "chain" and q["terms"] == [["dL/dz_{1-1}", "dz_{1-1}/dw_{31-1}"]]
     assert q["value"] == reference["dL/dw_{31-1}"].value  # exact, not rounded
-    assert q["display"] == "-0.0029"
+    assert q["display"] == "-0.002929"
     nodes = {n["name"]: n for n in doc["nodes"]}
     assert set(nodes) == {"W1", "b1", "z1", "y1", "W2", "b2", "z2", "yhat", "L"}
     for n in doc["nodes"]:

@@ -127,8 +127,8 @@ def test_svg_is_in_the_rendered_dom(reference_page):
     assert page.evaluate("document.querySelectorAll('svg#network circle').length") == 6  # 3, 2, 1 units
     text = page.evaluate("document.querySelector('svg#network').textContent")
     assert "-0.28" in text  # w_{31-1}, on its edge
-    assert "-0.0029" in text  # dL/dw_{31-1}
-    assert "0.0212" in text  # dL/dz_{1-2}
+    assert "-0.002929" in text  # dL/dw_{31-1}, four significant digits
+    assert "0.02119" in text  # dL/dz_{1-2}
 
 
 @needs_chromium

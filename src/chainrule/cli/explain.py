@@ -32,9 +32,9 @@ def _digits(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 15, got {text!r}") from None
-    if not 0 <= n <= 15:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 15, got {n}")
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 15, got {text!r}") from None
+    if not 1 <= n <= 15:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to 15 (significant digits), got {n}")
     return n
 
 
@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_digits,
         default=4,
         metavar="N",
-        help="decimals shown (default 4); smaller values get N significant digits",
+        help="significant digits shown (default 4); each chain-rule product's factors get "
+        "more where the result must follow from them",
     )
     p.add_argument(
         "--notation",

@@ -51,6 +51,16 @@ class ClosedForm:
     def with_numbers(self, number_of: Callable[[str], str]) -> str:
         return _display(Template(self.text).substitute({k: number_of(n) for k, n in self.operands.items()}))
 
+    def evaluate(self, value_of: Callable[[str], float]) -> float:
+        """The expression's value with each operand's value (the renderers use it to check that
+        a row shown with numbers follows from the numbers shown)."""
+        code = Template(self.text).substitute({k: f"({value_of(n)!r})" for k, n in self.operands.items()})
+        return float(eval(code, {"__builtins__": {}}, _CLOSED_FORM_NAMES))  # our own templates only
+
+
+# The functions the closed forms of functional/formulas.py use (Formula.local).
+_CLOSED_FORM_NAMES = {"sign": np.sign, "abs": abs, "exp": np.exp}
+
 
 def _display(python: str) -> str:
     return python.replace("**", "^")  # 1 - y^2, as written by hand

@@ -1,22 +1,22 @@
-"""How the explainer writes numbers: N decimals, as a hand-worked solution does.
+"""How the explainer writes numbers: N significant digits, everywhere.
 
-The values themselves stay exact float64; only the display rounds. A value smaller than
-10^-N is written with N significant digits in scientific notation (2.843e-05) instead of
-collapsing to 0.0000, and a value that N decimals already hold exactly (a given weight such as
-0.36, a local derivative of 1) is written as short as it is.
+The values themselves stay exact float64; only the display rounds. ``digits`` (``--digits``)
+always counts significant digits: 1.3062 at 4 digits is 1.306, 2.8435e-05 is 2.843e-05, and a
+value below 1e-4 or with more integer digits than N is written in scientific notation (as
+Python's ``g`` format does), trailing zeros kept, so each number shows the precision it has.
+A given number that N digits hold exactly (a weight such as 0.36, a local derivative of 1) is
+written as short as it is.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 DEFAULT_DIGITS = 4
 
 
 def fmt(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
-    """``value`` to ``digits`` decimals, or ``digits`` significant digits when it is tiny.
+    """``value`` to ``digits`` significant digits (at least 1).
 
     A ``given`` number (an input, a weight) and a whole number are written as short as they
     are (0.36, -2.06, 1), as a hand-worked solution copies them.
@@ -28,18 +28,24 @@ def fmt(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
         return "0"
     if v == int(v) and abs(v) < 1e15:
         return str(int(v))
-    fixed = f"{v:.{digits}f}"
-    if given and float(fixed) == v:  # exactly representable at this precision: write it short
-        return np.format_float_positional(v, trim="-")
-    if abs(v) < 10.0 ** (-digits):
-        return f"{v:.{max(digits - 1, 0)}e}"
-    return fixed
+    digits = max(int(digits), 1)
+    short = f"{v:.{digits}g}"
+    if given and float(short) == v:  # exactly representable: write it as short as it is
+        return short
+    text = f"{v:#.{digits}g}"
+    mantissa, e, exponent = text.partition("e")
+    return mantissa.rstrip(".") + e + exponent
 
 
 def fmt_factor(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
     """A number inside a product: negative ones in parentheses, as (-2.06)."""
     text = fmt(value, digits, given)
     return f"({text})" if text.startswith("-") else text
+
+
+def fmt_fixed(value: float, decimals: int) -> str:
+    """``value`` to a number of decimal places (a hand-worked solution's 4-decimal column)."""
+    return f"{float(value):.{decimals}f}"
 
 
 def decimals_written(literal: str) -> int:

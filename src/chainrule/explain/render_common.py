@@ -6,12 +6,15 @@ its own way, so the formats cannot disagree about what is shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from chainrule.autodiff import no_grad
 from chainrule.explain.model import Explanation, GraphNode, Quantity
 from chainrule.explain.numbers import fmt, fmt_factor
+from chainrule.tensor import Tensor
 
 
 @dataclass
@@ -83,8 +86,52 @@ def _numeric(q: Quantity, e: Explanation, digits: int) -> str:
     return ""
 
 
+def _sum_of_products(terms: tuple[tuple[str, ...], ...], lookup: Callable[[str], float]) -> float:
+    """A chain-rule sum of products of looked-up factors, multiplied by the engine."""
+    with no_grad():
+        total = Tensor(0.0)
+        for term in terms:
+            product = Tensor(1.0)
+            for name in term:
+                product = product * lookup(name)
+            total = total + product
+    return float(total.data)
+
+
+def factor_digits(q: Quantity, e: Explanation, digits: int) -> int:
+    """The significant digits the numbers of ``q``'s row need so that the row's result, shown
+    to ``digits``, follows from them: ``0.001422 x 0.02 = 2.843e-05``, not ``0.0014 x 0.02``.
+
+    A student multiplies what is on the screen. Starting at ``digits``, the factors get one
+    more digit until the row, recomputed from the factors as shown (through the engine's own
+    primitives: the quantity's ``recompute``, or its sum of products), rounds to the result
+    shown; ``digits`` itself where it already does or nothing can be recomputed."""
+    if q.terms:
+        evaluate = lambda lookup: _sum_of_products(q.terms, lookup)  # noqa: E731
+    elif q.closed_form is not None:  # the row shows the closed form's numbers
+        evaluate = q.closed_form.evaluate
+    else:
+        evaluate = q.recompute
+    if evaluate is None or q.is_given:
+        return digits
+    shown_value = fmt(q.value, digits, is_given(q, e))
+    for d in range(max(digits, 1), 18):
+
+        def lookup(name: str, d: int = d) -> float:
+            return float(fmt(e[name].value, d, is_given(e[name], e)))
+
+        try:
+            if fmt(evaluate(lookup), digits, is_given(q, e)) == shown_value:
+                return d
+        except (KeyError, ValueError, TypeError, ArithmeticError):
+            return digits
+    return digits
+
+
 def row(q: Quantity, e: Explanation, digits: int) -> Row:
     sym, sym_latex = _symbolic(q, e)
+    value = fmt(q.value, digits, is_given(q, e))
+    digits = factor_digits(q, e, digits)
     num, num_latex = _numeric(q, e, digits), ""
     if q.closed_form is not None:  # sigmoid'(z) = yhat * (1 - yhat) = 0.7137 * (1 - 0.7137)
         cf = q.closed_form
@@ -93,7 +140,6 @@ def row(q: Quantity, e: Explanation, digits: int) -> Row:
         sym_latex = " = ".join(p for p in (sym_latex, cf_latex) if p)
         num = cf.with_numbers(lambda n: show_factor(n, e, digits))
         num_latex = cf.with_latex(lambda n: show_factor(n, e, digits))
-    value = fmt(q.value, digits, is_given(q, e))
     if num == value:
         num = ""
     return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind, num_latex)

@@ -80,7 +80,7 @@ def explain(
 
     Args:
         lr: adds one gradient-descent step (w - lr dL/dw) and the loss after it.
-        digits: the default display precision (0 to 15).
+        digits: significant digits shown (1 to 15); see ``numbers.fmt``.
         delta: ``"dL/dz"`` or ``"-dL/dz"``: also name each unit's error term delta_{j-l} with that
             sign convention (some courses define delta = -dL/dz).
         aliases: other names for quantities, ``{"net_h1": "z_{1-1}", "w5": "w_{11-2}"}``; an
@@ -92,8 +92,8 @@ def explain(
     """
     if notation not in NOTATIONS:
         raise ValueError(f"unknown notation {notation!r}; expected one of {', '.join(NOTATIONS)}")
-    if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool) or not 0 <= digits <= 15:
-        raise ValueError(f"digits must be an integer from 0 to 15, got {digits!r}")
+    if not isinstance(digits, (int, np.integer)) or isinstance(digits, bool) or not 1 <= digits <= 15:
+        raise ValueError(f"digits must be an integer from 1 to 15 (significant digits), got {digits!r}")
     if lr is not None and (isinstance(lr, bool) or not np.isfinite(lr) or lr <= 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if delta is not None and delta not in DELTA_CONVENTIONS:
