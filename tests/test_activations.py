@@ -280,11 +280,15 @@ def test_registries_and_lookup():
 
 # --- F.linear: the affine map of a dense layer (PyTorch's weight layout) ------------------------
 
-LINEAR_SHAPES = [((5, 3), True), ((5, 3), False), ((3,), True), ((2, 4, 3), True)]
+# bias "shared": a 0-d bias, one for every unit (torch's F.linear broadcasts it; issue 11)
+LINEAR_SHAPES = [((5, 3), True), ((5, 3), False), ((3,), True), ((2, 4, 3), True),
+                 ((5, 3), "shared"), ((3,), "shared"), ((2, 4, 3), "shared")]
 
 
 def _linear_args(rng, x_shape, bias):
     x, w = rng.normal(size=x_shape), rng.normal(size=(2, 3))
+    if bias == "shared":
+        return [x, w, np.asarray(rng.normal())]
     return [x, w, rng.normal(size=(2,))] if bias else [x, w]
 
 
@@ -334,7 +338,8 @@ def test_linear_is_one_node_and_keeps_float32(rng):
 @pytest.mark.parametrize("x_shape, w_shape, b_shape, message", [
     ((4, 3), (2, 4), None, r"input shape \(4, 3\) does not end in in_features = 4"),
     ((4, 3), (3,), None, "weight must be 2-D"),
-    ((4, 3), (2, 3), (3,), r"bias must have shape \(2,\)"),
+    ((4, 3), (2, 3), (3,), r"bias must have shape \(2,\) or be 0-d"),
+    ((4, 3), (2, 3), (1, 2), r"bias must have shape \(2,\) or be 0-d"),
 ])
 def test_linear_shape_errors(x_shape, w_shape, b_shape, message):
     bias = None if b_shape is None else np.zeros(b_shape)

@@ -444,4 +444,4 @@ def test_every_displayed_product_follows_from_its_displayed_factors(path, digits
             continue  # symbolic (yhat - y), or a function's value (sigmoid(0.9136))
         assert _follows(numeric, shown), line
         checked += 1
-    assert checked > 10
+    assert checked >= 3  # every example has products to check

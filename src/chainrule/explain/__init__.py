@@ -36,8 +36,17 @@ RENDERERS.update(
 def explain_network(
     spec: NetworkSpec, *, notation: str = "reference", lr: float | None = None, digits: int = 4
 ) -> Explanation:
-    """Build the network of a file through the engine and explain its loss."""
-    return explain(spec.build(), notation=notation, lr=lr, digits=digits, title=spec.title or None)
+    """Build the network of a file through the engine and explain its loss (or, with
+    ``[loss] name = "none"``, its output), with the file's delta names and aliases."""
+    return explain(
+        spec.build(),
+        notation=notation,
+        lr=lr,
+        digits=digits,
+        title=spec.title or None,
+        delta=spec.delta,
+        aliases=spec.aliases or None,
+    )
 
 
 __all__ = [

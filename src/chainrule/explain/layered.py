@@ -32,6 +32,20 @@ MAX_NAMED = 20000  # weights x samples; a larger network is explained node by no
 # own primitive), and an activation of the same family in front of them is a double squashing.
 LOGIT_LOSSES = {"cross_entropy": "softmax", "binary_cross_entropy_with_logits": "sigmoid"}
 SQUASHING = frozenset({"softmax", "log_softmax", "sigmoid"})
+DELTA_CONVENTIONS = ("dL/dz", "-dL/dz")  # delta_{j-l} = dL/dz_{j-l}, or its negative
+
+
+def double_squashing(activation: str | None, loss: str) -> str | None:
+    """Why an output activation cannot go before ``loss`` (softmax before cross_entropy, which
+    applies softmax itself), or None when the pairing is sound."""
+    inner = LOGIT_LOSSES.get(loss)
+    if inner is None or activation not in SQUASHING:
+        return None
+    return (
+        f"{loss} takes logits and applies {inner} itself (as PyTorch's), so a {activation} "
+        f'output layer would squash twice; give the output layer activation = "none" (the '
+        f"explanation then shows the probabilities yhat = {inner}(z) as named quantities)"
+    )
 
 
 @dataclass

@@ -225,6 +225,9 @@ class Explanation:
             return name
         if name in self.aliases:
             return self.aliases[name]
+        base, hat, sup = name.partition("^{")  # w5^{new}, out_o1^{(2)}: the base is aliased
+        if hat and base and self.resolve(base) != base:
+            return self.resolve(base) + hat + sup
         num, slash, den = name.partition("/")
         if slash and num.startswith("d") and den.startswith("d"):
             a, b = num[1:], den[1:]

@@ -18,6 +18,17 @@
                [0.29, -0.27, -0.84]]  # (PyTorch's (out_features, in_features) layout)
     bias = [0.7, 0.17]            # or false for a layer without bias
 
+More of what hand-worked exercises use (README, "The network file"):
+
+    bias = 0.35                   # one bias shared by all units of the layer (Mazur's b1)
+    fixed = ["bias"]              # held constant: no gradient shown, not updated ("weights" too)
+    layout = "in-out"             # weights written row i = from input i ("out-in": PyTorch's,
+                                  # the default; "bias-first": row j = [b_j, w_1j, ..., w_nj])
+    [loss] name = "none"          # no loss: explain the scalar output itself (df/dx, df/dw)
+    [data] requires_grad = true   # also dL/dx_i for every input
+    delta = "-dL/dz"              # name each unit's error term delta_{j-l} (or "dL/dz")
+    [aliases]                     # the exercise's own names: net_h1 = "z_{1-1}", w5 = "w_{11-2}"
+
 ``load_network`` validates all of it and raises ``NetworkFileError`` (a ValueError) naming the
 file, the key and what was expected. ``NetworkSpec.build`` makes the network out of chainrule
 tensors through ``F.linear``, the activations and the loss, so the explainer reads the same
@@ -37,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.explain.layered import DELTA_CONVENTIONS, double_squashing
 from chainrule.tensor import Tensor
 
 if sys.version_info >= (3, 11):
@@ -45,8 +57,22 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 NO_ACTIVATION = ("none", "identity", "linear")
-_TOP_KEYS = {"title", "description", "sizes", "activation", "seed", "loss", "data", "layers"}
-_LAYER_KEYS = {"units", "activation", "weights", "bias"}
+_TOP_KEYS = {
+    "title",
+    "description",
+    "sizes",
+    "activation",
+    "seed",
+    "loss",
+    "data",
+    "layers",
+    "layout",
+    "delta",
+    "aliases",
+}
+_LAYER_KEYS = {"units", "activation", "weights", "bias", "fixed", "layout"}
+LAYOUTS = ("out-in", "in-out", "bias-first")
+NO_LOSS = "none"
 
 
 class NetworkFileError(ValueError):
@@ -80,6 +106,10 @@ class NetworkSpec:
     description: str = ""
     source: str = "<network>"
     seed: int | None = None
+    fixed: list[tuple[str, ...]] = field(default_factory=list)  # per layer: "weights", "bias"
+    input_requires_grad: bool = False
+    delta: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
     tensors: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
     @property
@@ -89,9 +119,10 @@ class NetworkSpec:
     def build(
         self, weights: list[np.ndarray] | None = None, biases: list[np.ndarray | None] | None = None
     ) -> Tensor:
-        """The loss as a chainrule tensor, built layer by layer; parameters require grad.
+        """The loss as a chainrule tensor, built layer by layer; parameters require grad unless
+        ``fixed``. With ``[loss] name = "none"``, the network's scalar output itself.
 
-        The tensors are named (W1, b1, z1, y1, ..., L) and kept in ``self.tensors``.
+        The tensors are named (x, W1, b1, z1, y1, ..., L) and kept in ``self.tensors``.
         """
         from chainrule import functional as F
 
@@ -99,9 +130,16 @@ class NetworkSpec:
         biases = self.biases if biases is None else biases
         h: Any = self.input
         tensors: dict[str, Tensor] = {}
+        if self.input_requires_grad:
+            h = tensors["x"] = Tensor(self.input, requires_grad=True, name="x")
         for li in range(1, self.n_layers + 1):
-            W = Tensor(weights[li - 1], requires_grad=True, name=f"W{li}")
-            b = None if biases[li - 1] is None else Tensor(biases[li - 1], requires_grad=True, name=f"b{li}")
+            fixed = self.fixed[li - 1] if self.fixed else ()
+            W = Tensor(weights[li - 1], requires_grad="weights" not in fixed, name=f"W{li}")
+            b = (
+                None
+                if biases[li - 1] is None
+                else Tensor(biases[li - 1], requires_grad="bias" not in fixed, name=f"b{li}")
+            )
             z = F.linear(h, W, b)
             z.name = f"z{li}"
             tensors.update({W.name: W, z.name: z})
@@ -114,6 +152,14 @@ class NetworkSpec:
                 tensors[h.name] = h
             else:
                 h = z
+        if self.loss == NO_LOSS:
+            if h.size != 1:
+                raise NetworkFileError(
+                    f'{self.source}: [loss] name = "none": the network\'s output must be one number '
+                    f"(one output unit, one sample) to explain it without a loss, got shape {h.shape}"
+                )
+            self.tensors = tensors
+            return h
         try:
             loss = F.get_loss(self.loss)(h, self.target, **self.loss_params)
         except (ValueError, TypeError) as exc:
@@ -212,6 +258,11 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
 
     if not isinstance(doc, dict):
         raise _fail(source, "network", "a table", doc)
+    if "values" in doc and "data" not in doc:
+        raise NetworkFileError(
+            f"{source}: this is a worksheet (it has [values] to grade), not a network file: "
+            f"grade it with `chainrule check {source}`"
+        )
     _unknown_keys(doc, _TOP_KEYS, source, "")
     title = doc.get("title", "")
     if not isinstance(title, str):
@@ -224,7 +275,10 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
     data = doc.get("data")
     if not isinstance(data, dict):
         raise _fail(source, "[data]", "a table with input and target", data)
-    _unknown_keys(data, {"input", "target"}, source, "[data] ")
+    _unknown_keys(data, {"input", "target", "requires_grad"}, source, "[data] ")
+    input_grad = data.get("requires_grad", False)
+    if not isinstance(input_grad, bool):
+        raise _fail(source, "[data] requires_grad", "true or false (show dL/dx for every input)", input_grad)
     if "input" not in data:
         raise _fail(source, "[data] input", "one sample (a list of numbers) or a batch (a list of lists)")
     x = _numbers(
@@ -236,8 +290,13 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
     )
     if x.size == 0:
         raise _fail(source, "[data] input", "at least one number", data["input"])
-    if "target" not in data:
+    loss_doc = doc.get("loss", "l2_loss")
+    if isinstance(loss_doc, str):
+        loss_doc = {"name": loss_doc}
+    no_loss = isinstance(loss_doc, dict) and loss_doc.get("name") == NO_LOSS
+    if "target" not in data and not no_loss:
         raise _fail(source, "[data] target", "the target value(s) of the prediction")
+    layout_default = _layout(doc.get("layout", "out-in"), source, "layout")
 
     # layers and sizes
     layers = doc.get("layers", [])
@@ -257,13 +316,10 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
         sizes = [int(x.shape[-1])]
         for k, table in enumerate(layers, start=1):
             w = _numbers(
-                table["weights"],
-                source,
-                f"[[layers]] #{k} weights",
-                (2,),
-                "a matrix (list of rows), row j = the weights into unit j",
+                table["weights"], source, f"[[layers]] #{k} weights", (2,), "a matrix (list of rows)"
             )
-            sizes.append(int(w.shape[0]))
+            layout = _layout(table.get("layout", layout_default), source, f"[[layers]] #{k} layout")
+            sizes.append(int(w.shape[1] if layout == "in-out" else w.shape[0]))
     if (
         not isinstance(sizes, list)
         or len(sizes) < 2
@@ -298,6 +354,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
 
     weights: list[np.ndarray] = []
     biases: list[np.ndarray | None] = []
+    fixed: list[tuple[str, ...]] = []
     for li in range(1, n_layers + 1):
         table = layers[li - 1] if layers else {}
         fan_in, units = sizes[li - 1], sizes[li]
@@ -307,29 +364,29 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
         if "activation" in table:
             acts[li - 1] = _activation(table["activation"], source, f"{where} activation")
         bound = 1 / math.sqrt(fan_in)  # torch.nn.Linear's default initialisation
+        layout = _layout(table.get("layout", layout_default), source, f"{where} layout")
+        row_bias = None
         if "weights" in table:
-            w = _numbers(
-                table["weights"],
-                source,
-                f"{where} weights",
-                (2,),
-                f"a {units}x{fan_in} matrix (list of {units} rows), row j = the weights into unit j",
-            )
-            if w.shape != (units, fan_in):
-                raise _fail(
-                    source,
-                    f"{where} weights",
-                    f"{units} rows (units of layer {li}) of {fan_in} numbers (inputs to it), "
-                    f"for sizes = {sizes}",
-                    f"{w.shape[0]} rows of {w.shape[1]}",
-                )
+            w, row_bias = _weights(table["weights"], layout, units, fan_in, sizes, li, source, where)
         elif rng is not None:
             w = rng.uniform(-bound, bound, size=(units, fan_in))
         else:
             raise _fail(source, f"{where} weights", "a matrix of weights, or a top-level seed to draw them")
         bias_value = table.get("bias", None)
-        if bias_value is False:
+        if row_bias is not None:
+            if "bias" in table:
+                raise _fail(
+                    source,
+                    f"{where} bias",
+                    'no bias key with layout = "bias-first" (each row starts with it)',
+                )
+            b = row_bias
+        elif bias_value is False:
             b = None
+        elif isinstance(bias_value, (int, float)) and not isinstance(bias_value, bool):
+            if not math.isfinite(bias_value):
+                raise _fail(source, f"{where} bias", "a finite number", bias_value)
+            b = np.array(float(bias_value))  # one bias shared by the layer's units
         elif bias_value is None:
             if rng is None:
                 raise _fail(
@@ -337,19 +394,48 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
                 )
             b = rng.uniform(-bound, bound, size=units)
         else:
-            b = _numbers(bias_value, source, f"{where} bias", (1,), f"a list of {units} numbers, or false")
+            b = _numbers(
+                bias_value,
+                source,
+                f"{where} bias",
+                (1,),
+                f"a list of {units} numbers, one number (shared by the units), or false",
+            )
             if b.shape != (units,):
                 raise _fail(source, f"{where} bias", f"{units} numbers (units of layer {li})", bias_value)
         weights.append(w)
         biases.append(b)
+        fixed.append(_fixed(table.get("fixed", []), source, f"{where} fixed", b is not None))
 
     # loss
-    loss_doc = doc.get("loss", "l2_loss")
-    if isinstance(loss_doc, str):
-        loss_doc = {"name": loss_doc}
     if not isinstance(loss_doc, dict) or not isinstance(loss_doc.get("name"), str):
         raise _fail(source, "[loss] name", "a loss name (a string)", loss_doc)
     loss_name = loss_doc["name"]
+    extras = _extras(doc, source)
+    if no_loss:
+        if len(loss_doc) > 1:
+            raise _fail(
+                source, f"[loss] {sorted(set(loss_doc) - {'name'})[0]}", 'nothing else with name = "none"'
+            )
+        spec = NetworkSpec(
+            sizes=list(sizes),
+            activations=acts,
+            loss=NO_LOSS,
+            loss_params={},
+            input=x,
+            target=np.zeros(0),
+            weights=weights,
+            biases=biases,
+            title=title,
+            description=description,
+            source=source,
+            seed=seed,
+            fixed=fixed,
+            input_requires_grad=input_grad,
+            **extras,
+        )
+        spec.build()  # surfaces an output that is not one number now, with the file named
+        return spec
     try:
         loss_fn = F.get_loss(loss_name)
     except ValueError:
@@ -376,6 +462,9 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
             params["reduction"],
         )
 
+    reason = double_squashing(acts[-1], loss_fn.__name__)
+    if reason:  # never silent: a softmax before cross_entropy would apply softmax twice
+        raise NetworkFileError(f"{source}: [loss] name: {reason}")
     target = _target(data["target"], source, x, sizes[-1])
     spec = NetworkSpec(
         sizes=list(sizes),
@@ -390,9 +479,72 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
         description=description,
         source=source,
         seed=seed,
+        fixed=fixed,
+        input_requires_grad=input_grad,
+        **extras,
     )
     spec.build()  # surfaces a loss/target mismatch now, with the file named
     return spec
+
+
+def _layout(value: Any, source: str, key: str) -> str:
+    if value not in LAYOUTS:
+        raise _fail(
+            source,
+            key,
+            'one of "out-in" (row j = the weights into unit j, PyTorch\'s), "in-out" (row i = the '
+            'weights from input i) or "bias-first" (row j = [b_j, w_1j, ..., w_nj])',
+            value,
+        )
+    return value
+
+
+def _weights(
+    value: Any, layout: str, units: int, fan_in: int, sizes: list[int], li: int, source: str, where: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A layer's weights in PyTorch's (units, fan_in) layout, and the bias of a bias-first layout."""
+    rows, cols, what = {
+        "out-in": (units, fan_in, "row j = the weights into unit j"),
+        "in-out": (fan_in, units, "row i = the weights from input i"),
+        "bias-first": (units, fan_in + 1, "row j = [b_j, w_1j, ..., w_nj]"),
+    }[layout]
+    w = _numbers(value, source, f"{where} weights", (2,), f"a {rows}x{cols} matrix (layout {layout}: {what})")
+    if w.shape != (rows, cols):
+        raise _fail(
+            source,
+            f"{where} weights",
+            f"{rows} rows of {cols} numbers (layout {layout}: {what}; layer {li} has {units} units "
+            f"and {fan_in} inputs, sizes = {sizes})",
+            f"{w.shape[0]} rows of {w.shape[1]}",
+        )
+    if layout == "in-out":
+        return np.ascontiguousarray(w.T), None
+    if layout == "bias-first":
+        return np.ascontiguousarray(w[:, 1:]), np.ascontiguousarray(w[:, 0])
+    return w, None
+
+
+def _fixed(value: Any, source: str, key: str, has_bias: bool) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(v in ("weights", "bias") for v in value):
+        raise _fail(source, key, 'a list of "weights" and/or "bias" (held constant)', value)
+    if "bias" in value and not has_bias:
+        raise _fail(source, key, '"weights" only: this layer has no bias', value)
+    return tuple(dict.fromkeys(value))
+
+
+def _extras(doc: dict, source: str) -> dict[str, Any]:
+    """The explanation's options a file may set: delta names and aliases."""
+    delta = doc.get("delta")
+    if delta is not None and delta not in DELTA_CONVENTIONS:
+        raise _fail(source, "delta", f"one of {', '.join(repr(d) for d in DELTA_CONVENTIONS)}", delta)
+    aliases = doc.get("aliases", {})
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in aliases.items()
+    ):
+        raise _fail(source, "[aliases]", 'a table of name = "quantity" (net_h1 = "z_{1-1}")', aliases)
+    return {"delta": delta, "aliases": dict(aliases)}
 
 
 def _target(value: Any, source: str, x: np.ndarray, n_out: int) -> np.ndarray:

@@ -26,11 +26,9 @@ from chainrule.explain.graph import (
     local_row,
     replay,
 )
-from chainrule.explain.layered import DenseLayer, LayeredNetwork, Notation, names_array
+from chainrule.explain.layered import DELTA_CONVENTIONS, DenseLayer, LayeredNetwork, Notation, names_array
 from chainrule.explain.model import ClosedForm, GradientArray, Layer, Lookup, NetworkView, Quantity
 from chainrule.tensor import Tensor
-
-DELTA_CONVENTIONS = ("dL/dz", "-dL/dz")
 
 
 def _short(v: float) -> str:
@@ -262,7 +260,7 @@ class Builder:
                         latex,
                         "forward",
                         float(layer.y.data[self.at(s, j)]),
-                        formula=f"{act.prim.name}({zn[self.at(s, j)][0]})",
+                        formula=_applied(act.prim.name, deps, j),
                         formula_latex=expression_latex(act.prim, [zn[self.at(s, j)][1]]),
                         layer=li,
                         uses=tuple(deps),
@@ -296,7 +294,7 @@ class Builder:
                     latex,
                     "forward",
                     float(p.data[idx]),
-                    formula=f"{node.prim.name}({zn[idx][0]})",
+                    formula=_applied(node.prim.name, deps, idx[-1]),
                     formula_latex=expression_latex(node.prim, [zn[idx][1]]),
                     layer=top,
                     uses=tuple(deps),
@@ -585,6 +583,7 @@ class Builder:
     def arrays(self) -> list[GradientArray]:
         out = []
         ref = self.nt.style == "reference"
+        Ln, Ll = self.loss_name  # L, or the output itself when there is no loss
         for li, kind, tensor in self.net.parameters():
             g = np.asarray(self.grads[id(tensor)], dtype=np.float64)
             names = self._param_names(li, kind)
@@ -595,20 +594,20 @@ class Builder:
                         [dname(names[j, i]) for j in range(names.shape[0])] for i in range(names.shape[1])
                     ]
                     values = g.T
-                    label = (f"dL/dw_{li}", rf"\frac{{\partial L}}{{\partial w_{li}}}")
+                    label = (f"d{Ln}/dw_{li}", rf"\frac{{\partial {Ll}}}{{\partial w_{li}}}")
                 else:
                     grid = [
                         [dname(names[j, i]) for i in range(names.shape[1])] for j in range(names.shape[0])
                     ]
                     values = g
-                    label = (f"dL/dW{li}", rf"\frac{{\partial L}}{{\partial W^{{[{li}]}}}}")
+                    label = (f"d{Ln}/dW{li}", rf"\frac{{\partial {Ll}}}{{\partial W^{{[{li}]}}}}")
             else:
                 grid = [[dname(names[idx])] for idx in np.ndindex(*names.shape)]
                 values = g.reshape(-1, 1)
                 label = (
-                    (f"dL/dB_{li}", rf"\frac{{\partial L}}{{\partial B_{li}}}")
+                    (f"d{Ln}/dB_{li}", rf"\frac{{\partial {Ll}}}{{\partial B_{li}}}")
                     if ref
-                    else (f"dL/db{li}", rf"\frac{{\partial L}}{{\partial b^{{[{li}]}}}}")
+                    else (f"d{Ln}/db{li}", rf"\frac{{\partial {Ll}}}{{\partial b^{{[{li}]}}}}")
                 )
             out.append(GradientArray(label[0], label[1], grid, np.asarray(values, dtype=np.float64)))
         return out
@@ -750,6 +749,13 @@ class Builder:
             output_names=[outputs[at0(j)][0] for j in range(outputs.shape[-1])],
             loss_name=self.loss_name[0],
         )
+
+
+def _applied(op: str, args: list[str], j: int) -> str:
+    """sigmoid(z_{1-1}); softmax(z_{1-2}, z_{2-2})_1 for a function of the whole row."""
+    if len(args) == 1:
+        return f"{op}({args[0]})"
+    return f"{op}({', '.join(args)})_{j + 1}"
 
 
 def _update_recompute(param: str, grad_name: str, lr: float) -> Callable[[Lookup], float]:

@@ -75,10 +75,13 @@ def _numeric(q: Quantity, e: Explanation, digits: int) -> str:
                 )
             return " + ".join(parts)
         return " + ".join(" x ".join(show_factor(n, e, digits) for n in t) for t in q.terms)
-    if q.kind == "forward" and q.formula and q.uses:  # sigmoid(z) -> sigmoid(1.3062)
-        arg = q.formula[q.formula.index("(") + 1 : -1]
-        if arg in e:
-            return q.formula.replace(arg, show(arg, e, digits))
+    if q.kind == "forward" and q.formula and q.uses and "(" in q.formula:
+        # sigmoid(z) -> sigmoid(1.3062); softmax(z_1, z_2)_1 -> softmax(0.428, 0.157)_1
+        head, _, rest = q.formula.partition("(")
+        inner, _, tail = rest.rpartition(")")
+        args = inner.split(", ")
+        if all(a in e for a in args):
+            return f"{head}({', '.join(show(a, e, digits) for a in args)}){tail}"
     if q.kind == "update" and q.uses:
         old, grad_name = q.uses
         eta = q.formula.split(" - ")[1].split(" * ")[0]

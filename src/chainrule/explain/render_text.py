@@ -30,6 +30,13 @@ def _matrix_lines(values, digits: int, indent: str) -> list[str]:
     return [indent + "[ " + "  ".join(c.rjust(width) for c in r) + " ]" for r in cells]
 
 
+def _result_label(e: Explanation) -> str:
+    """'Loss L', or 'Output f' for a network explained without a loss."""
+    if e.network is not None and e.network.loss == "none":
+        return f"Output {e.network.loss_name}"
+    return "Loss L"
+
+
 def render_plain(e: Explanation, digits: int) -> str:
     lines = [e.title, "=" * len(e.title), ""]
     secs = sections(e, digits)
@@ -48,7 +55,7 @@ def render_plain(e: Explanation, digits: int) -> str:
             names = "  ".join("[" + ", ".join(r) + "]" for r in a.element_names)
             lines.append(f"  {a.name} = {names} =")
             lines += _matrix_lines(a.values, digits, "    ")
-        lines.append(f"  Loss L = {fmt(e.loss, digits)}")
+        lines.append(f"  {_result_label(e)} = {fmt(e.loss, digits)}")
         for sec in secs:
             if sec.key == "update":
                 lines += ["", sec.title, "-" * len(sec.title)]
@@ -131,7 +138,8 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
         for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
             table.add_row(*[f"{v} [dim]{n}[/dim]" for n, v in zip(names, vals, strict=False)])
         console.print(table)
-    console.print(f"[bold]Loss[/bold] L = [green]{fmt(e.loss, digits)}[/green]")
+    label, _, name = _result_label(e).partition(" ")
+    console.print(f"[bold]{label}[/bold] {name} = [green]{fmt(e.loss, digits)}[/green]")
     for a in e.update_arrays:
         table = Table(title=a.name, title_style="bold cyan", title_justify="left", show_header=False)
         for _ in a.element_names[0]:

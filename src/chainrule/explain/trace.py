@@ -18,32 +18,19 @@ import numpy as np
 from chainrule.autodiff import topological_order
 from chainrule.explain.graph import check_loss, generic_update, graph_nodes, unique_names
 from chainrule.explain.layered import (
-    LOGIT_LOSSES,
+    DELTA_CONVENTIONS,
     MAX_NAMED,
     NOTATIONS,
-    SQUASHING,
     LayeredNetwork,
+    double_squashing,
     match_layered,
 )
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import DEFAULT_DIGITS
-from chainrule.explain.quantities import DELTA_CONVENTIONS, Builder
+from chainrule.explain.quantities import Builder
 from chainrule.tensor import Tensor, grad
 
 __all__ = ["explain", "NOTATIONS", "DELTA_CONVENTIONS", "double_squashing"]
-
-
-def double_squashing(activation: str | None, loss: str) -> str | None:
-    """Why an output activation cannot go before ``loss`` (softmax before cross_entropy, which
-    applies softmax itself), or None when the pairing is sound."""
-    inner = LOGIT_LOSSES.get(loss)
-    if inner is None or activation not in SQUASHING:
-        return None
-    return (
-        f"{loss} takes logits and applies {inner} itself (as PyTorch's), so a {activation} "
-        f'output layer would squash twice; give the output layer activation = "none" (the '
-        f"explanation then shows the probabilities yhat = {inner}(z) as named quantities)"
-    )
 
 
 def _check_number(name: str, value: Any, low: float, strict: bool) -> None:

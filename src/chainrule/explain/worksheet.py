@@ -70,6 +70,8 @@ class Verdict:
     recomputed: float | None = None  # from the sheet's own earlier values
     causes: list[str] = field(default_factory=list)  # earlier wrong values this one inherits
     note: str = ""
+    origins: list[str] = field(default_factory=list)  # the original slips, however far up
+    sign_error: bool = False  # the exact value's negative
     attempt: int = 1
     attempts: int = 1
 
@@ -93,11 +95,16 @@ class Verdict:
             text = f"{head}: exact {shown_exact} ({self.exact:.6g})"
             if self.expression:
                 text += f" = {self.expression}"
+            if self.sign_error:
+                text += "; a sign error: the written value is the exact value's negative"
             if self.causes:
                 text += (
                     f"; the step itself is right (the sheet's own values give {self.recomputed:.6g}): it is "
                     f"wrong because {', '.join(self.causes)} on the sheet is wrong"
                 )
+                inherited = [o for o in self.origins if o not in self.causes]
+                if inherited:
+                    text += f", itself carried from the original slip {', '.join(inherited)}"
             elif self.recomputed is not None:
                 text += f"; the sheet's own earlier values give {self.recomputed:.6g}"
         if self.note:
@@ -241,10 +248,10 @@ def canonical_name(name: str, e: Explanation) -> str:
     ):
         n = n.replace(a, b)
     if n in e:
-        return n
+        return e.resolve(n)
     alt = re.sub(r"\bb_\{", "B_{", n).replace("/db_{", "/dB_{")
     if alt in e:
-        return alt
+        return e.resolve(alt)
     if e.network is not None and e.network.layers[-1].activation is not None:  # y_{j-L} is yhat
         top = len(e.network.layers)
         alt2 = re.sub(
@@ -253,7 +260,7 @@ def canonical_name(name: str, e: Explanation) -> str:
             alt,
         )
         if alt2 in e:
-            return alt2
+            return e.resolve(alt2)
     return n
 
 
@@ -354,6 +361,11 @@ def check_worksheet(path: str | os.PathLike) -> CheckReport:
 
 def check(doc: dict, source: str = "<worksheet>", base: Path | None = None, raw: str = "") -> CheckReport:
     """Grade a parsed worksheet document (``raw``, its text, recovers trailing zeros)."""
+    if "values" not in doc and {"data", "layers", "sizes"} & set(doc):
+        raise WorksheetError(
+            f"{source}: this is a network file, not a worksheet (it has no [values] to grade): "
+            f"explain it with `chainrule explain {source}`"
+        )
     unknown = sorted(set(doc) - _TOP_KEYS)
     if unknown:
         raise WorksheetError(
@@ -377,12 +389,28 @@ def check(doc: dict, source: str = "<worksheet>", base: Path | None = None, raw:
     return grade(e, entries, source)
 
 
+def _close(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol
+
+
 def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") -> CheckReport:
+    """Grade each entry; blame an earlier wrong value only when its error explains the gap.
+
+    For a value off by more than its written digits allow, the step is recomputed (through the
+    engine's own primitives: ``Quantity.recompute``) three ways: from the sheet's own earlier
+    values; from those values with every earlier WRONG one replaced by its exact value (the
+    student's honest rounding kept); and, per wrong earlier value, with only that one kept.
+    The last measures each earlier error propagated through this step's own local derivatives.
+    If the honest recomputation already gives the written value, the earlier errors explain
+    nothing here (a truncation 0.7 units in its last place, a term multiplied by 0): the step
+    is judged on its own, off by carried rounding. Otherwise, if the sheet's values give it, the
+    earlier values whose errors move the result are the causes, traced up to the original slip.
+    """
     order = {q.name: k for k, q in enumerate(e.quantities)}
     entries = sorted(entries, key=lambda en: (order[en.name], en.attempt))
     sheet = {en.name: en.value for en in entries if en.attempt == en.attempts}  # the value used later on
-    status: dict[str, str] = {}
-    lookup = lambda name: sheet[name] if name in sheet else e[name].value
+    final: dict[str, Verdict] = {}
+    lookup = lambda name: sheet[name] if name in sheet else e[name].value  # noqa: E731
     verdicts = []
     for en in entries:
         q = e[en.name]
@@ -391,24 +419,50 @@ def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") ->
         v = Verdict(
             en.name, en.written, en.value, CORRECT, q.value, d, attempt=en.attempt, attempts=en.attempts
         )
-        if abs(en.value - q.value) > tol:
+        if not _close(en.value, q.value, tol):
             v.expression = expression(q, e)
+            v.status = WRONG
             if q.recompute is not None:
-                v.recomputed = q.recompute(lookup)
-                if abs(en.value - v.recomputed) <= tol:
-                    causes = [u for u in dict.fromkeys(q.uses) if status.get(u) == WRONG]
-                    v.status = ROUNDING if not causes else WRONG
-                    v.causes = [f"{u} = {_written(entries, u)}" for u in causes]
-                else:
-                    v.status = WRONG
-            else:
-                v.status = WRONG
+                _judge_step(v, q, e, sheet, final, lookup, tol)
+            if v.status == WRONG and not v.causes and _close(en.value, -q.value, tol):
+                v.sign_error = True
         if en.work:
             v.note = _work_note(en.work, q, e)
         if en.attempt == en.attempts:
-            status[en.name] = v.status
+            final[en.name] = v
         verdicts.append(v)
     return CheckReport(source, e.title, verdicts)
+
+
+def _judge_step(
+    v: Verdict, q: Quantity, e: Explanation, sheet: dict, final: dict, lookup, tol: float
+) -> None:
+    v.recomputed = q.recompute(lookup)
+    wrong = [u for u in dict.fromkeys(q.uses) if u in final and final[u].status == WRONG]
+    if not wrong:
+        if _close(v.claimed, v.recomputed, tol):
+            v.status = ROUNDING
+        return
+    honest_lookup = lambda n: e[n].value if n in wrong else lookup(n)  # noqa: E731
+    honest = q.recompute(honest_lookup)
+    if _close(v.claimed, honest, tol):  # the earlier errors do not reach this value's digits
+        v.status, v.recomputed = ROUNDING, honest
+        return
+    if not _close(v.claimed, v.recomputed, tol):
+        return  # a slip in this step itself
+    causes = []
+    for u in wrong:  # u's error alone, propagated through this step
+        alone = q.recompute(lambda n, u=u: sheet[n] if n == u else honest_lookup(n))
+        if not _close(alone, honest, tol):
+            causes.append(u)
+    causes = causes or wrong  # only together do they move it
+    v.causes = [f"{u} = {final[u].written}" for u in causes]
+    origins: list[str] = []
+    for u in causes:
+        for origin in final[u].origins or [f"{u} = {final[u].written}"]:
+            if origin not in origins:
+                origins.append(origin)
+    v.origins = origins
 
 
 def _written(entries: list[_Entry], name: str) -> str:
@@ -435,14 +489,30 @@ def expression(q: Quantity, e: Explanation, digits: int = 6) -> str:
 
 
 def _work_note(work: str, q: Quantity, e: Explanation) -> str:
-    """Compare the factors named in the written work with the chain rule's."""
+    """Compare the written work with the chain rule: factors it should not name, and chain-rule
+    terms it leaves out (a hidden unit that feeds two units needs two terms)."""
     expected = [n for t in q.terms for n in t]
     if not expected:
         return ""
     tokens = [canonical_name(t, e) for t in re.split(r"[\s*·×+()]+|\bx\b", work) if t.strip()]
     named = [t for t in tokens if re.search(r"[A-Za-z]", t)]
     wrong = [t for t in named if t not in expected]
+    rule = f"the chain rule for {q.name} is {' + '.join(' * '.join(t) for t in q.terms)}"
     if not wrong:
+        written_terms = [
+            frozenset(canonical_name(f, e) for f in re.split(r"[\s*·×()]+|\bx\b", term) if f.strip())
+            for term in re.split(r"\+", work)
+            if term.strip()
+        ]
+        missing = [t for t in q.terms if frozenset(t) not in written_terms]
+        if missing and len(q.terms) > 1:
+            left_out = " + ".join(" * ".join(t) for t in missing)
+            n = len(q.terms)
+            plural = "s" if len(missing) > 1 else ""
+            return (
+                f"the work leaves out the chain-rule term{plural} {left_out}: {q.name} sums "
+                f"{n} terms, one per path; {rule}"
+            )
         return ""
     unknown = [t for t in wrong if t not in e]
     text = f"the work names {', '.join(wrong)}"
@@ -452,4 +522,4 @@ def _work_note(work: str, q: Quantity, e: Explanation) -> str:
             if len(unknown) == 1
             else f" ({', '.join(unknown)} are not quantities of this network)"
         )
-    return text + f"; the chain rule for {q.name} is {' + '.join(' * '.join(t) for t in q.terms)}"
+    return text + f"; {rule}"

@@ -4,6 +4,7 @@
 by the transposed *view* ``weight.T`` (BLAS reads it in place: no copy), and the backward gives
 dx = g W, dW = g^T x, db = sum of g over the batch, each in one matrix product.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,6 +47,8 @@ def _vjp_weight(g, ans, x, weight, bias=None):
 
 
 def _vjp_bias(g, ans, x, weight, bias=None):
+    if np.ndim(bias) == 0:  # one bias shared by every unit (and sample): the sum of all of g
+        return np.asarray(g.sum(), dtype=g.dtype)
     if g.ndim == 1:
         return g
     rows = g if g.ndim == 2 else _as_rows(g)
@@ -57,28 +60,37 @@ def _vjp_bias(g, ans, x, weight, bias=None):
     return ones.dot(rows)
 
 
-_linear_prim = primitive("linear", _linear, _vjp_x, _vjp_weight, _vjp_bias,
-                         latex=r"{0} {1}^{{\top}} + {2}")
+_linear_prim = primitive("linear", _linear, _vjp_x, _vjp_weight, _vjp_bias, latex=r"{0} {1}^{{\top}} + {2}")
 # The same math without a bias: a separate name so the explainer's template has no "+ None".
-_linear_no_bias_prim = primitive("linear_no_bias", _linear, _vjp_x, _vjp_weight,
-                                 latex=r"{0} {1}^{{\top}}")
+_linear_no_bias_prim = primitive("linear_no_bias", _linear, _vjp_x, _vjp_weight, latex=r"{0} {1}^{{\top}}")
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
-    """x @ weight.T + bias for ``weight`` of shape (out_features, in_features) and x (..., in)."""
+    """x @ weight.T + bias for ``weight`` of shape (out_features, in_features) and x (..., in).
+
+    ``bias`` has shape (out_features,), or is 0-d: one bias shared by every unit (torch's
+    ``F.linear`` broadcasts it the same way), whose gradient is the sum over units and samples.
+    The result has shape (..., out_features) and x's dtype (NumPy's promotion for mixed dtypes).
+
+    Raises:
+        ValueError: weight not 2-D, x not ending in in_features, or a bias of another shape.
+    """
     x, weight = _as_input(x, "linear: input"), _as_input(weight, "linear: weight")
     xs, ws = _shape(x), _shape(weight)
     if len(ws) != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {ws}")
     if len(xs) == 0 or xs[-1] != ws[1]:
-        raise ValueError(f"linear: input shape {xs} does not end in in_features = {ws[1]} "
-                         f"(weight shape {ws})")
+        raise ValueError(
+            f"linear: input shape {xs} does not end in in_features = {ws[1]} (weight shape {ws})"
+        )
     if bias is None:
         return apply(_linear_no_bias_prim, x, weight)
     bias = _as_input(bias, "linear: bias")
     bs = _shape(bias)
-    if bs != (ws[0],):
-        raise ValueError(f"linear: bias must have shape ({ws[0]},) for weight shape {ws}, got {bs}")
+    if bs not in ((ws[0],), ()):
+        raise ValueError(
+            f"linear: bias must have shape ({ws[0]},) or be 0-d (shared) for weight shape {ws}, got {bs}"
+        )
     return apply(_linear_prim, x, weight, bias)
 
 
