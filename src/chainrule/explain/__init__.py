@@ -38,15 +38,14 @@ def explain_network(
 ) -> Explanation:
     """Build the network of a file through the engine and explain its loss (or, with
     ``[loss] name = "none"``, its output), with the file's delta names and aliases."""
-    return explain(
-        spec.build(),
-        notation=notation,
-        lr=lr,
-        digits=digits,
-        title=spec.title or None,
-        delta=spec.delta,
-        aliases=spec.aliases or None,
+    e = explain(
+        spec.build(), notation=notation, lr=lr, digits=digits, title=spec.title or None, delta=spec.delta
     )
+    try:
+        e.add_aliases(spec.aliases)
+    except ValueError as exc:
+        raise NetworkFileError(f"{spec.source}: [aliases] {exc}") from None
+    return e
 
 
 __all__ = [

@@ -435,6 +435,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
             **extras,
         )
         spec.build()  # surfaces an output that is not one number now, with the file named
+        _check_aliases(spec)
         return spec
     try:
         loss_fn = F.get_loss(loss_name)
@@ -484,6 +485,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
         **extras,
     )
     spec.build()  # surfaces a loss/target mismatch now, with the file named
+    _check_aliases(spec)
     return spec
 
 
@@ -532,6 +534,15 @@ def _fixed(value: Any, source: str, key: str, has_bias: bool) -> tuple[str, ...]
     if "bias" in value and not has_bias:
         raise _fail(source, key, '"weights" only: this layer has no bias', value)
     return tuple(dict.fromkeys(value))
+
+
+def _check_aliases(spec: NetworkSpec) -> None:
+    """Every alias names a quantity the explanation has (in the reference notation)."""
+    if not spec.aliases:
+        return
+    from chainrule.explain import explain_network
+
+    explain_network(spec)  # raises NetworkFileError naming the alias
 
 
 def _extras(doc: dict, source: str) -> dict[str, Any]:
