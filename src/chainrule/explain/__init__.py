@@ -15,6 +15,7 @@ from chainrule.explain.network import (
     NetworkFileError,
     NetworkSpec,
     example_paths,
+    explain_network,
     load_network,
     parse_network,
     reference_path,
@@ -31,21 +32,6 @@ RENDERERS.update(
     dict=render_json.to_dict,
     html_fragment=render_html.render_html_fragment,
 )
-
-
-def explain_network(
-    spec: NetworkSpec, *, notation: str = "reference", lr: float | None = None, digits: int = 4
-) -> Explanation:
-    """Build the network of a file through the engine and explain its loss (or, with
-    ``[loss] name = "none"``, its output), with the file's delta names and aliases."""
-    e = explain(
-        spec.build(), notation=notation, lr=lr, digits=digits, title=spec.title or None, delta=spec.delta
-    )
-    try:
-        e.add_aliases(spec.aliases)
-    except ValueError as exc:
-        raise NetworkFileError(f"{spec.source}: [aliases] {exc}") from None
-    return e
 
 
 __all__ = [

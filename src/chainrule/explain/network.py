@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.explain.layered import DELTA_CONVENTIONS, double_squashing
+from chainrule.explain.model import Explanation
+from chainrule.explain.trace import explain
 from chainrule.tensor import Tensor
 
 if sys.version_info >= (3, 11):
@@ -176,6 +178,21 @@ class NetworkSpec:
 
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray | None]) -> NetworkSpec:
         return replace(self, weights=weights, biases=biases, tensors={})
+
+
+def explain_network(
+    spec: NetworkSpec, *, notation: str = "reference", lr: float | None = None, digits: int = 4
+) -> Explanation:
+    """Build the network of a file through the engine and explain its loss (or, with
+    ``[loss] name = "none"``, its output), with the file's delta names and aliases."""
+    e = explain(
+        spec.build(), notation=notation, lr=lr, digits=digits, title=spec.title or None, delta=spec.delta
+    )
+    try:
+        e.add_aliases(spec.aliases)
+    except ValueError as exc:
+        raise NetworkFileError(f"{spec.source}: [aliases] {exc}") from None
+    return e
 
 
 def load_network(path: str | os.PathLike | None = None) -> NetworkSpec:
@@ -540,8 +557,6 @@ def _check_aliases(spec: NetworkSpec) -> None:
     """Every alias names a quantity the explanation has (in the reference notation)."""
     if not spec.aliases:
         return
-    from chainrule.explain import explain_network
-
     explain_network(spec)  # raises NetworkFileError naming the alias
 
 

@@ -39,17 +39,17 @@ from chainrule.explain.model import Explanation, Quantity
 from chainrule.explain.network import (
     NetworkFileError,
     example_paths,
+    explain_network,
     load_network,
     parse_network,
     read_toml,
 )
 from chainrule.explain.numbers import decimals_written
 from chainrule.explain.render_common import show_factor
-from chainrule.explain.trace import explain
 
 CORRECT, ROUNDING, WRONG = "correct", "rounding", "wrong"
 _LABELS = {CORRECT: "correct", ROUNDING: "rounding", WRONG: "WRONG"}
-_TOP_KEYS = {"network", "notation", "lr", "values", "title", "student", "description"}
+_TOP_KEYS = {"network", "notation", "lr", "values", "title", "student", "description", "aliases"}
 
 
 class WorksheetError(ValueError):
@@ -72,6 +72,7 @@ class Verdict:
     note: str = ""
     origins: list[str] = field(default_factory=list)  # the original slips, however far up
     sign_error: bool = False  # the exact value's negative
+    label: str = ""  # the sheet's own name for it, where that is an alias (out_h1)
     attempt: int = 1
     attempts: int = 1
 
@@ -81,7 +82,8 @@ class Verdict:
             shown_exact = f"{self.exact:.{len(mantissa.partition('.')[2])}e}"
         else:
             shown_exact = f"{self.exact:.{max(self.decimals, 0)}f}"
-        head = f"{_LABELS[self.status]:<9} {self.name} = {self.written}"
+        shown = f"{self.label} ({self.name})" if self.label and self.label != self.name else self.name
+        head = f"{_LABELS[self.status]:<9} {shown} = {self.written}"
         if self.attempts > 1:
             head += f" (attempt {self.attempt} of {self.attempts})"
         if self.status == CORRECT:
@@ -272,6 +274,7 @@ class _Entry:
     attempt: int
     attempts: int
     work: str = ""
+    label: str = ""  # the name as the sheet writes it (an alias: out_h1)
 
 
 def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, source: str) -> list[_Entry]:
@@ -286,6 +289,8 @@ def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, sourc
                 f"{where}: unknown name; expected a quantity that `chainrule explain` "
                 f"prints for this network (such as z_{{1-1}} or dL/dw_{{11-1}}){hint}"
             )
+        compact = "".join(key.split())
+        label = key if e.resolve(compact) != compact else ""  # the exercise's own name (an alias)
         works = [""]
         if isinstance(raw, dict):
             extra = set(raw) - {"value", "work"}
@@ -311,7 +316,7 @@ def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, sourc
             if abs(float(text.replace("_", "")) - value) > 1e-12 * max(1.0, abs(value)):
                 text = repr(value)  # the literal scan misread a line: trust the parsed value
             entries.append(
-                _Entry(name, text, value, k, len(attempts), works[0] if k == len(attempts) else "")
+                _Entry(name, text, value, k, len(attempts), works[0] if k == len(attempts) else "", label)
             )
     return entries
 
@@ -384,13 +389,68 @@ def check(doc: dict, source: str = "<worksheet>", base: Path | None = None, raw:
     lr = doc.get("lr")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr)):
         raise WorksheetError(f"{source}: lr: expected a number (the learning rate of the update), got {lr!r}")
-    e = explain(spec.build(), notation=notation, lr=lr, title=spec.title or None)
+    aliases = doc.get("aliases", {})
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+        raise WorksheetError(f'{source}: [aliases]: expected a table of name = "quantity", got {aliases!r}')
+    e = explain_network(spec, notation=notation, lr=lr)
+    try:
+        e.add_aliases(aliases)
+    except ValueError as exc:
+        raise WorksheetError(f"{source}: [aliases] {exc}") from None
     entries = _entries(values, written_literals(raw), e, source)
     return grade(e, entries, source)
 
 
 def _close(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol
+
+
+def _close(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol
+
+
+class _Sheet:
+    """The sheet's own values, and every value it leaves out recomputed from them.
+
+    A student who writes out_h1 = 0.59 and then dE/dw5 without writing dnet_o1/dw5 = out_h1 has
+    used 0.59 in it: a value the sheet does not write is recomputed (through the engine's own
+    primitives, ``Quantity.recompute``) from the values it does write, step by step back to the
+    givens, which are exact."""
+
+    def __init__(self, e: Explanation, values: dict[str, float]):
+        self.e, self.values = e, values
+
+    def lookup(self, exact: frozenset[str] = frozenset()):
+        """A lookup of every quantity: the sheet's value, except the names in ``exact``."""
+        memo: dict[str, float] = {}
+
+        def get(name: str) -> float:
+            if name not in memo:
+                q = self.e[name]
+                if name in self.values and name not in exact:
+                    memo[name] = self.values[name]
+                elif name in self.values or q.is_given or q.recompute is None:
+                    memo[name] = q.value
+                else:
+                    memo[name] = q.recompute(get)
+            return memo[name]
+
+        return get
+
+    def sources(self, q: Quantity) -> list[str]:
+        """The written values ``q`` is computed from, through any values the sheet leaves out."""
+        found: dict[str, None] = {}
+        stack, seen = list(q.uses), set()
+        while stack:
+            name = stack.pop(0)
+            if name in seen or name == q.name or name not in self.e:
+                continue
+            seen.add(name)
+            if name in self.values:
+                found[name] = None
+            elif not self.e[name].is_given:
+                stack.extend(self.e[name].uses)
+        return list(found)
 
 
 def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") -> CheckReport:
@@ -408,9 +468,8 @@ def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") ->
     """
     order = {q.name: k for k, q in enumerate(e.quantities)}
     entries = sorted(entries, key=lambda en: (order[en.name], en.attempt))
-    sheet = {en.name: en.value for en in entries if en.attempt == en.attempts}  # the value used later on
+    sheet = _Sheet(e, {en.name: en.value for en in entries if en.attempt == en.attempts})
     final: dict[str, Verdict] = {}
-    lookup = lambda name: sheet[name] if name in sheet else e[name].value  # noqa: E731
     verdicts = []
     for en in entries:
         q = e[en.name]
@@ -419,11 +478,12 @@ def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") ->
         v = Verdict(
             en.name, en.written, en.value, CORRECT, q.value, d, attempt=en.attempt, attempts=en.attempts
         )
+        v.label = en.label
         if not _close(en.value, q.value, tol):
             v.expression = expression(q, e)
             v.status = WRONG
             if q.recompute is not None:
-                _judge_step(v, q, e, sheet, final, lookup, tol)
+                _judge_step(v, q, sheet, final, tol)
             if v.status == WRONG and not v.causes and _close(en.value, -q.value, tol):
                 v.sign_error = True
         if en.work:
@@ -434,17 +494,18 @@ def grade(e: Explanation, entries: list[_Entry], source: str = "<worksheet>") ->
     return CheckReport(source, e.title, verdicts)
 
 
-def _judge_step(
-    v: Verdict, q: Quantity, e: Explanation, sheet: dict, final: dict, lookup, tol: float
-) -> None:
-    v.recomputed = q.recompute(lookup)
-    wrong = [u for u in dict.fromkeys(q.uses) if u in final and final[u].status == WRONG]
+def _as_written(v: Verdict) -> str:
+    return f"{v.label or v.name} = {v.written}"
+
+
+def _judge_step(v: Verdict, q: Quantity, sheet: _Sheet, final: dict[str, Verdict], tol: float) -> None:
+    v.recomputed = q.recompute(sheet.lookup())
+    wrong = [u for u in sheet.sources(q) if u in final and final[u].status == WRONG]
     if not wrong:
         if _close(v.claimed, v.recomputed, tol):
             v.status = ROUNDING
         return
-    honest_lookup = lambda n: e[n].value if n in wrong else lookup(n)  # noqa: E731
-    honest = q.recompute(honest_lookup)
+    honest = q.recompute(sheet.lookup(exact=frozenset(wrong)))
     if _close(v.claimed, honest, tol):  # the earlier errors do not reach this value's digits
         v.status, v.recomputed = ROUNDING, honest
         return
@@ -452,14 +513,14 @@ def _judge_step(
         return  # a slip in this step itself
     causes = []
     for u in wrong:  # u's error alone, propagated through this step
-        alone = q.recompute(lambda n, u=u: sheet[n] if n == u else honest_lookup(n))
+        alone = q.recompute(sheet.lookup(exact=frozenset(w for w in wrong if w != u)))
         if not _close(alone, honest, tol):
             causes.append(u)
     causes = causes or wrong  # only together do they move it
-    v.causes = [f"{u} = {final[u].written}" for u in causes]
+    v.causes = [_as_written(final[u]) for u in causes]
     origins: list[str] = []
     for u in causes:
-        for origin in final[u].origins or [f"{u} = {final[u].written}"]:
+        for origin in final[u].origins or [_as_written(final[u])]:
             if origin not in origins:
                 origins.append(origin)
     v.origins = origins
