@@ -532,6 +532,75 @@ ROWS: list[Row] = [
         "delta",
     ),
     cmd("explain-negative-digits", lambda tmp: ["explain", "--digits", "-1", "--output", "{out}"], "digits"),
+    # issue 11: the conventions and shapes of textbook exercises
+    cmd("explain-zero-digits", lambda tmp: ["explain", "--digits", "0", "--output", "{out}"], "significant"),
+    cmd("explain-steps-without-lr", lambda tmp: ["explain", "--steps", "3", "--output", "{out}"], "--lr"),
+    cmd(
+        "explain-save-updated-without-lr",
+        lambda tmp: ["explain", "--save-updated", str(tmp / "next.toml"), "--output", "{out}"],
+        "--lr",
+    ),
+    cmd("explain-zero-steps", lambda tmp: ["explain", "--lr", "0.5", "--steps", "0"], "positive integer"),
+    cmd(
+        "explain-negative-momentum",
+        lambda tmp: ["explain", "--lr", "0.5", "--momentum", "-0.9", "--output", "{out}"],
+        "momentum",
+    ),
+    cmd(
+        "explain-steps-without-a-loss",
+        lambda tmp: [
+            "explain",
+            network(
+                tmp, REFERENCE.replace('name = "l2_loss"', 'name = "none"').replace('reduction = "sum"', "")
+            ),
+            "--lr",
+            "0.5",
+            "--steps",
+            "2",
+            "--output",
+            "{out}",
+        ],
+        "no loss",
+    ),
+    cmd("explain-given-a-worksheet", lambda tmp: ["explain", worksheet(tmp, "")], "chainrule check"),
+    cmd("check-given-a-network-file", lambda tmp: ["check", network(tmp, REFERENCE)], "chainrule explain"),
+    cmd(
+        "explain-softmax-before-cross-entropy",
+        lambda tmp: [
+            "explain",
+            network(
+                tmp,
+                REFERENCE.replace('name = "l2_loss"', 'name = "cross_entropy"')
+                .replace('activation = "sigmoid"', 'activation = ["sigmoid", "softmax"]')
+                .replace("target = 0.61", "target = 0"),
+            ),
+        ],
+        "softmax",
+        "none",
+    ),
+    cmd(
+        "explain-unknown-layout",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace("[[layers]]", '[[layers]]\nlayout = "cols"', 1)),
+        ],
+        "layout",
+        "in-out",
+    ),
+    cmd(
+        "explain-fixed-unknown-part",
+        lambda tmp: [
+            "explain",
+            network(tmp, REFERENCE.replace("[[layers]]", '[[layers]]\nfixed = ["gain"]', 1)),
+        ],
+        "fixed",
+    ),
+    cmd(
+        "explain-alias-to-nothing",
+        lambda tmp: ["explain", network(tmp, REFERENCE + '\n[aliases]\nw5 = "w_{99-9}"\n')],
+        "w5",
+        "aliases",
+    ),
     cmd(
         "explain-negative-lr",
         lambda tmp: ["explain", "--lr", "-0.5", "--output", "{out}"],

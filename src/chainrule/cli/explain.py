@@ -48,6 +48,26 @@ def _lr(text: str) -> float:
     return v
 
 
+def _steps(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def _momentum(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v == v and abs(v) != float("inf")) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite momentum >= 0, got {text!r}")
+    return v
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from chainrule.explain import FORMATS, NOTATIONS
 
@@ -91,6 +111,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lr", type=_lr, metavar="ETA", help="also show one gradient-descent step with rate ETA")
     p.add_argument(
+        "--steps",
+        type=_steps,
+        metavar="N",
+        help="with --lr: take N steps of SGD and show each step's loss and updated parameters",
+    )
+    p.add_argument(
+        "--momentum",
+        type=_momentum,
+        default=0.0,
+        metavar="M",
+        help="with --lr: SGD momentum, as torch.optim.SGD (default 0)",
+    )
+    p.add_argument(
+        "--save-updated",
+        metavar="FILE",
+        help="with --lr: write the network after the last step to FILE (a network file explain reads)",
+    )
+    p.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -114,8 +152,23 @@ def run(args: argparse.Namespace) -> int:
             f"--interactive writes an HTML page; it goes with --format html, not --format {args.format}"
         )
     args.format = args.format or ("html" if args.interactive else "text")
+    for flag, given in (
+        ("--steps", args.steps),
+        ("--momentum", args.momentum),
+        ("--save-updated", args.save_updated),
+    ):
+        if given and args.lr is None:
+            raise CommandError(f"{flag} needs --lr (the learning rate of the steps)")
     spec = load_network(resolve_file(args.network, "network file"))
     explanation = explain_network(spec, notation=args.notation, lr=args.lr, digits=args.digits)
+    trained = None
+    if args.lr is not None and (args.steps or args.momentum or args.save_updated):
+        from chainrule.explain.steps import run_steps
+
+        try:
+            trained = run_steps(spec, args.steps or 1, args.lr, args.momentum)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
     if args.diagram:
         save_diagram(explanation, args.diagram)
     color = False
@@ -129,8 +182,42 @@ def run(args: argparse.Namespace) -> int:
         text = render_interactive(explanation, digits=args.digits)
     else:
         text = explanation.render(args.format, digits=args.digits, color=color)
+    if trained is not None:
+        text = _with_steps(text, trained, args.format, args.digits)
+    if args.save_updated:
+        from chainrule.explain.steps import network_toml
+
+        n = len(trained.steps)
+        note = (
+            f"Written by `chainrule explain --lr {args.lr} --steps {n} --momentum {args.momentum}` "
+            f"from {spec.source}:\nthe network after {n} step{'s' if n > 1 else ''} of SGD "
+            f"(loss {trained.final_loss!r})."
+        )
+        atomic_write_text(args.save_updated, network_toml(trained.spec, note))
     if args.output:
         atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _with_steps(text: str, trained, fmt: str, digits: int) -> str:
+    """The explanation with the steps after it (a "steps" list in JSON)."""
+    if fmt == "json":
+        import json
+
+        doc = json.loads(text)
+        doc["steps"] = [
+            {
+                "step": s.index,
+                "loss": s.loss,
+                "weights": [w.tolist() for w in s.weights],
+                "biases": [None if b is None else b.tolist() for b in s.biases],
+            }
+            for s in trained.steps
+        ]
+        doc["loss_after_steps"] = trained.final_loss
+        return json.dumps(doc, indent=2) + "\n"
+    if fmt in ("html", "latex"):
+        return text  # the single-step explanation; the steps are in the other formats
+    return text.rstrip("\n") + "\n\n" + trained.to_text(digits)

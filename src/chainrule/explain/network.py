@@ -123,6 +123,8 @@ class NetworkSpec:
     ) -> Tensor:
         """The loss as a chainrule tensor, built layer by layer; parameters require grad unless
         ``fixed``. With ``[loss] name = "none"``, the network's scalar output itself.
+        ``weights``/``biases`` replace the file's: arrays, or Tensors used as they are (an
+        optimizer's parameters, which then get the gradients).
 
         The tensors are named (x, W1, b1, z1, y1, ..., L) and kept in ``self.tensors``.
         """
@@ -136,12 +138,8 @@ class NetworkSpec:
             h = tensors["x"] = Tensor(self.input, requires_grad=True, name="x")
         for li in range(1, self.n_layers + 1):
             fixed = self.fixed[li - 1] if self.fixed else ()
-            W = Tensor(weights[li - 1], requires_grad="weights" not in fixed, name=f"W{li}")
-            b = (
-                None
-                if biases[li - 1] is None
-                else Tensor(biases[li - 1], requires_grad="bias" not in fixed, name=f"b{li}")
-            )
+            W = _parameter(weights[li - 1], "weights" not in fixed, f"W{li}")
+            b = None if biases[li - 1] is None else _parameter(biases[li - 1], "bias" not in fixed, f"b{li}")
             z = F.linear(h, W, b)
             z.name = f"z{li}"
             tensors.update({W.name: W, z.name: z})
@@ -178,6 +176,12 @@ class NetworkSpec:
 
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray | None]) -> NetworkSpec:
         return replace(self, weights=weights, biases=biases, tensors={})
+
+
+def _parameter(value: Any, trainable: bool, name: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(value, requires_grad=trainable, name=name)
 
 
 def explain_network(

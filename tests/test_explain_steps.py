@@ -1,0 +1,103 @@
+"""Several steps (`explain --lr --steps --momentum`) and the network after them (--save-updated).
+
+The steps run chainrule.optim.SGD on the file's network; PyTorch's torch.optim.SGD on the same
+network, written out here, is the oracle for every loss and parameter."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tomllib
+
+from chainrule.explain import explain_network, load_network, parse_network
+from chainrule.explain.steps import network_toml, run_steps
+from chainrule.explain.worksheet import find_example
+
+
+def _torch_steps(spec, steps, lr, momentum):
+    torch = pytest.importorskip("torch", reason="PyTorch is the optimizer's oracle")
+    fixed = spec.fixed or [()] * spec.n_layers
+    W = [torch.tensor(w, requires_grad="weights" not in f) for w, f in zip(spec.weights, fixed, strict=True)]
+    B = [
+        None if b is None else torch.tensor(np.asarray(b), requires_grad="bias" not in f)
+        for b, f in zip(spec.biases, fixed, strict=True)
+    ]
+    params = [p for p in W + B if p is not None and p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    acts = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, None: lambda z: z}
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        h = torch.tensor(spec.input)
+        for w, b, a in zip(W, B, spec.activations, strict=True):
+            h = acts[a](torch.nn.functional.linear(h, w, b))
+        loss = 0.5 * ((h - torch.tensor(spec.target)) ** 2).sum()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, [w.detach().numpy() for w in W]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_steps_match_torch_sgd(momentum):
+    spec = load_network(find_example("mazur-2-2-2"))
+    trained = run_steps(spec, 4, 0.5, momentum)
+    losses, weights = _torch_steps(spec, 4, 0.5, momentum)
+    np.testing.assert_allclose([s.loss for s in trained.steps], losses, rtol=1e-13)
+    for ours, theirs in zip(trained.spec.weights, weights, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+    assert trained.spec.biases[0] == 0.35  # fixed, as in the file
+
+
+def test_the_first_step_is_the_explanations_update():
+    spec = load_network(find_example("reference"))
+    e = explain_network(spec, lr=0.5)
+    trained = run_steps(spec, 1, 0.5, 0.9)  # momentum has no effect on the first step (torch's)
+    assert trained.final_loss == pytest.approx(e["L^{new}"].value, rel=1e-14)
+    assert trained.spec.weights[0][0, 2] == pytest.approx(e["w_{31-1}^{new}"].value, rel=1e-15)
+
+
+def test_saved_network_reads_back_and_continues(tmp_path, run_cli):
+    out = tmp_path / "next.toml"
+    code, text, err = run_cli(
+        [
+            "explain",
+            "mazur-2-2-2",
+            "--lr",
+            "0.5",
+            "--steps",
+            "3",
+            "--momentum",
+            "0.5",
+            "--save-updated",
+            str(out),
+        ]
+    )
+    assert code == 0 and err == ""
+    assert "Training: 3 steps of SGD (lr = 0.5, momentum = 0.5" in text
+    assert "step 2: L = 0.2910" in text  # after one step of 0.5: Mazur's 0.291027774
+    saved = load_network(out)
+    spec = load_network(find_example("mazur-2-2-2"))
+    trained = run_steps(spec, 3, 0.5, 0.5)
+    for ours, theirs in zip(saved.weights, trained.spec.weights, strict=True):
+        np.testing.assert_array_equal(ours, theirs)  # every digit: floats are written by repr
+    assert saved.fixed == spec.fixed and saved.aliases == spec.aliases and saved.biases[1] == 0.6
+    assert explain_network(saved).loss == trained.final_loss
+    _, after, _ = run_cli(["explain", str(out)])
+    assert "E_total" not in after and "Loss L = " in after
+
+
+def test_steps_in_json(run_cli):
+    code, out, _ = run_cli(["explain", "--format", "json", "--lr", "0.1", "--steps", "2"])
+    doc = json.loads(out)
+    assert code == 0 and [s["step"] for s in doc["steps"]] == [1, 2]
+    assert doc["steps"][0]["loss"] == doc["loss"]
+
+
+def test_network_toml_round_trips_every_shape():
+    for name in ("cs231n-circuit", "softmax-cross-entropy", "two-hidden-layers", "reference"):
+        spec = load_network(find_example(name))
+        again = parse_network(tomllib.loads(network_toml(spec)), source=name)
+        assert explain_network(again).values() == explain_network(spec).values(), name
