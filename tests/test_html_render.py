@@ -157,7 +157,7 @@ def test_every_shipped_network_page_typesets(browser, tmp_path_factory, path):
         " document.querySelectorAll('.cr-math > .katex').length,"
         " document.querySelectorAll('.cr-math-error').length]"
     )
-    assert formulas > 50 and typeset == formulas and failed == 0
+    assert formulas > 20 and typeset == formulas and failed == 0  # the CS231n circuit has 30
     assert page.errors() == [] and _offline(page, page_path) == []
 
 
