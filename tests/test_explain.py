@@ -445,3 +445,30 @@ def test_every_displayed_product_follows_from_its_displayed_factors(path, digits
         assert _follows(numeric, shown), line
         checked += 1
     assert checked >= 3  # every example has products to check
+
+
+def test_a_linear_output_is_yhat_like_any_other():
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+    W = cr.tensor([[0.3, -0.8], [1.1, 0.4]], requires_grad=True)
+    e = explain(F.mse_loss(F.linear(x, W), np.zeros((2, 2))))
+    assert e["yhat_2^{(1)}"] is e["z_{2-1}^{(1)}"]
+    assert e["dL/dyhat_1^{(2)}"].value == pytest.approx(2 * (0.5 * 2.0 * 0 + 0.3 * 2.0 - 0.8 * 0.25) / 4)
+
+
+def test_constant_parameters_of_any_kind_explain():
+    # a weight without requires_grad, a bias as a NumPy array (the KeyError of issue 11)
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle")
+    x = np.array([[0.5, -1.0]])
+    W1 = cr.tensor([[0.1, 0.2], [-0.3, 0.4]])  # constant
+    b1 = cr.tensor([0.05, -0.05], requires_grad=True)
+    W2 = cr.tensor([[0.7, -0.6]], requires_grad=True)
+    b2 = np.array([0.2])  # constant, not even a Tensor
+    loss = F.l2_loss(F.sigmoid(F.linear(F.tanh(F.linear(x, W1, b1)), W2, b2)), np.array([[1.0]]))
+    e = explain(loss)
+    tw1, tb1, tw2 = (torch.tensor(a.data, requires_grad=g) for a, g in ((W1, False), (b1, True), (W2, True)))
+    h = torch.tanh(torch.nn.functional.linear(torch.tensor(x), tw1, tb1))
+    out = torch.sigmoid(torch.nn.functional.linear(h, tw2, torch.tensor(b2)))
+    (0.5 * ((out - 1.0) ** 2).sum()).backward()
+    assert "dL/dw_{11-1}" not in e and "dL/dB_{1-2}" not in e and e["B_{1-2}"].value == 0.2
+    assert e["dL/dB_{2-1}"].value == pytest.approx(tb1.grad[1].item(), rel=1e-13)
+    assert e["dL/dw_{21-2}"].value == pytest.approx(tw2.grad[0, 1].item(), rel=1e-13)

@@ -79,6 +79,10 @@ def test_mazur_every_published_number():
             "w4^{new}": "0.29950229",
         },
     )
+    # each output's share of dE_total/dout_h1, named as the post names it
+    assert f"{e['dE_o1/dout_h1'].value:.9f}" == "0.055399425"
+    assert f"{e['dE_o2/dout_h1'].value:.9f}" == "-0.019049118"  # see below
+    assert e["dE_o1/dout_h1"].value + e["dE_o2/dout_h1"].value == pytest.approx(e["dE_total/dout_h1"].value)
     # the per-output partial terms the post sums for dE_total/dout_h1 are the chain-rule terms:
     # dE_o1/dout_h1 = 0.055399425 and dE_o2/dout_h1, which the post prints as -0.019049119:
     # it multiplied its rounded -0.038098237 by w7 = 0.5; exactly it is -0.0190491183 (carried

@@ -219,22 +219,28 @@ class Explanation:
                 raise ValueError(f"alias {alias!r} would hide the quantity of that name")
             self.aliases[alias] = target
 
+    def _alias(self, token: str) -> str:
+        """The target of an alias, a superscript kept (w5^{new}, yhat_1^{(2)})."""
+        if token in self.aliases:
+            return self.aliases[token]
+        base, hat, sup = token.partition("^{")
+        if hat and base in self.aliases:
+            return self.aliases[base] + hat + sup
+        return token
+
     def resolve(self, name: str) -> str:
         """The quantity's own name for ``name``, which may use aliases (dE/dw5 -> dL/dw_{11-2})."""
         if name in self._by_name or not self.aliases:
             return name
-        if name in self.aliases:
-            return self.aliases[name]
-        base, hat, sup = name.partition("^{")  # w5^{new}, out_o1^{(2)}: the base is aliased
-        if hat and base and self.resolve(base) != base:
-            return self.resolve(base) + hat + sup
+        direct = self._alias(name)
+        if direct in self._by_name:
+            return direct
         num, slash, den = name.partition("/")
         if slash and num.startswith("d") and den.startswith("d"):
-            a, b = num[1:], den[1:]
-            full = f"d{self.aliases.get(a, a)}/d{self.aliases.get(b, b)}"
+            full = f"d{self._alias(num[1:])}/d{self._alias(den[1:])}"
             if full in self._by_name:
                 return full
-        return name
+        return direct
 
     # --- formats ---------------------------------------------------------------------------
     def render(self, format: str = "text", digits: int | None = None, color: bool = False) -> str:

@@ -50,6 +50,7 @@ class Builder:
         # (layer, flat index of z) -> [(flat index of y, name of dy/dz)]: the activation's
         # nonzero local derivatives, which the chain rule for dL/dz sums over
         self.act_terms: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        self.loss_terms = False  # whether the loss is named per output (L_1, L_2)
         self._names()
 
     def at(self, s: int, j: int) -> tuple[int, ...]:
@@ -335,6 +336,7 @@ class Builder:
         formula = expression(node.prim.name, [pred_text, target_text], node.kwargs)
         terms_t: tuple[tuple[str, ...], ...] = ()
         values = self._loss_terms()
+        self.loss_terms = values is not None
         if values is not None:  # L = L_1 + L_2: each output's term named
             for idx in np.ndindex(*values.shape):
                 name, latex = self.nt.loss_term(idx)
@@ -569,7 +571,36 @@ class Builder:
                         for j in range(layer.units)
                     ]
                     value = float(np.asarray(g_in)[self.at(s, i)])
+                    if len(terms) > 1 and self._per_output_paths(li):
+                        self._path_terms(s, in_names[self.at(s, i)], terms, li)
                     self.chain(nt.d(L, in_names[self.at(s, i)]), self._drop_one(terms, L), value, li)
+
+    def _per_output_paths(self, li: int) -> bool:
+        """Does each path out of layer li-1 end in one output's loss term? (The output layer is
+        li, its activation elementwise, and the loss a sum of per-output terms L_j.)"""
+        if li != len(self.net.layers) or not self.loss_terms:
+            return False
+        return all(len(v) == 1 for (lj, _), v in self.act_terms.items() if lj == li)
+
+    def _path_terms(self, s: int, y: tuple[str, str], terms: list[tuple[str, str]], li: int) -> None:
+        """dL_j/dy_{i} = dL/dz_{j} * dz_{j}/dy_{i}: each output's share of dL/dy_{i}, named as
+        textbooks name it (Mazur's dE_o1/dout_h1) before the chain rule sums them."""
+        exact = lambda name: self.by_name[name].value  # noqa: E731
+        for j, term in enumerate(terms):
+            name = self.nt.d(self.nt.loss_term(self.at(s, j)), y)
+            recompute = self._chain_recompute((term,))
+            self.add(
+                Quantity(
+                    name[0],
+                    name[1],
+                    "chain",
+                    recompute(exact),
+                    terms=(term,),
+                    layer=li,
+                    uses=term,
+                    recompute=recompute,
+                )
+            )
 
     def _drop_one(self, terms: list[tuple[str, str]], L: tuple[str, str]) -> list[tuple[str, ...]]:
         """Without a loss, dL/dz of the output is d(output)/d(output) = 1: not written."""
@@ -694,6 +725,16 @@ class Builder:
                     # right after dL/dz, where a solution writes it
                     self.quantities.insert(self.quantities.index(self.by_name[dz]) + 1, q)
                     self.by_name[name] = q
+
+    def builtin_aliases(self) -> dict[str, str]:
+        """A linear output layer's prediction is yhat like any other: yhat (yhat_j) names z_{j-L}."""
+        net = self.net
+        if self.nt.style != "reference" or net.layers[-1].y is not None or self.prob_names is not None:
+            return {}
+        units, top = net.layers[-1].units, len(net.layers)
+        if units == 1:
+            return {"yhat": f"z_{{1-{top}}}"}
+        return {f"yhat_{j + 1}": f"z_{{{j + 1}-{top}}}" for j in range(units)}
 
     def view(self) -> NetworkView:
         net = self.net

@@ -128,6 +128,8 @@ def explain(
         lr=None if lr is None else float(lr),
         **kwargs,
     )
+    if net is not None:
+        e.aliases.update(builder.builtin_aliases())
     if aliases:
         e.add_aliases(aliases)
     return e
