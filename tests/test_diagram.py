@@ -100,7 +100,8 @@ def test_svg_has_no_literal_tex(explanation):
     shown = re.sub(r"<[^>]*>", "", svg)  # the text a reader sees, without tags and attributes
     for raw in ("_{", "^{", "yhat", "dL/d"):
         assert raw not in shown
-    assert "∂L/∂w" in shown and 'font-size="8.6"' in svg  # subscripts are smaller tspans
+    assert "∂L/∂w" in shown or explanation.network.loss == "none"  # no loss: the output's own ∂z/∂w
+    assert 'font-size="8.6"' in svg  # subscripts are smaller tspans
 
 
 # --- the layout's geometry, on hand-made cases --------------------------------------------
@@ -258,7 +259,8 @@ def test_matplotlib_labels_touch_nothing(explanation):
         for p in loss:
             b = p.get_window_extent(renderer)
             boxes.append((b.x0, b.y0, b.x1, b.y1))
-        assert len(labels) >= 10 and len(segments) >= 4 and circles and boxes and loss_label
+        # (the smallest shipped network, CS231n's neuron, has 2 edges and the line to the output box)
+        assert len(labels) >= 10 and len(segments) >= 3 and circles and boxes and loss_label
         assert _collisions(labels, segments, circles, boxes, inside=loss_label) == []
     finally:
         plt.close(fig)
@@ -308,7 +310,7 @@ def test_svg_labels_touch_nothing_in_chromium(explanation, browser, tmp_path):
     )
     page = browser.open(page_path.as_uri())
     drawn = page.evaluate(_MEASURE)
-    assert len(drawn["labels"]) >= 10 and len(drawn["segments"]) >= 4
+    assert len(drawn["labels"]) >= 10 and len(drawn["segments"]) >= 3  # CS231n's neuron: 3
     found = _collisions(
         drawn["labels"], drawn["segments"], drawn["circles"], drawn["boxes"], inside=drawn["lossLabel"]
     )

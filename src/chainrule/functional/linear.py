@@ -47,7 +47,7 @@ def _vjp_weight(g, ans, x, weight, bias=None):
 
 
 def _vjp_bias(g, ans, x, weight, bias=None):
-    if np.ndim(bias) == 0:  # one bias shared by every unit (and sample): the sum of all of g
+    if bias.ndim == 0:  # one bias shared by every unit (and sample): the sum of all of g
         return np.asarray(g.sum(), dtype=g.dtype)
     if g.ndim == 1:
         return g
