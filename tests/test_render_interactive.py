@@ -180,7 +180,7 @@ def test_chain_rule_step_shows_its_product_and_lights_its_edge(opened, reference
     assert state["tex"].startswith(
         r"\frac{\partial L}{\partial w_{31\text{-}1}} = \frac{\partial L}{\partial z_{1\text{-}1}}"
     )
-    assert r"\times" in state["tex"] and state["tex"].endswith("= -0.0029")
+    assert r"\times" in state["tex"] and state["tex"].endswith("= -0.002929")  # four significant digits
     assert "e-1-2-0" in state["active"]
     assert state["current"] == ["dL/dw_{31-1}"]  # its label on the drawing stands out
 
