@@ -1,4 +1,12 @@
-"""W5: one training epoch of ``chainrule train --dataset digits``, against the same loop in PyTorch.
+"""W5 and W6: one training epoch of ``chainrule train --dataset digits`` (W5: the default MLP;
+W6: ``--model cnn``), against the same loop in PyTorch.
+
+W6 is the same comparison for the small CNN of ``--model cnn`` (1x8x8 -> conv 3x3 16, batch
+norm, ReLU, max pool 2 -> conv 3x3 32, batch norm, ReLU, max pool 2 -> dropout 0.25 -> 10,
+Adam lr 3e-3, batch 64): PyTorch gets ``nn.Unflatten``, ``nn.Conv2d(padding='same')``,
+``nn.BatchNorm2d``, ``nn.ReLU``, ``nn.MaxPool2d``, ``nn.Flatten``, ``nn.Dropout`` and
+``nn.Linear`` in the same order, with chainrule's initial state (weights and running
+statistics) loaded through ``load_state_dict``.
 
 chainrule runs its own code path: the configuration ``resolve_config`` gives for digits (64-512-10
 MLP, ReLU, dropout 0.5 after the hidden layer, softmax cross-entropy, Adam lr 1e-3, batch 64,
@@ -25,12 +33,13 @@ import numpy as np
 from benchmarks.harness import Impl, Workload
 
 
-def problem_maker(dropout: float | None = None):
-    """The digits split and its resolved default configuration (``dropout`` overrides it)."""
+def problem_maker(dropout: float | None = None, model: str = "mlp"):
+    """The digits split and its resolved default configuration for ``model`` (``dropout``
+    overrides the configuration's)."""
     def make_problem() -> SimpleNamespace:
         from chainrule import train
 
-        config = train.TrainConfig(dataset="digits")
+        config = train.TrainConfig(dataset="digits", model=model)
         split = train.load_split(config)
         config = train.resolve_config(config, split.task)
         if dropout is not None:
@@ -66,17 +75,10 @@ def torch_impl(p: SimpleNamespace) -> Impl:
     config, split = p.config, p.split
     initial = train.build(config, split)[0].model  # chainrule's initial weights, from the same seed
     dtype = getattr(torch, config.dtype)
-    sizes = [split.n_features, *config.hidden, split.n_classes]
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(n_in, n_out, dtype=dtype))
-        if i < len(sizes) - 2:
-            layers += [nn.ReLU(), nn.Dropout(config.dropout)]
-    model = nn.Sequential(*layers)
+    model = nn.Sequential(*(_torch_layer(m, nn, dtype) for m in initial))
+    # chainrule's initial state, under the same names (weights, biases, running statistics)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in initial.state_dict().items()})
     params = list(model.parameters())
-    with torch.no_grad():
-        for q, source in zip(params, initial.parameters(), strict=True):
-            q.copy_(torch.from_numpy(source.data))
     opt = torch.optim.Adam(params, lr=config.lr)
     features = torch.from_numpy(split.train.features)
     targets = torch.from_numpy(split.train.targets)
@@ -103,8 +105,35 @@ def torch_impl(p: SimpleNamespace) -> Impl:
                 lambda: [q.detach().numpy() for q in params])
 
 
+def _torch_layer(m, nn, dtype):
+    """The torch module for one chainrule layer of an MLP or CNN (same settings, same names)."""
+    name = type(m).__name__
+    if name == "Linear":
+        return nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=dtype)
+    if name == "Conv2d":
+        return nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                         m.groups, bias=m.bias is not None, padding_mode=m.padding_mode, dtype=dtype)
+    if name == "BatchNorm2d":
+        return nn.BatchNorm2d(m.num_features, m.eps, m.momentum, dtype=dtype)
+    if name == "MaxPool2d":
+        return nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)
+    if name == "Dropout":
+        return nn.Dropout(m.p)
+    if name == "Unflatten":
+        return nn.Unflatten(m.dim, m.unflattened_size)
+    if name == "Flatten":
+        return nn.Flatten(m.start_dim, m.end_dim)
+    if name == "ReLU":
+        return nn.ReLU()
+    raise ValueError(f"no torch counterpart for {name} in this benchmark")
+
+
 def workloads() -> list[Workload]:
     return [Workload("W5", "digits training epoch (chainrule train defaults: 64-512-10, dropout 0.5, "
                      "Adam, batch 64)", np.float64, problem_maker(),
                      {"chainrule": chainrule_impl, "torch": torch_impl},
-                     make_check_problem=problem_maker(dropout=0.0))]
+                     make_check_problem=problem_maker(dropout=0.0)),
+            Workload("W6", "digits CNN training epoch (chainrule train --model cnn: conv 16, conv 32, "
+                     "batch norm, max pool, dropout 0.25, Adam, batch 64)", np.float64,
+                     problem_maker(model="cnn"), {"chainrule": chainrule_impl, "torch": torch_impl},
+                     make_check_problem=problem_maker(dropout=0.0, model="cnn"))]
