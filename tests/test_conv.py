@@ -9,6 +9,7 @@ by central differences.
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ try:
 except ImportError:  # pragma: no cover - CI installs torch
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+needs_create_graph = pytest.mark.skipif("create_graph" not in inspect.signature(cr.grad).parameters,
+                                        reason="cr.grad(create_graph=True) (issue 13) is not in this tree")
 
 
 @dataclass(frozen=True)
@@ -285,3 +288,36 @@ def test_conv_bad_input_names_the_shapes(call, message):
         call()
     for part in message:
         assert part in str(info.value)
+
+
+@needs_create_graph
+@pytest.mark.parametrize("case", SECOND, ids=repr)
+def test_conv_double_backward(case: Case, rng):
+    """grad of <v, grad L> for L = sum(r * conv(x, w, b)^2), through create_graph, against
+    autograd differentiating its own gradient, and against torch.autograd's double backward."""
+    x, w, b = _data(case, rng)
+    y0 = _ours(case, x, w, b)
+    r = rng.standard_normal(y0.shape)
+    vx, vw = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    X, W, B = (cr.tensor(a, requires_grad=True) for a in (x, w, b))
+    gx, gw = cr.grad((_ours(case, X, W, B) ** 2 * r).sum(), [X, W], create_graph=True)
+    ((gx * vx).sum() + (gw * vw).sum()).backward()
+
+    def loss(x, w, b):
+        return anp.sum(conv_oracle(case, x, w, b) ** 2 * r)
+
+    def outer(x, w, b):
+        return anp.sum(autograd.grad(loss, 0)(x, w, b) * vx) + anp.sum(autograd.grad(loss, 1)(x, w, b) * vw)
+
+    for i, got in enumerate((X.grad, W.grad, B.grad)):
+        np.testing.assert_allclose(got, autograd.grad(outer, i)(x, w, b), rtol=0, atol=1e-10)
+    if torch is None:
+        return
+    conv = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}[case.d]
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = conv(tx, tw, tb, stride=case.stride, padding=case.padding, dilation=case.dilation,
+              groups=case.groups)
+    tgx, tgw = torch.autograd.grad((ty ** 2 * torch.tensor(r)).sum(), [tx, tw], create_graph=True)
+    ((tgx * torch.tensor(vx)).sum() + (tgw * torch.tensor(vw)).sum()).backward()
+    for got, t in zip((X.grad, W.grad, B.grad), (tx, tw, tb), strict=True):
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=0, atol=1e-10)

@@ -2,6 +2,8 @@
 including the running statistics (momentum, unbiased variance) and large-mean inputs."""
 from __future__ import annotations
 
+import inspect
+
 import autograd
 import autograd.numpy as anp
 import numpy as np
@@ -16,6 +18,8 @@ try:
 except ImportError:  # pragma: no cover
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+needs_create_graph = pytest.mark.skipif("create_graph" not in inspect.signature(cr.grad).parameters,
+                                        reason="cr.grad(create_graph=True) (issue 13) is not in this tree")
 
 SHAPES = [(4, 3), (5, 3, 7), (2, 3, 4, 5), (1, 2, 3, 3)]  # (N, C), (N, C, L), (N, C, H, W), batch of 1
 
@@ -165,3 +169,29 @@ def test_normalization_bad_input(call, parts):
         call()
     for part in parts:
         assert part in str(info.value)
+
+
+@needs_create_graph
+@pytest.mark.parametrize("which", ["batch_norm", "layer_norm"])
+def test_normalization_double_backward(which, rng):
+    """grad of <v, dL/dx> and <u, dL/dw> for L = sum(r * norm(x)^2): autograd and torch."""
+    x = rng.standard_normal((4, 3, 5))
+    n = 3 if which == "batch_norm" else 5
+    w, b = rng.standard_normal(n), rng.standard_normal(n)
+    r, v, u = rng.standard_normal(x.shape), rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    ours = ((lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True)) if which == "batch_norm"
+            else (lambda x, w, b: F.layer_norm(x, 5, w, b)))
+    oracle = ((lambda x, w, b: bn_oracle(x, w, b)) if which == "batch_norm"
+              else (lambda x, w, b: ln_oracle(x, w, b, 1)))
+    X, W, B = (cr.tensor(a, requires_grad=True) for a in (x, w, b))
+    gx, gw = cr.grad((ours(X, W, B) ** 2 * r).sum(), [X, W], create_graph=True)
+    ((gx * v).sum() + (gw * u).sum()).backward()
+
+    def loss(x, w, b):
+        return anp.sum(oracle(x, w, b) ** 2 * r)
+
+    def outer(x, w, b):
+        return anp.sum(autograd.grad(loss, 0)(x, w, b) * v) + anp.sum(autograd.grad(loss, 1)(x, w, b) * u)
+
+    for i, got in enumerate((X.grad, W.grad, B.grad)):
+        np.testing.assert_allclose(got, autograd.grad(outer, i)(x, w, b), rtol=0, atol=1e-9)

@@ -6,6 +6,7 @@ rule (window clipped to the padded input, then to the input unless count_include
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ try:
 except ImportError:  # pragma: no cover
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+needs_create_graph = pytest.mark.skipif("create_graph" not in inspect.signature(cr.grad).parameters,
+                                        reason="cr.grad(create_graph=True) (issue 13) is not in this tree")
 
 
 @dataclass(frozen=True)
@@ -215,3 +218,26 @@ def test_pool_bad_input(call, parts):
         call()
     for part in parts:
         assert part in str(info.value)
+
+
+@needs_create_graph
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[7], CASES[10], CASES[12]], ids=repr)
+def test_pool_double_backward(case: Pool, rng):
+    """grad of <v, dL/dx> for L = sum(r * pool(x)^2), against autograd's own second derivative
+    (distinct values: no ties) and torch's double backward."""
+    x = rng.standard_normal(case.shape)
+    r = rng.standard_normal(oracle(case, x).shape)
+    v = rng.standard_normal(x.shape)
+    X = cr.tensor(x, requires_grad=True)
+    (gx,) = cr.grad((OURS[case.kind](X, **case.kwargs()) ** 2 * r).sum(), [X], create_graph=True)
+    (gx * v).sum().backward()
+    inner = autograd.grad(lambda x: anp.sum(oracle(case, x) ** 2 * r))
+    np.testing.assert_allclose(X.grad, autograd.grad(lambda x: anp.sum(inner(x) * v))(x), rtol=0, atol=1e-10)
+    if torch is not None:
+        fn = {"max": TF.max_pool2d, "max1d": TF.max_pool1d, "avg": TF.avg_pool2d,
+              "avg1d": TF.avg_pool1d}[case.kind]
+        tx = torch.tensor(x, requires_grad=True)
+        (tg,) = torch.autograd.grad((fn(tx, **case.kwargs()) ** 2 * torch.tensor(r)).sum(), [tx],
+                                    create_graph=True)
+        (tg * torch.tensor(v)).sum().backward()
+        np.testing.assert_allclose(X.grad, tx.grad.numpy(), rtol=0, atol=1e-10)
