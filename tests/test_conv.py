@@ -321,3 +321,13 @@ def test_conv_double_backward(case: Case, rng):
     ((tgx * torch.tensor(vx)).sum() + (tgw * torch.tensor(vw)).sum()).backward()
     for got, t in zip((X.grad, W.grad, B.grad), (tx, tw, tb), strict=True):
         np.testing.assert_allclose(got, t.grad.numpy(), rtol=0, atol=1e-10)
+
+
+def test_empty_batch_as_torch():
+    """A batch of 0 convolves to a batch of 0 (PyTorch's shape), and the weight gradient is 0."""
+    x = cr.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = cr.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 4, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5) and np.all(w.grad == 0)

@@ -241,3 +241,9 @@ def test_pool_double_backward(case: Pool, rng):
                                     create_graph=True)
         (tg * torch.tensor(v)).sum().backward()
         np.testing.assert_allclose(X.grad, tx.grad.numpy(), rtol=0, atol=1e-10)
+
+
+def test_empty_batch_as_torch():
+    """A batch of 0 images pools to a batch of 0, as in PyTorch (shape (0, 3, 2, 2))."""
+    assert F.max_pool2d(np.zeros((0, 3, 4, 4)), 2).shape == (0, 3, 2, 2)
+    assert F.avg_pool2d(np.zeros((0, 3, 4, 4)), 2).shape == (0, 3, 2, 2)

@@ -66,7 +66,7 @@ def _max_index(x: np.ndarray, kernel, stride, dil, pads, out) -> np.ndarray:
     n, c = x.shape[:2]
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     view = windows(_pad(x, pads, low), kernel, stride, dil)  # (N, C, *out, *kernel)
-    best = view.reshape(n, c, *out, -1).argmax(axis=-1)  # a copy: the windows overlap
+    best = view.reshape(n, c, *out, math.prod(kernel)).argmax(axis=-1)  # a copy: windows overlap
     offsets = np.unravel_index(best, kernel)
     flat = np.zeros(best.shape, dtype=np.intp)
     for i in range(d):  # over the (1 or 2) spatial axes, not over positions
