@@ -648,6 +648,8 @@ ROWS: list[Row] = [
         "sheet.toml",
     ),
     cmd("derive-unknown-name", lambda tmp: ["derive", "swish"], "swish"),
+    cmd("check-derivation-unclosed-math", lambda tmp: ["check", write(tmp, "d.md", "$$ x = 1\n")], "line 1"),
+    cmd("check-derivation-missing-file", lambda tmp: ["check", str(tmp / "none.md")], "none.md"),
     cmd("derive-unreadable-expression", lambda tmp: ["derive", "log(1+exp(x", "--steps"], "could not read"),
     cmd("derive-wrt-not-a-variable", lambda tmp: ["derive", "x*y", "--wrt", "z", "--steps"], "'z'"),
     cmd("derive-several-variables-no-wrt", lambda tmp: ["derive", "a*b", "--steps"], "--wrt"),

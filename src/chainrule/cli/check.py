@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "worksheet",
-        metavar="WORKSHEET.toml",
-        help="worksheet file (or the name of a shipped one, e.g. reference-worksheet)",
+        metavar="WORKSHEET.toml|DERIVATION.md|.tex",
+        help="worksheet file (or the name of a shipped one, e.g. reference-worksheet), or a "
+        "derivation in Markdown with $$ math or in LaTeX, graded step by step (symbolic extra)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (atomically)")
@@ -30,10 +31,24 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.cli.explain import resolve_file
     from chainrule.explain.worksheet import check_worksheet
 
-    report = check_worksheet(resolve_file(args.worksheet, "worksheet"))
+    if str(args.worksheet).lower().endswith((".md", ".markdown", ".tex", ".latex")):
+        report = _derivation(args.worksheet)  # a written derivation, not a worksheet
+    else:
+        report = check_worksheet(resolve_file(args.worksheet, "worksheet"))
     text = report.to_text() if args.format == "text" else report.to_json()
     if args.output:
         atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return report.exit_code
+
+
+def _derivation(path: str):
+    try:
+        from chainrule.symbolic.derivation_check import check_derivation
+    except ImportError:
+        from chainrule.cli import CommandError
+
+        raise CommandError("check: grading a derivation needs the symbolic extra: "
+                           "pip install 'chainrule[symbolic]'") from None
+    return check_derivation(path)

@@ -94,7 +94,8 @@ def _sizes_and_indices(expr: sp.Basic) -> tuple[set[sp.Symbol], set[sp.Symbol]]:
             for end in limit[1:]:
                 sizes |= end.free_symbols
     indices: set[sp.Symbol] = set()
-    for ix in expr.atoms(sp.Indexed):
+    derivative_variables = {v for d in expr.atoms(sp.Derivative) for v in d.variables}
+    for ix in expr.atoms(sp.Indexed) | {v for v in derivative_variables if isinstance(v, sp.Indexed)}:
         for index in ix.indices:
             indices |= index.free_symbols
     for d in expr.atoms(sp.KroneckerDelta):
@@ -156,11 +157,16 @@ def _draw(sym: sp.Basic, name: str, t: int, unit: bool) -> sp.Float:
     return sp.Float(_uniform(t, unit, name, -2.0, 2.0), 15)
 
 
-def _quadratic(t: int, name: str) -> sp.Lambda:
-    r = random.Random(f"{t}|function|{name}")
-    u = sp.Dummy("u")
-    c0, c1, c2 = (sp.Float(r.uniform(-1, 1), 15) for _ in range(3))
-    return sp.Lambda(u, c0 + c1 * u + c2 * u ** 2)
+def _quadratic(t: int, name: str, arity: int = 1) -> sp.Lambda:
+    """A random quadratic in ``arity`` variables: what an unknown function f(w) is at a point."""
+    r = random.Random(f"{t}|function|{name}|{arity}")
+    us = sp.symbols(f"u0:{arity}", cls=sp.Dummy)
+    body = sp.Float(r.uniform(-1, 1), 15)
+    for k, u in enumerate(us):
+        body += sp.Float(r.uniform(-1, 1), 15) * u + sp.Float(r.uniform(-1, 1), 15) * u ** 2
+        if k:
+            body += sp.Float(r.uniform(-1, 1), 15) * u * us[0]
+    return sp.Lambda(us, body)
 
 
 def _element_value(el: sp.Indexed, t: int, unit: bool, n: int, constraints: tuple[str, ...]) -> sp.Float:
@@ -192,8 +198,12 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
         sub[i] = random.Random(f"{t}|index|{i}").randint(1, n)
     point.update({str(k): v for k, v in sub.items()})
     e = expr.xreplace(sub)  # not subs: subs misses an index inside Sum(Derivative(..., b[i]))
-    for f in {f.func for f in e.atoms(AppliedUndef)}:
-        e = e.replace(f, _quadratic(t, str(f)))
+    # d/df(w) of σ(f(w)): taken while f(w) is still a symbol of its own
+    e = e.replace(lambda d: isinstance(d, sp.Derivative)
+                  and any(isinstance(v, AppliedUndef) for v in d.variables),
+                  lambda d: d.doit())
+    for f in {(f.func, len(f.args)) for f in e.atoms(AppliedUndef)}:
+        e = e.replace(f[0], _quadratic(t, str(f[0]), f[1]))
     e = unroll(e)
     values: dict[sp.Basic, Any] = {}
     for el in sorted(e.atoms(sp.Indexed), key=str):
@@ -203,20 +213,38 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
         if isinstance(s, sp.Symbol) and s.name == "t" and s.is_integer:
             values[s] = random.Random(f"{t}|label").choice((-1, 1))  # a ±1 label
         elif isinstance(s, sp.Symbol) and s.is_integer:
-            values[s] = random.Random(f"{t}|int|{s}").randint(1, n)
+            values[s] = random.Random(f"{t}|index|{s}").randint(1, n)  # as an index of the same name
         else:
             values[s] = _draw(s, str(s), t, unit)
     point.update({str(k): (float(v) if not isinstance(v, int) else v) for k, v in values.items()})
-    return _number(_at(e, values)), tuple(point.items())
+    moving = {c.split(":", 1)[1] for c in constraints if c.startswith("depends on w:")}
+
+    def rate(el: sp.Basic, w: sp.Basic) -> sp.Float:  # ∂ŷ_k/∂w at this point
+        return sp.Float(_uniform(t, unit, f"rate|{el}|{w}", -1.0, 1.0), 15)
+
+    return _number(_at(e, values, moving, rate)), tuple(point.items())
 
 
-def _at(expr: sp.Basic, values: dict[sp.Basic, Any]) -> sp.Basic:
+def _at(expr: sp.Basic, values: dict[sp.Basic, Any], moving: set[str] = frozenset(),
+        rate=None) -> sp.Basic:
     """``expr`` at a point; each derivative is taken after every other variable has its value,
-    which keeps SymPy's ``diff`` to one-variable expressions (the written-out sums are large)."""
+    which keeps SymPy's ``diff`` to one-variable expressions (the written-out sums are large).
+
+    ``moving`` names indexed bases that are functions of the scalar w (the document wrote
+    ∂ŷ_i/∂w): d/dw then is the total derivative Σ_k ∂(...)/∂ŷ_k · ∂ŷ_k/∂w, with ∂ŷ_k/∂w a
+    random number per element (``rate``).
+    """
     def at(d: sp.Derivative) -> sp.Basic:
         keep = set(d.variables)
         inner = d.expr.xreplace({k: v for k, v in values.items() if k not in keep})
-        return sp.diff(inner, *d.variables).xreplace(values)
+        total = sp.diff(inner, *d.variables)
+        (w,) = d.variables if len(d.variables) == 1 else (None,)
+        if moving and isinstance(w, sp.Symbol):
+            for el in d.expr.atoms(sp.Indexed):
+                if str(el.base.label) in moving:
+                    part = d.expr.xreplace({k: v for k, v in values.items() if k != el and k != w})
+                    total += sp.diff(part, el) * rate(el, w)
+        return total.xreplace(values)
 
     expr = expr.replace(lambda e: isinstance(e, sp.Derivative), at).xreplace(values)
     return expr.doit() if _has_undecided(expr) else expr
@@ -252,6 +280,8 @@ def verify(a: sp.Basic, b: sp.Basic, defs: Mapping[Any, Any] | None = None,
         b = substitute_definitions(sp.sympify(b), defs)
     except (sp.SympifyError, TypeError) as exc:
         return Verification(UNKNOWN, reason=f"could not substitute definitions ({exc})")
+    if not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
+        return Verification(UNKNOWN, reason="one side is not an expression")
     sizes, _ = _sizes_and_indices(a - b)
     if prove and not constraints and not sizes and _try_prove(a.doit(), b.doit()):
         return Verification(PROVED)

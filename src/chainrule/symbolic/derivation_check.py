@@ -1,0 +1,587 @@
+"""Grade a hand-written derivation (Markdown with ``$$`` math, or a LaTeX document) step by step.
+
+A document is read as students write one:
+
+* each display formula is a chain ``A = B = C``; one that starts with ``=`` continues the chain
+  before it; ``\\Rightarrow`` and "Hence" start a new claim; ``\\begin{aligned}`` rows are one
+  chain;
+* a formula whose left side is a name being defined (``\\sigma(x) = ...``, "Let ŷ = f(x, w)",
+  ``J(y, \\hat{y}) = ...``, ``\\hat{y}_{ij} = ...``) is a definition, used by every later step;
+  definitions written as a remark after ``\\quad`` (``|y| = \\sqrt{...}``) too;
+* remarks after ``\\quad`` or in ``\\text{...}`` are ignored, and so is struck-out work in
+  ``\\cancel{...}`` (the report says so).
+
+Each step (one ``=`` between two expressions) gets a verdict: *follows* (proved by SymPy, or
+checked numerically at N points), *does not follow* (a point where the two sides differ, both
+values, and, where it can tell, what was dropped: a sign, a factor, a term), or *not checked*
+(what could not be read). A step is judged against the line before it, so one slip does not
+make every later line wrong; a line that does not follow from the line before but does from an
+earlier one (the slip undone, or an "(OR)" alternative) is said to follow from that line. Each
+chain that starts with a derivative ends with a *result* record: its last line against the
+derivative it started from.
+
+Numeric work (part 3 of the reference solution: lines such as ``z_{1-1} = ... = 1.3062``) is
+handed to the worksheet checker (``chainrule.explain.worksheet``) by the caller.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from chainrule.symbolic import latex_reader as lr
+from chainrule.symbolic.render import text as show
+from chainrule.symbolic.verify import DIFFERS, NUMERIC, PROVED, UNKNOWN, value_at, verify
+
+FOLLOWS = "follows"
+WRONG = "does not follow"
+NOT_CHECKED = "not checked"
+
+
+class DerivationError(ValueError):
+    """The document cannot be used at all (one line, with the line number)."""
+
+
+@dataclass
+class Record:
+    """One verdict. ``kind``: ``step``, ``result``, ``definition`` or ``note``."""
+
+    line: int
+    kind: str
+    verdict: str
+    lhs: str = ""
+    rhs: str = ""
+    how: str = ""
+    detail: str = ""
+    follows_from_line: int | None = None
+
+    def text(self) -> str:
+        head = f"line {self.line}: "
+        if self.kind == "definition":
+            return head + f"definition {self.lhs} = {self.rhs}"
+        if self.kind == "note":
+            return head + self.detail
+        what = "result" if self.kind == "result" else "step"
+        body = f"{what} {self.lhs} = {self.rhs}" if self.lhs or self.rhs else what
+        verdict = self.verdict + (f" ({self.how})" if self.how else "")
+        extra = f"; {self.detail}" if self.detail else ""
+        return f"{head}{verdict}: {body}{extra}"
+
+
+@dataclass
+class DerivationReport:
+    """All verdicts of one document, in order."""
+
+    source: str
+    records: list[Record] = field(default_factory=list)
+    worksheet: Any = None  # the part-3 grading, a chainrule.explain.worksheet.CheckReport
+
+    def count(self, kind: str, verdict: str) -> int:
+        return sum(r.kind == kind and r.verdict == verdict for r in self.records)
+
+    @property
+    def steps(self) -> list[Record]:
+        return [r for r in self.records if r.kind == "step"]
+
+    @property
+    def exit_code(self) -> int:
+        wrong = any(r.verdict == WRONG for r in self.records)
+        if self.worksheet is not None and self.worksheet.exit_code:
+            wrong = True
+        return 1 if wrong else 0
+
+    def summary(self) -> str:
+        steps = self.steps
+        return (f"{len(steps)} steps: {self.count('step', FOLLOWS)} follow, "
+                f"{self.count('step', WRONG)} do not follow, {self.count('step', NOT_CHECKED)} not checked; "
+                f"{self.count('result', FOLLOWS)} results right, {self.count('result', WRONG)} wrong")
+
+    def to_text(self) -> str:
+        lines = [f"{self.source}: derivation", *(r.text() for r in self.records), self.summary()]
+        out = "\n".join(lines) + "\n"
+        if self.worksheet is not None:
+            out += "\n" + self.worksheet.to_text()
+        return out
+
+    def to_json(self) -> str:
+        doc: dict[str, Any] = {"schema": "chainrule.derivation-check", "version": 1, "source": self.source,
+                               "records": [asdict(r) for r in self.records], "summary": self.summary()}
+        if self.worksheet is not None:
+            doc["worksheet"] = json.loads(self.worksheet.to_json())
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# --- finding the math -------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    line: int  # where the formula starts
+    tex: str
+    before: str = ""  # the prose between the previous formula and this one
+
+
+def markdown_blocks(source: str) -> list[Block]:
+    """Every ``$$ ... $$`` display formula, with its line and the prose before it."""
+    blocks: list[Block] = []
+    prose: list[str] = []
+    lines = source.splitlines()
+    k = 0
+    while k < len(lines):
+        line = lines[k]
+        if "$$" not in line:
+            prose.append(line)
+            k += 1
+            continue
+        start = k + 1
+        first = line.index("$$")
+        rest = line[first + 2:]
+        if "$$" in rest:
+            tex = rest[:rest.index("$$")]
+            k += 1
+        else:
+            body = [rest]
+            k += 1
+            while k < len(lines) and "$$" not in lines[k]:
+                body.append(lines[k])
+                k += 1
+            if k == len(lines):
+                raise DerivationError(f"line {start}: $$ opened here is never closed")
+            body.append(lines[k][:lines[k].index("$$")])
+            k += 1
+            tex = "\n".join(body)
+        blocks.append(Block(start, tex, "\n".join(prose).strip()))
+        prose = []
+    return blocks
+
+
+_TEX_ENV = re.compile(r"\\begin\{(equation\*?|align\*?|displaymath)\}(.*?)\\end\{\1\}"
+                      r"|\\\[(.*?)\\\]|\$\$(.*?)\$\$",
+                      re.S)
+
+
+def latex_blocks(source: str) -> list[Block]:
+    """Display math of a LaTeX document: ``\\[...\\]``, ``$$...$$``, equation and align."""
+    body = source
+    if "\\begin{document}" in source:
+        body = source[source.index("\\begin{document}"):]
+    offset = source.index(body)
+    blocks = []
+    last = 0
+    for m in _TEX_ENV.finditer(body):
+        tex = m.group(2) or m.group(3) or m.group(4) or ""
+        if m.group(1) and m.group(1).startswith("align"):
+            tex = "\\begin{aligned}" + tex + "\\end{aligned}"
+        line = source.count("\n", 0, offset + m.start()) + 1
+        blocks.append(Block(line, tex, body[last:m.start()].strip()))
+        last = m.end()
+    if not blocks and ("\\[" in body or "$$" in body):
+        raise DerivationError("no display formula could be delimited (an unclosed \\[ or $$?)")
+    return blocks
+
+
+# --- the checker --------------------------------------------------------------------------------
+
+_NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?(\s*(\\times|\\cdot)\s*10\^\{?-?\d+\}?)?\s*$")
+_LEAD = re.compile(r"^\s*\\text\{\s*([^{}]*?)\s*\}\s*")
+
+
+_NETWORK_NAME = re.compile(r"_\{\d+-\d+\}")
+
+
+def _is_numeric_work(tex: str) -> bool:
+    parts = [p.strip() for p in lr.split_top(tex, ("=",))]
+    return len(parts) >= 2 and bool(_NUMERIC.match(parts[-1])) and "\\partial" not in tex \
+        and "\\frac{\\partial" not in tex and not re.search(r"[a-z]_\{?[a-z]", tex)
+
+
+@dataclass
+class _Def:
+    params: tuple[sp.Basic, ...]
+    body: sp.Basic
+
+
+class Checker:
+    """Walks the blocks in order, keeping definitions and the current chain."""
+
+    def __init__(self) -> None:
+        self.ctx = lr.Context()
+        self.functions: dict[tuple[str, str], _Def] = {}  # (name, "scalar"|"vector") -> definition
+        self.symbols: dict[sp.Basic, sp.Basic] = {}  # J -> its definition, |y| -> its norm
+        self.indexed: dict[str, _Def] = {}  # "hat_y" -> ŷ_ij's definition over (i, j)
+        self.records: list[Record] = []
+        self.chain: list[tuple[int, str, sp.Basic | None]] = []  # (line, tex, expr) of the chain so far
+        self.constraints: set[str] = set()
+        self.seen: set[str] = set()  # names read in earlier formulas (θ first seen now is undefined)
+        self.seen_now: set[str] = set()
+        self.numeric_from = 0  # the line where numeric work starts, once it does
+
+    # definitions --------------------------------------------------------------------------
+    def expand(self, expr: sp.Basic) -> sp.Basic:
+        """Every defined name replaced by its definition (repeatedly: definitions use others).
+
+        The sums inside a definition get fresh index names: J = Σ_i Σ_j ... used in ∂J/∂z_ij
+        must not sum over the i and j of z_ij."""
+        for _ in range(6):
+            before = expr
+            expr = expr.xreplace({k: _fresh(v) for k, v in self.symbols.items()})
+
+            def call(e: sp.Basic) -> sp.Basic:
+                vector = any(isinstance(a, sp.Symbol) and a.name in self.ctx.vectors for a in e.args)
+                d = (self.functions.get((e.func.__name__, "vector")) if vector else None) or \
+                    self.functions.get((e.func.__name__, "any"))
+                if d is None or len(d.params) != len(e.args):
+                    return e
+                return _fresh(d.body).xreplace(dict(zip(d.params, e.args, strict=True)))
+
+            expr = expr.replace(lambda e: isinstance(e, AppliedUndef), call)
+            for base, d in self.indexed.items():
+                expr = expr.replace(
+                    lambda e, b=base, d=d: isinstance(e, sp.Indexed) and str(e.base.label) == b
+                    and len(e.indices) == len(d.params),
+                    lambda e, d=d: _fresh(d.body).xreplace(dict(zip(d.params, e.indices, strict=True))))
+            if expr == before:
+                break
+        return expr
+
+    def define(self, lhs: sp.Basic, rhs: sp.Basic) -> bool:
+        if lhs.has(sp.Derivative) or not isinstance(rhs, sp.Expr):
+            return False
+        if isinstance(lhs, AppliedUndef) and all(isinstance(a, (sp.Symbol, sp.Indexed)) for a in lhs.args):
+            # J(y, ŷ) = Σ_i ... indexes its arguments: a function of vectors; L(y, ŷ) = max(0, 1 − yŷ)
+            # is a function of numbers, used as L(y_i, ŷ_i) too
+            names = {a.name for a in lhs.args if isinstance(a, sp.Symbol)}
+            kind = "vector" if any(str(ix.base.label) in names for ix in rhs.atoms(sp.Indexed)) else "any"
+            self.functions[(lhs.func.__name__, kind)] = _Def(lhs.args, rhs)
+            self.ctx.functions.add(lhs.func.__name__)
+            if kind == "vector" or len(lhs.args) == 0:
+                self.symbols[sp.Symbol(lhs.func.__name__, real=True)] = lhs  # plain J means J(y, ŷ)
+            return True
+        if isinstance(lhs, sp.Symbol) and lhs.name in self.ctx.vectors:
+            # "Let ŷ = f(x, w)": ŷ is a function of w
+            if rhs.free_symbols & {s for s in rhs.free_symbols if s.name == "w"}:
+                self.constraints.add(f"depends on w:{lhs.name}")
+            return False
+        if isinstance(lhs, sp.Symbol):
+            self.symbols[lhs] = rhs
+            return True
+        if isinstance(lhs, sp.Indexed) and all(isinstance(q, sp.Symbol) for q in lhs.indices):
+            self.indexed[str(lhs.base.label)] = _Def(lhs.indices, rhs)
+            return True
+        return False
+
+    # reading ------------------------------------------------------------------------------------
+    def read(self, tex: str) -> sp.Basic:
+        expr = lr.read(tex, self.ctx)
+        self.seen_now |= {x.name for x in expr.free_symbols if isinstance(x, sp.Symbol)}
+        for d in expr.atoms(sp.Derivative):  # ∂ŷ_i/∂w: ŷ is a function of w in this document
+            for v in d.variables:
+                if isinstance(v, sp.Symbol) and isinstance(d.expr, sp.Indexed):
+                    self.constraints.add(f"depends on w:{d.expr.base.label}")
+        return expr
+
+    def judge(self, a: sp.Basic, b: sp.Basic) -> Any:
+        return verify(self.expand(a), self.expand(b), constraints=tuple(sorted(self.constraints)))
+
+    # one block ----------------------------------------------------------------------------------
+    def block(self, blk: Block) -> None:
+        self.seen |= self.seen_now
+        self.seen_now = set()
+        tex = blk.tex.strip()
+        if _NETWORK_NAME.search(tex) or _is_numeric_work(tex):
+            # part-3 style numeric work (w_{11-1} = 0.36, z_{1-1} = ... = 1.3062): a worksheet's job
+            if not self.numeric_from:
+                self.numeric_from = blk.line
+                self.records.append(Record(blk.line, "note", "", detail=(
+                    "numeric work (values of a network's quantities) is not graded as a derivation; "
+                    "grade it as a worksheet (chainrule check WORKSHEET.toml)")))
+            return
+        struck = "\\cancel{" in tex
+        if struck:
+            self.records.append(Record(blk.line, "note", "", detail="struck-out work (\\cancel) ignored"))
+        tex, remark = _split_remark(tex)
+        if re.search(r"\\sum_?\{?\s*[a-z]\s*\}?\s*y_\{?[a-z]+\}?\s*=\s*1", remark + " " + tex):
+            # "i.e. Σ_j y_ij = 1", "[∵ Σ_v y_iv = 1]": a one-hot target, assumed from here on
+            if "rows_sum_to_one" not in self.constraints:
+                self.constraints.add("rows_sum_to_one")
+                self.records.append(Record(blk.line, "definition", "", "Σ_j y_ij", "1",
+                                           detail="assumed from here on: each row of y sums to 1"))
+            if not remark:
+                return
+        for name, value in _remark_definitions(remark):
+            self._definition_from_text(blk.line, name, value)
+        lead, tex = _lead_words(tex)
+        prose = blk.before.lower()
+        new_claim = False
+        if tex.startswith("\\Rightarrow"):
+            tex, new_claim = tex[len("\\Rightarrow"):].strip(), True
+        if any(w in lead for w in ("hence", "therefore", "then", "i.e")) or "hence" in prose[-40:]:
+            new_claim = True
+        parts: list[str] = []
+        for n, row in enumerate(_aligned_rows(tex)):
+            row = " ".join(lr.split_top(row, ("&",)))  # alignment marks, not the cases' columns
+            pieces = [p.strip() for p in lr.split_top(row, ("=",))]
+            if n and not pieces[0]:
+                pieces = pieces[1:]  # "&= C": the row continues the chain
+            parts += pieces
+        if struck:  # a struck-out expression is not part of the chain
+            parts = [p for p in parts if "\\cancel{" not in p] or [""]
+        continuation = not parts[0]
+        if continuation:
+            parts = parts[1:]
+            if not self.chain:
+                self.records.append(Record(blk.line, "step", NOT_CHECKED,
+                                           rhs=_short(parts[0] if parts else ""),
+                                           how="a line starting with = with nothing before it"))
+                return
+        elif not new_claim and len(parts) >= 2 and ("let" in lead or self._is_definition(parts[0])):
+            self._definition(blk.line, parts)
+            return
+        if len(parts) == 1 and not continuation:
+            self._close_chain()
+            self.chain = [(blk.line, parts[0], self._try_read(parts[0]))]
+            return
+        if not continuation:
+            self._close_chain()
+            self.chain = []
+        for k, part in enumerate(parts):
+            if _NUMERIC.match(part) and k > 0:
+                continue  # numeric work: graded as a worksheet, not here
+            expr = self._try_read(part)
+            if not self.chain:
+                self.chain = [(blk.line, part, expr)]
+                continue
+            self._step(blk.line, part, expr)
+
+    def _is_definition(self, lhs_tex: str) -> bool:
+        try:
+            lhs = lr.read(lhs_tex, self.ctx)
+        except lr.Unreadable:
+            return False
+        if lhs.has(sp.Derivative):
+            return False
+        if isinstance(lhs, AppliedUndef):
+            return True
+        if isinstance(lhs, sp.Symbol) and lhs.name not in lr.INDEX_LETTERS:
+            return True
+        if isinstance(lhs, sp.Indexed) and str(lhs.base.label) not in self.indexed and \
+                all(isinstance(q, sp.Symbol) for q in lhs.indices) and str(lhs.base.label) != "y":
+            return True
+        return False
+
+    def _definition(self, line: int, parts: list[str]) -> None:
+        self._close_chain()
+        lhs = self._try_read(parts[0])
+        readable = [(p, self._try_read(p)) for p in parts[1:]]
+        readable = [(p, e) for p, e in readable if e is not None]
+        if lhs is None or not readable:
+            self.records.append(Record(line, "definition", NOT_CHECKED, _short(parts[0]), _short(parts[-1]),
+                                       how="could not read it"))
+            return
+        # the steps inside a definition (L = Σ max(...) = Σ L(y_i, ŷ_i)) use the definitions before it
+        self.chain = [(line, readable[0][0], readable[0][1])]
+        for p, e in readable[1:]:
+            self._step(line, p, e)
+        # J = cos θ = Σ y_i ŷ_i / ...: the last form that says what the name is, not another name
+        body = readable[-1][1]
+        for _, e in reversed(readable):
+            if not (e.free_symbols - set(self.symbols)) <= {lhs} and not isinstance(e, sp.Symbol):
+                body = e
+                break
+        readable = [(readable[0][0], body)]
+        if isinstance(lhs, AppliedUndef) and any(isinstance(a, sp.Symbol) for a in lhs.args):
+            for a in lhs.args:  # J(y, ŷ): y and ŷ are vectors when the body indexes them
+                if isinstance(a, sp.Symbol) and any(str(ix.base.label) == a.name
+                                                    for ix in readable[0][1].atoms(sp.Indexed)):
+                    self.ctx.vectors.add(a.name)
+        self.define(lhs, readable[0][1])
+        self.records.append(Record(line, "definition", "", show(lhs), show(readable[0][1])))
+        self.chain = []
+
+    def _definition_from_text(self, line: int, name: str, value: str) -> None:
+        try:
+            lhs, rhs = lr.read(name, self.ctx), lr.read(value, self.ctx)
+        except lr.Unreadable:
+            return
+        if self.define(lhs, rhs):
+            self.records.append(Record(line, "definition", "", show(lhs), show(rhs)))
+
+    def _try_read(self, tex: str) -> sp.Basic | None:
+        try:
+            return self.read(tex)
+        except lr.Unreadable as exc:
+            self._last_error = str(exc)
+            return None
+        except (ValueError, TypeError, RecursionError) as exc:  # SymPy on odd input
+            self._last_error = f"SymPy could not build it ({type(exc).__name__})"
+            return None
+
+    def _step(self, line: int, tex: str, expr: sp.Basic | None) -> None:
+        prev_line, prev_tex, prev = self.chain[-1]
+        rec = Record(line, "step", NOT_CHECKED, _short(prev_tex), _short(tex))
+        if expr is not None and not isinstance(expr, sp.Expr):
+            self._last_error = f"it reads as {show(expr)}, a comparison, not an expression"
+            expr = None
+        if expr is None or prev is None:
+            rec.how = "could not read " + ("this line" if expr is None else "the line before") + \
+                f": {getattr(self, '_last_error', '')}"
+        elif self._undefined(prev, expr):
+            rec.how = f"{', '.join(self._undefined(prev, expr))} is not defined"
+        else:
+            v = self.judge(prev, expr)
+            if v.ok:
+                rec.verdict, rec.how = FOLLOWS, _how(v)
+            elif v.status == DIFFERS:
+                earlier = self._earlier(expr)
+                if earlier is not None:
+                    rec.verdict, rec.how = FOLLOWS, _how(earlier[1])
+                    rec.follows_from_line = earlier[0]
+                    rec.detail = f"from line {earlier[0]} (not from the line before, which is wrong)"
+                else:
+                    rec.verdict = WRONG
+                    rec.how = v.describe()
+                    rec.detail = self._dropped(prev, expr)
+            else:
+                rec.how = v.describe()
+        self.records.append(rec)
+        self.chain.append((line, tex, expr))
+
+    def _undefined(self, a: sp.Basic, b: sp.Basic) -> list[str]:
+        """Plain names (θ) that one side has, the other has not, and the document never defined."""
+        def names(e: sp.Basic) -> set[str]:
+            e = self.expand(e)
+            return {s.name for s in e.free_symbols if isinstance(s, sp.Symbol) and not s.is_integer}
+        na, nb = names(a), names(b)
+        return sorted((na ^ nb) - {"w"} - {str(s) for s in self.symbols} - self.seen)
+
+    def _earlier(self, expr: sp.Basic):
+        for line, _, e in reversed(self.chain[:-1]):
+            if e is None:
+                continue
+            v = self.judge(e, expr)
+            if v.ok:
+                return line, v
+        return None
+
+    def _dropped(self, a: sp.Basic, b: sp.Basic) -> str:
+        """What turns b back into a, where it is simple: a sign, a factor, or one term."""
+        a, b = self.expand(a), self.expand(b)
+        cons = tuple(sorted(self.constraints))
+        sizes = [s for s in (a.free_symbols | b.free_symbols)
+                 if isinstance(s, sp.Symbol) and s.name in lr.SIZE_NAMES]
+        for factor, words in [(-1, "a minus sign")] + [(f, f"a factor {show(f)}") for f in (
+                2, sp.Rational(1, 2), *sizes, *(1 / s for s in sizes))]:
+            if verify(a, factor * b, constraints=cons, points=3, prove=False).ok:
+                return f"{words} was lost (the line before is {show(factor)} times this one)"
+        for term in sp.Add.make_args(sp.expand(a)) if isinstance(sp.expand(a), sp.Add) else ():
+            if verify(a - term, b, constraints=cons, points=3, prove=False).ok:
+                return f"the term {show(term)} was dropped"
+        for term in sp.Add.make_args(sp.expand(b)) if isinstance(sp.expand(b), sp.Add) else ():
+            if verify(a, b - 2 * term, constraints=cons, points=3, prove=False).ok:
+                return f"a minus sign was dropped: the term {show(term)} should be {show(-term)}"
+        return ""
+
+    def _close_chain(self) -> None:
+        """A chain that started from a derivative: its last line against that derivative."""
+        if len(self.chain) < 3:
+            return
+        line0, tex0, first = self.chain[0]
+        line, tex, last = self.chain[-1]
+        if first is None or last is None or not first.has(sp.Derivative):
+            return
+        if any(r.kind == "step" and r.verdict == WRONG for r in self.records
+               if r.line >= line0):  # only worth saying when a step in the chain went wrong
+            v = self.judge(first, last)
+            rec = Record(line, "result", FOLLOWS if v.ok else (WRONG if v.status == DIFFERS else NOT_CHECKED),
+                         _short(tex0), _short(tex), how=_how(v) if v.ok else v.describe())
+            self.records.append(rec)
+
+    def finish(self) -> None:
+        self._close_chain()
+
+
+def _fresh(body: sp.Basic) -> sp.Basic:
+    """The summation indices of ``body`` renamed to fresh dummies."""
+    def rename(S: sp.Sum) -> sp.Sum:
+        new = {lim[0]: sp.Dummy(lim[0].name, **lr.INDEX) for lim in S.limits}
+        return sp.Sum(S.function.xreplace(new), *[(new[v], lo, hi) for v, lo, hi in S.limits])
+
+    return body.replace(lambda e: isinstance(e, sp.Sum), rename) if body.has(sp.Sum) else body
+
+
+def _how(v) -> str:
+    if v.status == PROVED:
+        return "proved"
+    if v.status == NUMERIC:
+        return f"checked numerically at {v.points} points"
+    return v.describe()
+
+
+def _short(tex: str) -> str:
+    return " ".join(tex.split())[:120]
+
+
+def _split_remark(tex: str) -> tuple[str, str]:
+    parts = lr.split_top(tex, ("\\quad", "\\qquad"))
+    return parts[0].strip(), " ".join(parts[1:])
+
+
+def _remark_definitions(remark: str) -> list[tuple[str, str]]:
+    """``|y| &= \\sqrt{...}`` rows written beside a line."""
+    out = []
+    m = re.search(r"\\begin\{aligned\}(.*?)\\end\{aligned\}", remark, re.S)
+    if m:
+        for row in m.group(1).split("\\\\"):
+            if "=" in row:
+                name, _, value = row.replace("&", "").partition("=")
+                out.append((name.strip(), value.strip()))
+    return out
+
+
+def _lead_words(tex: str) -> tuple[str, str]:
+    words = []
+    while True:
+        m = _LEAD.match(tex)
+        if not m or tex[m.end():].startswith("("):  # \text{ReLU}(x) is a function, not a word
+            return " ".join(words).lower(), tex.strip()
+        words.append(m.group(1))
+        tex = tex[m.end():]
+
+
+def _aligned_rows(tex: str) -> list[str]:
+    m = re.fullmatch(r"\s*\\begin\{aligned\}(.*)\\end\{aligned\}\s*", tex, re.S)
+    if not m:
+        return [tex]
+    return [r for r in lr.split_top(m.group(1), ("\\\\",)) if r.strip()]
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+def check_derivation(path: str | Path) -> DerivationReport:
+    """Grade the derivation in ``path`` (``.md`` or ``.tex``); see the module doc.
+
+    Raises ``DerivationError`` (a ``ValueError``, one line with the line number) when the file
+    cannot be used at all, ``OSError`` when it cannot be read.
+    """
+    path = Path(path)
+    source = path.read_text(encoding="utf-8")
+    blocks = latex_blocks(source) if path.suffix.lower() in (".tex", ".latex") else markdown_blocks(source)
+    if not blocks:
+        raise DerivationError(f"{path}: no display math ($$ ... $$) found")
+    checker = Checker()
+    for blk in blocks:
+        try:
+            checker.block(blk)
+        except lr.Unreadable as exc:
+            checker.records.append(Record(blk.line, "step", NOT_CHECKED, how=str(exc)))
+            checker.chain = []
+    checker.finish()
+    return DerivationReport(str(path), checker.records)
+
+
+__all__ = ["DerivationError", "DerivationReport", "Record", "check_derivation", "FOLLOWS", "WRONG",
+           "NOT_CHECKED", "UNKNOWN", "value_at"]

@@ -1,0 +1,497 @@
+"""LaTeX as students write derivations, read into SymPy: one adapter over latex2sympy2_extended.
+
+Why that parser: of the 223 expressions between the ``=`` signs of parts 1 and 2 of the
+reference solution, latex2sympy2_extended 1.11 reads 56 as they stand, SymPy 1.14's
+``parse_latex(backend="lark")`` 16, and SymPy's ANTLR backend none (it needs
+antlr4-python3-runtime 4.11 exactly; latex2sympy2_extended itself needs 4.13, so the two cannot
+share an environment). Measured once, by splitting each ``$$`` block at ``=`` and calling each
+parser on each piece. With the pre-processing below, the checker reads 61 of the 67 steps of
+parts 1 and 2 (``tests/test_derivation_check.py``).
+
+The pre-processing is only what the notation of a derivation needs and the parser lacks:
+
+* ``\\frac{\\partial}{\\partial x}(...)`` and ``\\frac{\\partial A}{\\partial z_{ij}}`` become
+  placeholder functions (the parser does not take a subscripted variable there) and then
+  ``sp.Derivative``; ``\\frac{\\partial f}{\\partial w}`` of a function f means ∂f(w)/∂w;
+* ``\\hat{y}`` is a name of its own (ŷ, ``hat_y``), and ``y_{ij}``, ``\\hat{y}_i``, ``z_{uv}``
+  are elements ``y[i, j]`` of indexed bases, so that sums over them and derivatives with
+  respect to them mean what they say (∂z_uv/∂z_ij = δ_ui δ_vj);
+* ``\\sum_{v \\neq j}`` is the sum over v from 1 to the size that v ran to before, without
+  the term v = j; ``\\sum_v`` is the sum over all v;
+* ``\\begin{cases}`` becomes ``Piecewise`` (``else``, ``elsewhere`` and ``otherwise`` are the
+  last case; ``u = i, v \\neq j`` is a condition on indices);
+* ``\\log`` is the natural logarithm; ``|y|`` of a vector is its Euclidean norm;
+* function names (σ, ReLU, and any the document defines, such as J or CE) are functions;
+* ``\\left``/``\\right``, spacing, ``\\text{...}`` remarks and ``\\cancel{...}`` (struck-out
+  work, reported by the caller) are dropped.
+
+``read(tex, context)`` returns a SymPy expression or raises ``Unreadable`` saying what it could
+not read.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+INDEX = dict(integer=True, positive=True)
+INDEX_LETTERS = set("ijkuvlt")
+SIZE_NAMES = {"n", "m", "c", "C", "N", "M"}
+
+
+class Unreadable(ValueError):
+    """What could not be read, in words (one line)."""
+
+
+@dataclass
+class Context:
+    """What the document has told the reader so far.
+
+    ``functions``: names used as functions (σ, ReLU, J...); ``sizes``: the upper limit each
+    summation index last ran to (``\\sum_{v \\neq j}`` reuses it); ``vectors``: names used with
+    indices (so ``|y|`` is a norm).
+    """
+
+    functions: set[str] = field(default_factory=lambda: {"sigma", "ReLU", "f", "g", "CE", "J", "L"})
+    sizes: dict[str, Any] = field(default_factory=dict)
+    vectors: set[str] = field(default_factory=set)
+
+
+# --- small LaTeX scanning helpers ------------------------------------------------------------
+
+def group_end(s: str, start: int, open_: str = "{", close: str = "}") -> int:
+    """Index just past the group opening at ``s[start]`` (braces, or parentheses)."""
+    depth = 0
+    i = start
+    while i < len(s):
+        if s.startswith("\\left" + open_, i):
+            depth += 1
+            i += 5 + len(open_)
+            continue
+        if s.startswith("\\right" + close, i):
+            depth -= 1
+            i += 6 + len(close)
+            if depth == 0:
+                return i
+            continue
+        ch = s[i]
+        if ch == open_:
+            depth += 1
+        elif ch == close:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise Unreadable(f"unbalanced {open_}{close} in {s.strip()[:60]!r}")
+
+
+def strip_command(s: str, name: str, keep: bool = False) -> str:
+    """Remove ``\\name{...}`` (its argument kept when ``keep``)."""
+    out = []
+    i = 0
+    token = "\\" + name + "{"
+    while True:
+        k = s.find(token, i)
+        if k < 0:
+            out.append(s[i:])
+            return "".join(out)
+        out.append(s[i:k])
+        end = group_end(s, k + len(token) - 1)
+        if keep:
+            out.append(s[k + len(token):end - 1])
+        i = end
+
+
+def split_top(s: str, seps: tuple[str, ...]) -> list[str]:
+    """Split at separators outside any braces, parentheses or ``\\begin...\\end`` environment."""
+    parts, depth, last, i = [], 0, 0, 0
+    while i < len(s):
+        ch = s[i]
+        if s.startswith("\\begin{", i) or s.startswith("\\end{", i):
+            depth += 1 if s.startswith("\\begin{", i) else -1
+            i = s.index("}", i) + 1
+            continue
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        elif depth == 0:
+            for sep in seps:
+                if s.startswith(sep, i) and not (sep == "=" and i > 0 and s[i - 1] in "<>!\\"):
+                    parts.append(s[last:i])
+                    i += len(sep)
+                    last = i
+                    break
+            else:
+                i += 1
+                continue
+            continue
+        i += 1
+    parts.append(s[last:])
+    return parts
+
+
+_SPACING = re.compile(r"\\(left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle)(?![a-zA-Z])|\\[,;:!]")
+
+
+def clean(tex: str) -> str:
+    """Spacing, sizing, remarks and struck-out work removed."""
+    tex = strip_command(tex, "cancel")
+    tex = _SPACING.sub(" ", tex)
+    tex = tex.replace("\\mathcal{J}", "J").replace("\\mathrm", "\\text").replace("\\operatorname", "\\text")
+    tex = re.sub(r"\\text\{\s*(ReLU)\s*\}", r"\\text{ReLU}", tex)
+    tex = re.sub(r"\\text\{(?!ReLU\})[^{}]*\}", " ", tex)  # remarks
+    tex = tex.replace("\\cdot", "\\cdot ").replace("\\times", "\\cdot ")
+    return re.sub(r"\s+", " ", tex).strip().rstrip(".,;")
+
+
+# --- the reader -----------------------------------------------------------------------------
+
+class _Pre:
+    """One expression's pre-processing: placeholders and what they stand for."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.derivatives: list[tuple[str, str]] = []  # (operand or "", variable) per D-token
+        self.cases: list[sp.Basic] = []
+        self.excluded: list[tuple[str, str]] = []  # \sum_{v \neq j}: (v, j)
+        self.calls: list[tuple[str, list[str]]] = []  # function name, argument LaTeX
+
+    def token(self, kind: str, k: int) -> str:
+        return f"\\text{{{kind}{k}}}"
+
+
+def read(tex: str, ctx: Context | None = None) -> sp.Basic:
+    """One expression (no ``=``) to SymPy; raises ``Unreadable``."""
+    ctx = ctx or Context()
+    pre = _Pre(ctx)
+    s = clean(tex)
+    if not s:
+        raise Unreadable("an empty expression")
+    s = _cases(s, pre)
+    s = _derivatives(s, pre)
+    s = _sums(s, pre)
+    s = _functions(s, pre)
+    # ŷ_{uv}(1 − ŷ_{uv}) is a product, not a function ŷ_uv applied to 1 − ŷ_uv
+    def product(m: re.Match) -> str:
+        args = s[m.end():group_end(s, m.end() - 1, "(", ")") - 1]
+        call = m.group(1) in pre.ctx.functions or len(split_top(args, (",",))) > 1  # L_s(y_j, ŷ_j)
+        return m.group(1) + (" (" if call else " \\cdot (")
+
+    s = re.sub(r"(?<![A-Za-z\\])((?:[A-Za-z]|\\hat\{y\})(?:_\{[^{}]*\}|_[A-Za-z0-9]))\s*\(", product, s)
+    s = s.replace("\\hat{y}", "\\upsilon").replace("\\hat y", "\\upsilon")
+    if "\\hat" in s:
+        raise Unreadable(f"a hat other than ŷ in {tex.strip()[:60]!r}")
+    if "\\langle" in s or "\\dots" in s or "\\ldots" in s or "\\begin" in s:
+        raise Unreadable(f"a vector written out, not an expression: {tex.strip()[:60]!r}")
+    expr = _parse(s, tex)
+    return _post(expr, pre, ctx, tex)
+
+
+def _parse(s: str, original: str) -> sp.Basic:
+    from latex2sympy2_extended import latex2sympy
+    from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+    try:
+        return latex2sympy(
+            s,
+            normalization_config=NormalizationConfig(basic_latex=False, units=False,
+                                                     malformed_operators=False,
+                                                     nits=False, boxed="none", equations=False),
+            conversion_config=ConversionConfig(interpret_as_mixed_fractions=False, lowercase_symbols=False))
+    except Exception as exc:  # the parser raises its own exception types; all mean "unreadable"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Unreadable(f"the LaTeX parser could not read {original.strip()[:70]!r} "
+                         f"({first[:60]})") from None
+
+
+def _cases(s: str, pre: _Pre) -> str:
+    while True:
+        k = s.find("\\begin{cases}")
+        if k < 0:
+            return s
+        end = s.find("\\end{cases}", k)
+        if end < 0:
+            raise Unreadable("\\begin{cases} without \\end{cases}")
+        body = s[k + len("\\begin{cases}"):end]
+        pieces = []
+        for row in body.split("\\\\"):
+            if not row.strip():
+                continue
+            expr, _, cond = row.partition("&")
+            pieces.append((read(expr, pre.ctx), _condition(cond, pre.ctx)))
+        if not pieces:
+            raise Unreadable("an empty \\begin{cases}")
+        if pieces[-1][1] is not sp.true:
+            pieces.append((sp.nan, True))
+        pre.cases.append(sp.Piecewise(*pieces, evaluate=False))
+        s = s[:k] + f" {pre.token('P', len(pre.cases) - 1)} " + s[end + len("\\end{cases}"):]
+
+
+def _condition(cond: str, ctx: Context):
+    raw = cond.strip()
+    words = re.sub(r"\\text\{([^{}]*)\}", r"\1", raw).strip().rstrip(".").lower().replace(" ", "")
+    if words in ("else", "elsewhere", "otherwise", ""):
+        return sp.true
+    parts = [p for p in split_top(raw, (",", "\\text{ and }", "\\text{and}")) if p.strip()]
+    out = []
+    for p in parts:
+        rel = read(p.replace("\\neq", "\\ne "), ctx) if "\\neq" not in p else None
+        if rel is None:
+            a, b = p.split("\\neq", 1)
+            rel = sp.Ne(read(a, ctx), read(b, ctx))
+        if isinstance(rel, sp.Eq) or isinstance(rel, sp.core.relational.Relational):
+            out.append(rel)
+        else:
+            raise Unreadable(f"a condition that is not a comparison: {p.strip()!r}")
+    return sp.And(*out)
+
+
+_PARTIAL_OP = re.compile(r"\\frac\{\s*\\partial\s*\}\{\s*\\partial\s*")
+_PARTIAL_FRAC = re.compile(r"\\frac\{\s*\\partial\s*(?=[^}\s])")
+
+
+def _derivatives(s: str, pre: _Pre) -> str:
+    """∂/∂x (operand) and ∂A/∂x as placeholder functions ``\\text{Dk}(operand)``."""
+    out = s
+    while True:
+        m = _PARTIAL_OP.search(out)
+        if m:
+            var_end = _var_end(out, m.end())
+            var = out[m.end():var_end - 1].strip()
+            rest_start = var_end
+            operand, after = _operand(out, rest_start)
+            pre.derivatives.append((operand, var))
+            out = out[:m.start()] + f" {pre.token('D', len(pre.derivatives) - 1)} " + out[after:]
+            continue
+        m = _PARTIAL_FRAC.search(out)
+        if m:
+            num_end = group_end(out, m.start() + len("\\frac"))
+            numerator = out[m.start() + len("\\frac{"):num_end - 1].strip()
+            assert numerator.startswith("\\partial")
+            numerator = numerator[len("\\partial"):].strip()
+            if out[num_end] != "{" or not out[num_end + 1:].lstrip().startswith("\\partial"):
+                raise Unreadable(f"a derivative without \\partial below: {s[:60]!r}")
+            den_end = group_end(out, num_end)
+            var = out[num_end + 1:den_end - 1].strip()[len("\\partial"):].strip()
+            if numerator.startswith("(") and numerator.endswith(")"):
+                numerator = numerator[1:-1]
+            pre.derivatives.append((numerator, var))
+            out = out[:m.start()] + f" {pre.token('D', len(pre.derivatives) - 1)} " + out[den_end:]
+            continue
+        return out
+
+
+def _var_end(s: str, start: int) -> int:
+    """End (past the closing brace) of the ``\\partial VAR}`` of ``\\frac{\\partial}{\\partial VAR}``."""
+    depth = 1
+    i = start
+    while i < len(s):
+        if s[i] == "{":
+            depth += 1
+        elif s[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise Unreadable("unbalanced braces in a derivative")
+
+
+_FUNC_HEAD = re.compile(r"\s*(\\cdot\s*)?(\\[a-zA-Z]+(\^\{?\d\}?)?|\\text\{[A-Za-z]+\}"
+                        r"|[A-Za-z](_\{?[A-Za-z0-9]+\}?)?)\s*\(")
+
+
+def _operand(s: str, start: int) -> tuple[str, int]:
+    """What ∂/∂x applies to: a parenthesised group, |...|, a function application, or the rest
+    of the term (up to the next + or − outside brackets)."""
+    i = start
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if s.startswith("\\cdot", i):
+        i += len("\\cdot")
+        while i < len(s) and s[i] == " ":
+            i += 1
+    if i < len(s) and s[i] == "(":
+        end = group_end(s, i, "(", ")")
+        return _with_power(s, s[i + 1:end - 1], end, paren=True)
+    if i < len(s) and s[i] == "|":
+        end = s.find("|", i + 1)
+        if end < 0:
+            raise Unreadable("an unclosed |")
+        return _with_power(s, s[i:end + 1], end + 1)
+    m = _FUNC_HEAD.match(s, i)
+    if m:
+        end = group_end(s, m.end() - 1, "(", ")")
+        return s[i:end].replace("\\cdot", "", 1) if m.group(1) else s[i:end], end
+    # the rest of the term
+    depth, j = 0, i
+    while j < len(s):
+        ch = s[j]
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and ch in "+-" and j > i:
+            break
+        j += 1
+    if j == i:
+        raise Unreadable("∂/∂x with nothing to differentiate")
+    return s[i:j], j
+
+
+def _with_power(s: str, operand: str, end: int, paren: bool = False) -> tuple[str, int]:
+    """∂/∂w (y − ŷ)^2 differentiates the square, not y − ŷ."""
+    m = re.match(r"\s*\^\s*(\{[^{}]*\}|\w)", s[end:])
+    if not m:
+        return operand, end
+    base = f"({operand})" if paren else operand
+    return base + "^" + m.group(1), end + m.end()
+
+
+_SUM_NEQ = re.compile(r"\\sum_\{\s*([a-z])\s*\\neq\s*([a-z])\s*\}")
+_SUM_BARE = re.compile(r"\\sum_(?:\{\s*([a-z])\s*\}|([a-z]))(?!\s*=)(?![^\\]*\^)")
+_SUM_FULL = re.compile(r"\\sum_\{\s*([a-z])\s*=\s*1\s*\}\^\{?\s*([A-Za-z0-9]+)\s*\}?")
+
+
+def _sums(s: str, pre: _Pre) -> str:
+    for m in _SUM_FULL.finditer(s):
+        pre.ctx.sizes[m.group(1)] = m.group(2)
+
+    def neq(m: re.Match) -> str:
+        v, j = m.group(1), m.group(2)
+        pre.excluded.append((v, j))
+        size = pre.ctx.sizes.get(v, "n")
+        return f"\\sum_{{{v}=1}}^{{{size}}} \\text{{X{len(pre.excluded) - 1}}}"
+
+    s = _SUM_NEQ.sub(neq, s)
+
+    def bare(m: re.Match) -> str:
+        v = m.group(1) or m.group(2)
+        return f"\\sum_{{{v}=1}}^{{{pre.ctx.sizes.get(v, 'n')}}}"
+
+    return re.sub(r"\\sum_(?:\{\s*([a-z])\s*\}|([a-z]))(?=\s*[^\s^=])", bare, s)
+
+
+_FUNC_TEX = {"\\sigma": "sigma", "\\text{ReLU}": "ReLU"}
+
+
+def _functions(s: str, pre: _Pre) -> str:
+    """Function applications as atoms ``\\text{Ck}``, their arguments read separately (the
+    parser takes ``name(...)`` for a product when the argument holds parentheses)."""
+    names = dict(_FUNC_TEX)
+    for name in pre.ctx.functions:
+        if re.fullmatch(r"[A-Za-z]+(_[A-Za-z])?", name) and name not in ("sigma", "ReLU"):
+            names[name] = name
+    pattern = "|".join(re.escape(t) if t.startswith("\\")
+                       else r"(?<![\\A-Za-z{])" + re.escape(t) + r"(?![A-Za-z_])"
+                       for t in sorted(names, key=len, reverse=True))
+    out, i = [], 0
+    for m in re.finditer(rf"({pattern})\s*\(", s):
+        if m.start() < i:
+            continue
+        end = group_end(s, m.end() - 1, "(", ")")
+        args = split_top(s[m.end():end - 1], (",",))
+        pre.calls.append((names[m.group(1)], args))
+        out.append(s[i:m.start()])
+        out.append(f" {pre.token('C', len(pre.calls) - 1)} ")
+        i = end
+    out.append(s[i:])
+    return "".join(out)
+
+
+def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
+    # log means the natural logarithm in a derivation
+    expr = expr.xreplace({sp.log(10): sp.Integer(1)}) if expr.has(sp.log) else expr
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and len(e.args) == 2,
+                        lambda e: sp.log(e.args[0]))
+    expr = _symbols(expr, ctx)
+    # placeholders back: C (a call), D (a derivative), P (cases), X (a sum's excluded term)
+    def atom(sym: sp.Symbol) -> sp.Basic | None:
+        m = re.fullmatch(r"(?:\\text\{)?([CDPX])(\d+)\}?", sym.name)
+        if not m:
+            return None
+        kind, k = m.group(1), int(m.group(2))
+        if kind == "C":
+            name, args = pre.calls[k]
+            return sp.Function(name)(*(read(a, ctx) for a in args))
+        if kind == "D":
+            operand, var = pre.derivatives[k]
+            v = _symbols(_parse(_prepare_var(var), original), ctx)
+            body = _apply_bare_functions(read(operand, ctx) if operand else sp.Integer(1), v, ctx)
+            if isinstance(v, sp.Symbol):  # ∂/∂f of σ(f(w)): the variable is f(w)
+                apps = [a for a in body.atoms(sp.core.function.AppliedUndef) if a.func.__name__ == v.name]
+                if apps:
+                    v = apps[0]
+            return sp.Derivative(body, v, evaluate=False)
+        if kind == "P":
+            return pre.cases[k]
+        v, j = pre.excluded[k]
+        return 1 - sp.KroneckerDelta(sp.Symbol(v, **INDEX), sp.Symbol(j, **INDEX))
+
+    sub = {}
+    for sym in expr.free_symbols:
+        if isinstance(sym, sp.Symbol):
+            got = atom(sym)
+            if got is not None:
+                sub[sym] = got
+    expr = expr.xreplace(sub)
+    leftover = [str(s) for s in expr.free_symbols if "\\" in str(s)]
+    if leftover:
+        raise Unreadable(f"{leftover[0]} in {original.strip()[:60]!r}")
+    return expr
+
+
+def _prepare_var(var: str) -> str:
+    return var.replace("\\hat{y}", "\\upsilon")
+
+
+def _apply_bare_functions(body: sp.Basic, var: sp.Basic, ctx: Context) -> sp.Basic:
+    """∂f/∂w with f a function: ∂f(w)/∂w."""
+    for s in list(body.free_symbols):
+        if isinstance(s, sp.Symbol) and s.name in ("f", "g") and not isinstance(var, sp.Indexed):
+            body = body.xreplace({s: sp.Function(s.name)(var)})
+    return body
+
+
+_SUBSCRIPTED = re.compile(r"^(upsilon|[A-Za-z])_\{?([A-Za-z0-9]+)\}?$")
+
+
+def _symbols(expr: sp.Basic, ctx: Context) -> sp.Basic:
+    """Names to what they are: y_{ij} -> y[i, j], ŷ -> hat_y, i -> an integer index."""
+    sub: dict[sp.Basic, sp.Basic] = {}
+    bound = {lim[0] for S in expr.atoms(sp.Sum) for lim in S.limits}  # Σ_i binds the i of y_i
+    for s in expr.free_symbols | bound:
+        if not isinstance(s, sp.Symbol):
+            continue
+        name = s.name.replace("hat{y}", "upsilon")
+        m = _SUBSCRIPTED.match(name)
+        if m and (m.group(2).isalpha() or m.group(2).isdigit()):
+            base = "hat_y" if m.group(1) == "upsilon" else m.group(1)
+            idx = m.group(2)
+            letters = list(idx) if idx.isalpha() else [int(idx)]
+            indices = [sp.Symbol(q, **INDEX) if isinstance(q, str) else sp.Integer(q) for q in letters]
+            sub[s] = sp.IndexedBase(base, real=True)[tuple(indices)]
+            ctx.vectors.add(base)
+        elif name == "upsilon":
+            sub[s] = sp.Symbol("hat_y", real=True)
+        elif name in INDEX_LETTERS or name in SIZE_NAMES:
+            sub[s] = sp.Symbol(name, **INDEX)
+        elif name.startswith("upsilon"):
+            sub[s] = sp.Symbol(name.replace("upsilon", "hat_y"), real=True)
+        elif "\\" not in name:
+            sub[s] = sp.Symbol(name, real=True)
+    # |y| of a vector is its norm: replaced before y becomes real (|ŷ|² must not become ŷ²)
+    def norm(e):
+        (arg,) = e.args
+        name = "hat_y" if isinstance(arg, sp.Symbol) and arg.name in ("upsilon", "hat{y}") else str(arg)
+        if isinstance(arg, sp.Symbol) and name in ctx.vectors:
+            return sp.Symbol(f"|{name}|", positive=True)
+        return None
+
+    expr = expr.replace(lambda e: isinstance(e, sp.Abs) and norm(e) is not None, norm)
+    return expr.xreplace(sub)
