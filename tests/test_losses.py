@@ -832,3 +832,44 @@ def test_cross_entropy_of_a_non_contiguous_input_matches_torch(make):
     _tf(torch).cross_entropy(make(tt) if make(x).strides[-1] > 0 else tt.flip(1),
                              torch.tensor(target)).backward()
     np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# --- names and aliases: each maps to the function it names ----------------------------------
+
+# PyTorch's class names and the short spellings, with the function each one names (written out
+# here, not read from chainrule's table).
+LOSS_NAMES = [
+    ("L1Loss", "l1_loss"), ("l1", "l1_loss"), ("mae", "l1_loss"), ("MSELoss", "mse_loss"),
+    ("mse", "mse_loss"), ("l2", "l2_loss"), ("HuberLoss", "huber_loss"), ("huber", "huber_loss"),
+    ("hinge", "hinge_loss"), ("svm", "hinge_loss"), ("MultiMarginLoss", "multi_margin_loss"),
+    ("BCELoss", "binary_cross_entropy"), ("bce", "binary_cross_entropy"),
+    ("BCEWithLogitsLoss", "binary_cross_entropy_with_logits"),
+    ("CrossEntropyLoss", "cross_entropy"), ("ce", "cross_entropy"),
+    ("CosineEmbeddingLoss", "cosine_embedding_loss"), ("cross-entropy", "cross_entropy"),
+]
+
+
+@pytest.mark.parametrize("alias,name", LOSS_NAMES)
+def test_every_loss_alias_maps_to_the_function_it_names(alias, name):
+    assert F.get_loss(alias) is getattr(F, name)
+
+
+@pytest.mark.parametrize("alias", ["NLLLoss", "nll", "nll_loss"])
+def test_nll_loss_is_never_cross_entropy(alias):
+    """NLLLoss takes log-probabilities; cross-entropy takes scores: not interchangeable."""
+    if hasattr(F, "nll_loss"):
+        assert F.get_loss(alias) is F.nll_loss
+    else:
+        with pytest.raises(ValueError, match="unknown loss"):
+            F.get_loss(alias)
+
+
+@pytest.mark.parametrize("alias", ["HingeEmbeddingLoss", "SmoothL1Loss", "KLDivLoss", "cosine"])
+def test_a_loss_chainrule_lacks_is_not_mapped_to_a_relative(alias):
+    function = getattr(F, {"HingeEmbeddingLoss": "hinge_embedding_loss", "SmoothL1Loss": "smooth_l1_loss",
+                           "KLDivLoss": "kl_div", "cosine": "cosine_similarity_loss"}[alias], None)
+    if function is not None and function.__name__ in F.LOSSES:
+        assert F.get_loss(alias) is function
+    else:
+        with pytest.raises(ValueError, match="unknown loss"):
+            F.get_loss(alias)

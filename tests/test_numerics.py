@@ -286,3 +286,95 @@ def test_float32_stays_float32_through_every_core_op():
         total = term if total is None else total + term
     total.backward()
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float32
+
+
+# --- VJPs from the output: no cancellation at the extremes (issue 13) ---------------------------
+
+# Each slope against its closed form evaluated from the input in float64 (independent of how
+# chainrule computes it): ELU' = alpha e^x for x <= 0, sigma' = e^-|x| / (1 + e^-|x|)^2,
+# tanh' = 4 e^-2|x| / (1 + e^-2|x|)^2. The old output-based forms (ELU(x) + alpha,
+# sigma (1 - sigma), 1 - tanh^2) gave 0 or percent-level errors at these points.
+def _elu_slope(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, 1.0, 1.3 * np.exp(x))
+
+
+def _sigmoid_slope(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return e / (1 + e) ** 2
+
+
+def _tanh_slope(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-2 * np.abs(x))
+    return 4 * e / (1 + e) ** 2
+
+
+SLOPES = [
+    ("elu", lambda t: F.elu(t, alpha=1.3), _elu_slope, [-40.0, -15.0, -5.0, 1.0]),
+    ("sigmoid", F.sigmoid, _sigmoid_slope, [-30.0, -17.0, -10.0, 10.0, 17.0, 30.0]),
+    ("tanh", F.tanh, _tanh_slope, [-20.0, -9.0, -5.0, 5.0, 9.0, 20.0]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,fn,slope,points", SLOPES, ids=[s[0] for s in SLOPES])
+def test_output_based_slopes_do_not_cancel_at_extremes(name, fn, slope, points, dtype):
+    x = np.array(points, dtype=dtype)
+    t = cr.tensor(x, requires_grad=True)
+    with strict_numerics(under="ignore"):
+        fn(t).sum().backward()
+    expected = slope(x.astype(np.float64))
+    rtol = 1e-14 if dtype == np.float64 else 2e-6  # a few ulp of the dtype
+    np.testing.assert_allclose(t.grad.astype(np.float64), expected, rtol=rtol, atol=0)
+
+
+# --- a mean over zero total weight: NaN loss, zero gradient (PyTorch's values) -------------------
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_with_every_target_ignored_has_zero_gradient(weighted):
+    z = cr.tensor(np.random.default_rng(0).normal(size=(3, 4)), requires_grad=True)
+    kwargs = {"weight": [1.0, 2.0, 0.5, 1.0]} if weighted else {}
+    with strict_numerics():
+        loss = F.cross_entropy(z, np.array([-100, -100, -100]), **kwargs)
+        loss.backward()
+    assert np.isnan(loss.item())  # 0/0, as PyTorch's
+    np.testing.assert_array_equal(z.grad, np.zeros((3, 4)))  # PyTorch's gradient: nothing counts
+    if HAVE_TORCH:
+        tz = torch.tensor(z.data, requires_grad=True)
+        tw = {"weight": torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64)} if weighted else {}
+        TF.cross_entropy(tz, torch.tensor([-100, -100, -100]), **tw).backward()
+        np.testing.assert_array_equal(z.grad, tz.grad.numpy())
+
+
+def test_cross_entropy_score_map_all_ignored_and_label_smoothing_are_zero_gradient():
+    z = cr.tensor(np.random.default_rng(1).normal(size=(2, 3, 2)), requires_grad=True)
+    with strict_numerics():
+        F.cross_entropy(z, np.full((2, 2), 7), ignore_index=7, label_smoothing=0.1).backward()
+    np.testing.assert_array_equal(z.grad, np.zeros((2, 3, 2)))
+
+
+# --- no NumPy warning escapes a backward pass; NaN and inf propagate silently -------------------
+
+BACKWARD_SINGULAR = [
+    ("sqrt at 0", lambda t: cr.sqrt(t), [0.0, 4.0], [np.inf, 0.25]),
+    ("log at 0", lambda t: cr.log(t), [0.0, 2.0], [np.inf, 0.5]),
+    ("1/x at 0", lambda t: 1.0 / t, [0.0, 2.0], [-np.inf, -0.25]),
+    ("x/x at 0", lambda t: t / t, [0.0, 2.0], [np.nan, 0.0]),
+    ("exp overflow", lambda t: cr.exp(t) * 1e300, [1.0, 800.0], [1e300 * np.e, np.inf]),
+]
+
+
+@pytest.mark.parametrize("name,fn,x,expected", BACKWARD_SINGULAR, ids=[b[0] for b in BACKWARD_SINGULAR])
+def test_backward_never_warns_and_propagates_nan_and_inf(name, fn, x, expected):
+    t = cr.tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        out = fn(t).sum()  # the forward follows NumPy (np.log(0) warns there too)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        out.backward()
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-15)
+    if HAVE_TORCH:
+        tt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        tfn = {"sqrt at 0": torch.sqrt, "log at 0": torch.log, "1/x at 0": lambda a: 1.0 / a,
+               "x/x at 0": lambda a: a / a, "exp overflow": lambda a: torch.exp(a) * 1e300}[name]
+        tfn(tt).sum().backward()
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-15)

@@ -27,7 +27,7 @@ import chainrule as cr
 from chainrule import ops
 from chainrule.autodiff import topological_order
 
-NUMPY_NAMES = ("exp", "log", "sqrt", "abs", "maximum", "minimum", "where", "clip", "matmul",
+NUMPY_NAMES = ("exp", "log", "log1p", "sqrt", "abs", "maximum", "minimum", "where", "clip", "matmul",
                "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes", "expand_dims",
                "squeeze", "broadcast_to", "concatenate", "stack")
 
@@ -36,8 +36,31 @@ def _identity(value: Any) -> Any:
     return value
 
 
-CR = types.SimpleNamespace(**{n: getattr(cr, n) for n in NUMPY_NAMES}, const=_identity)
-AG = types.SimpleNamespace(**{n: getattr(anp, n) for n in NUMPY_NAMES}, const=_identity)
+def _selection(index: Any, shape: tuple) -> np.ndarray:
+    """The 0/1 matrix M with M @ a.ravel() == a[index].ravel(): built by indexing positions,
+    so ``M.T @ g`` is the adjoint of indexing (untake) without np.add.at."""
+    positions = np.arange(int(np.prod(shape))).reshape(shape)[index].ravel()
+    return np.eye(int(np.prod(shape)))[positions]
+
+
+def _cr_untake(g: Any, index: Any, shape: tuple) -> Any:
+    return ops.untake(g, index=index, shape=shape)
+
+
+def _cr_setitem(a: Any, index: Any, v: Any) -> Any:
+    out = a * 1.0  # a non-leaf copy: in-place on a leaf that requires grad is an error
+    out[index] = v
+    return out
+
+
+CR_EXTRA = {"untake": _cr_untake, "setitem": _cr_setitem}
+
+
+CR = types.SimpleNamespace(**{n: getattr(cr, n) for n in NUMPY_NAMES}, const=_identity, **CR_EXTRA)
+AG = types.SimpleNamespace(**{n: getattr(anp, n) for n in NUMPY_NAMES}, const=_identity,
+                           untake=lambda g, index, shape: anp.reshape(
+                               anp.dot(_selection(index, shape).T, anp.ravel(g)), shape))
+
 # autograd's VJPs of broadcast_to (new leading axes) and where (broadcast branches) do not
 # reduce back to the input's shape; these spellings compute the same maps and do.
 AG.broadcast_to = lambda x, shape: x + np.zeros(shape)
@@ -83,7 +106,11 @@ def torch_namespace(torch: Any) -> types.SimpleNamespace:
             lo, hi = (None if v is None else torch.as_tensor(v, dtype=x.dtype) for v in (lo, hi))
         return torch.clamp(x, lo, hi)
 
+    def untake(g, index, shape):
+        return (torch.from_numpy(_selection(index, shape)).T @ g.reshape(-1)).reshape(shape)
+
     return types.SimpleNamespace(
+        untake=untake, setitem=_cr_setitem, log1p=torch.log1p,
         exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs,
         maximum=lambda a, b: torch.maximum(*_torch_pair(torch, a, b)),
         minimum=lambda a, b: torch.minimum(*_torch_pair(torch, a, b)),
@@ -170,7 +197,7 @@ def _scalar_cases() -> list[Case]:
          ("pow", "tensor**array-with-0", lambda L, a: a ** L.const(EXPONENTS), ("positive",)),
          ("mul", "tensor*array", lambda L, a: a * L.const(LOWER_23), ())]
     cases = [Case(op, label, fn, ((2, 3),), doms) for op, label, fn, doms in c]
-    # An ndarray on the left defers to the Tensor (chainrule's __array_ufunc__ = None).
+    # An ndarray on the left dispatches to the Tensor (chainrule's __array_ufunc__).
     cases.append(Case("mul", "ndarray*tensor", lambda L, a: L.const(LOWER_23) * a, ((2, 3),),
                       oracles=()))
     return cases
@@ -179,6 +206,7 @@ def _scalar_cases() -> list[Case]:
 def _unary_cases() -> list[Case]:
     fns = [("neg", lambda L, a: -a, "real"), ("exp", lambda L, a: L.exp(a), "real"),
            ("log", lambda L, a: L.log(a), "positive"), ("sqrt", lambda L, a: L.sqrt(a), "positive"),
+           ("log1p", lambda L, a: L.log1p(a), "positive"),
            ("abs", lambda L, a: L.abs(a), "nonzero")]
     return [Case(op, str(shape), fn, (shape,), (dom,)) for op, fn, dom in fns for shape in UNARY_SHAPES]
 
@@ -258,6 +286,19 @@ def _misc_cases() -> list[Case]:
         Case("stack", "axis0", lambda L, a, b: L.stack([a, b]), ((3,), (3,))),
         Case("stack", "axis-1", lambda L, a, b, c: L.stack([a, b, c], axis=-1), ((2, 3),) * 3),
         Case("stack", "0-d", lambda L, a, b: L.stack([a, b]), ((), ())),
+        # untake (getitem's VJP, a primitive so it can be differentiated again): repeated
+        # positions accumulate; the oracles multiply by the transposed selection matrix.
+        Case("untake", "repeated-rows", lambda L, g: L.untake(g, (ROWS_REPEATED,), (4, 5)),
+             ((5, 5),)),
+        Case("untake", "slice", lambda L, g: L.untake(g, (slice(1, 3),), (4, 5)), ((2, 5),)),
+        Case("untake", "pairs", lambda L, g: L.untake(g, (ROWS, COLS), (4, 5)), ((5,),)),
+        # t[index] = v on a copy: torch's setitem is the oracle (autograd has none).
+        Case("setitem", "row", lambda L, a, v: L.setitem(a, 1, v), ((3, 4), (4,)),
+             oracles=("torch",)),
+        Case("setitem", "broadcast-scalar", lambda L, a, v: L.setitem(a, (slice(None), 0), v),
+             ((3, 4), ()), oracles=("torch",)),
+        Case("setitem", "mask", lambda L, a, v: L.setitem(a, L.const(MASK_45), v), ((4, 5), ()),
+             oracles=("torch",)),
         # float64 -> long double and back: exact in both directions, so finite differences work.
         Case("astype", "longdouble", lambda L, a: (a.astype(np.longdouble) * 3).astype(np.float64),
              ((2, 3),), oracles=()),
@@ -472,3 +513,135 @@ def test_broadcast_gradients_reduce_to_input_shape(shapes: Any, op: str, seed: i
              "div": (1.0 / b_full, -a_full / b_full ** 2)}[op]
     np.testing.assert_allclose(a.grad, _reduce_to(w * local[0], sa), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b.grad, _reduce_to(w * local[1], sb), rtol=1e-12, atol=1e-12)
+
+
+# --- every NumPy index form accumulates repeated positions (np.add.at's rule) ---------------
+
+INDEX_FORMS = [
+    ("int", 1),
+    ("negative-int", -1),
+    ("slice", slice(None, None, 2)),
+    ("list", [0, 2, 0]),
+    ("nested-list", [[0, 2], [2, 2]]),
+    ("tuple-of-lists", ([0, 0, 2], [1, 1, 3])),
+    ("nested-tuple", ((0, 0, 2), (1, 1, 3))),
+    ("array", np.array([2, 2, 1, 2])),
+    ("2-d-array", np.array([[0, 0], [1, 0]])),
+    ("bool-mask", np.array([[True, False, True, False], [False, False, True, True],
+                            [True, True, False, False]])),
+    ("bool-rows", np.array([True, False, True])),
+    ("list-and-slice", ([0, 0, 2], slice(1, 3))),
+    ("slice-and-array", (slice(None), np.array([3, 3, 0]))),
+    ("ellipsis-and-list", (Ellipsis, [1, 1])),
+    ("none-and-array", (None, np.array([1, 1]))),
+    ("array-none-array", (np.array([0, 0]), None, np.array([2, 2]))),
+    ("int-and-list", (2, [0, 0, 3])),
+    ("0-d-array", np.array(1)),
+    ("tensor-index", "tensor"),
+]
+
+
+@pytest.mark.parametrize("name,index", INDEX_FORMS, ids=[f[0] for f in INDEX_FORMS])
+def test_every_index_form_accumulates_like_np_add_at(name: str, index: Any) -> None:
+    x = np.arange(12.0).reshape(3, 4)
+    if name == "tensor-index":  # an integer Tensor as the index, with a repeat
+        ours_index, np_index = cr.tensor([1, 1, 0]), np.array([1, 1, 0])
+    else:
+        ours_index, np_index = index, (tuple(np.asarray(i) if isinstance(i, (list, tuple)) else i
+                                             for i in index) if isinstance(index, tuple) else
+                                       np.asarray(index) if isinstance(index, list) else index)
+    t = cr.tensor(x, requires_grad=True)
+    out = t[ours_index]
+    np.testing.assert_array_equal(out.data, x[np_index])
+    g = np.random.default_rng(0).standard_normal(out.shape)
+    out.backward(g)
+    expected = np.zeros_like(x)
+    np.add.at(expected, np_index, g)  # the definition of the adjoint, repeats summed
+    np.testing.assert_array_equal(t.grad, expected)
+    tt = torch.tensor(x, requires_grad=True) if (torch := _torch_or_none()) else None
+    if tt is not None and name not in ("nested-tuple", "none-and-array", "array-none-array"):
+        tidx = (torch.from_numpy(np.asarray(np_index)) if isinstance(np_index, np.ndarray)
+                else tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i
+                           for i in np_index) if isinstance(np_index, tuple) else np_index)
+        tt[tidx].backward(torch.from_numpy(g))
+        np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+
+
+def _torch_or_none() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is an optional oracle
+        return None
+    return torch
+
+
+# --- 0-d tensors wherever NumPy takes them ---------------------------------------------------
+
+ZERO_D = [
+    ("sum-axis0", lambda L, a: L.sum(a, axis=0), lambda a: a.sum(0)),
+    ("sum-axis-1", lambda L, a: L.sum(a, axis=-1, keepdims=True), lambda a: a.sum(-1, keepdim=True)),
+    ("max-axis0", lambda L, a: L.max(a, axis=0), lambda a: a.amax(0)),
+    ("min-axis-1", lambda L, a: L.min(a, axis=-1), lambda a: a.amin(-1)),
+    ("expand_dims", lambda L, a: L.expand_dims(a, 0), lambda a: a.unsqueeze(0)),
+    ("squeeze", lambda L, a: L.squeeze(a), lambda a: a.squeeze()),
+    ("transpose", lambda L, a: L.transpose(a), lambda a: a),
+    ("stack", lambda L, a: L.stack([a, a * 2]), lambda a: torch_stack(a)),
+    ("concatenate-None", lambda L, a: L.concatenate([a, a], axis=None), None),
+    ("reshape", lambda L, a: L.reshape(a, (1, 1)), lambda a: a.reshape(1, 1)),
+    ("broadcast_to", lambda L, a: L.broadcast_to(a, (2,)), lambda a: a.broadcast_to((2,))),
+    ("getitem-()", lambda L, a: a[()], lambda a: a[()]),
+    ("getitem-None", lambda L, a: a[None], lambda a: a[None]),
+    ("mean", lambda L, a: L.mean(a), lambda a: a.mean()),
+    ("matmul-with-1d", lambda L, a: L.matmul(L.reshape(a, (1,)), L.reshape(a, (1,))),
+     lambda a: a.reshape(1) @ a.reshape(1)),
+]
+
+
+def torch_stack(a: Any) -> Any:
+    import torch
+    return torch.stack([a, a * 2])
+
+
+@pytest.mark.parametrize("name,fn,th", ZERO_D, ids=[z[0] for z in ZERO_D])
+def test_zero_d_inputs_forward_and_backward(name: str, fn: Callable, th: Callable | None) -> None:
+    x = np.array(1.75)
+    t = cr.tensor(x, requires_grad=True)
+    out = fn(CR, t)
+    np.testing.assert_array_equal(out.data, fn(np, x))  # NumPy's own result for a 0-d array
+    g = np.full(out.shape, 0.5)
+    out.backward(g)
+    assert t.grad.shape == ()
+    torch = _torch_or_none()
+    if torch is not None and th is not None:
+        tt = torch.tensor(x, requires_grad=True)
+        th(tt).backward(torch.from_numpy(g))
+        np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-15)
+    else:  # by hand: concatenate of [a, a] gives each copy's g back: 0.5 + 0.5
+        assert float(t.grad) == 1.0
+
+
+# --- singular points follow PyTorch -------------------------------------------------------------
+
+# (base, exponent, d/dbase, d/dexponent) from torch 2.13's pow backward (values checked below
+# against torch when it is importable): 0**b for b < 0 gives -inf for both, as PyTorch.
+POW_SINGULAR = [(0.0, -1.0, -np.inf, -np.inf), (0.0, -0.5, -np.inf, -np.inf), (0.0, 0.0, 0.0, 0.0),
+                (0.0, 0.5, np.inf, 0.0), (0.0, 2.0, 0.0, 0.0), (0.0, 1.0, 1.0, 0.0),
+                (-2.0, 0.5, np.nan, np.nan), (-2.0, 2.0, -4.0, np.nan)]
+
+
+@pytest.mark.parametrize("a,b,da,db", POW_SINGULAR)
+def test_pow_at_singular_points_follows_torch(a: float, b: float, da: float, db: float) -> None:
+    import warnings
+    x, y = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    with np.errstate(all="ignore"):  # the forward is NumPy's (0 ** -1 warns there too)
+        out = x ** y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the backward pass never warns
+        out.backward()
+    np.testing.assert_array_equal([x.grad, y.grad], [da, db])
+    torch = _torch_or_none()
+    if torch is not None:
+        tx = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        ty = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+        (tx ** ty).backward()
+        np.testing.assert_array_equal([x.grad, y.grad], [tx.grad.item(), ty.grad.item()])

@@ -254,3 +254,76 @@ def test_clip_keeps_float32_with_numpy_scalar_bounds() -> None:
     got = cr.clip(x, np.float64(-1.0), np.float64(1.0))
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got.data, np.array([-1.0, 0.5, 1.0], np.float32))
+
+
+# --- lists and tuples holding tensors: stacked differentiably, never dropped -------------------
+
+def test_list_of_tensors_in_an_op_is_stacked_differentiably_as_autograd() -> None:
+    import autograd
+    import autograd.numpy as anp
+
+    x0 = np.array([0.5, -1.0, 2.0])
+    cases = [
+        (lambda x: cr.mean([x, 2 * x]), lambda x: anp.mean(anp.array([x, 2 * x]))),
+        (lambda x: (x + [x]).sum(), lambda x: anp.sum(x + anp.array([x]))),
+        (lambda x: (x * (x, 3 * x)).sum(), lambda x: anp.sum(x * anp.array([x, 3 * x]))),
+        (lambda x: cr.sum([[x[0], x[1]], [x[2], 1.0]]),
+         lambda x: anp.sum(anp.array([[x[0], x[1]], [x[2], 1.0]]))),
+        (lambda x: cr.maximum([x[0], x[1]], 0.0).sum(),
+         lambda x: anp.sum(anp.maximum(anp.array([x[0], x[1]]), 0.0))),
+    ]
+    for ours, theirs in cases:
+        t = cr.tensor(x0, requires_grad=True)
+        ours(t).backward()
+        np.testing.assert_allclose(t.grad, autograd.grad(theirs)(x0), rtol=1e-15)
+
+
+def test_tensor_of_a_list_holding_a_tensor_that_requires_grad_is_a_type_error() -> None:
+    x = cr.tensor(1.0, requires_grad=True)
+    with pytest.raises(TypeError, match="cr.stack"):
+        cr.tensor([x, 2 * x])
+    with pytest.raises(TypeError, match="cr.stack"):
+        cr.Tensor([[x]])
+    np.testing.assert_array_equal(cr.tensor([cr.tensor(1.0), 2.0]).data, [1.0, 2.0])  # no grad: a copy
+    np.testing.assert_array_equal(cr.stack([x, 2 * x]).data, [1.0, 2.0])
+
+
+# --- NumPy's functions on Tensors (NEP 13/18 dispatch) ------------------------------------------
+
+def test_numpy_functions_and_ufuncs_dispatch_to_chainrule() -> None:
+    x = cr.tensor([1.0, 4.0], requires_grad=True)
+    outs = [np.exp(x), np.log(x), np.sqrt(x), np.abs(-x), np.maximum(x, 2.0), np.sum(x * x),
+            np.mean(x), np.max(x), np.where(np.array([True, False]), x, 0.0), np.clip(x, 0, 2),
+            np.concatenate([x, x]), np.stack([x, x]), np.reshape(x, (2, 1)), np.transpose(x),
+            np.array([1.0, 2.0]) + x, np.array([1.0, 2.0]) @ x, np.power(x, 2), np.negative(x)]
+    for out in outs:
+        assert isinstance(out, cr.Tensor) and out.requires_grad, out
+    np.sum(np.exp(x) + np.array([1.0, 2.0]) * x).backward()
+    np.testing.assert_allclose(x.grad, np.exp([1.0, 4.0]) + [1.0, 2.0])
+
+
+def test_numpy_queries_and_comparisons_on_tensors() -> None:
+    x = cr.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    assert np.shape(x) == (2, 3) and np.ndim(x) == 2 and np.size(x) == 6
+    assert np.result_type(x, 1.0) == np.float32
+    less = np.array([[0.0, 2.0, 1.0]]) < x
+    assert isinstance(less, cr.Tensor) and not less.requires_grad
+    np.testing.assert_array_equal(less.data, [[True, False, False]] * 2)
+    assert isinstance(np.zeros_like(x), cr.Tensor) and not np.zeros_like(x).requires_grad
+
+
+def test_numpy_function_without_a_chainrule_version_is_a_type_error_naming_it() -> None:
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="numpy.unwrap is not supported"):
+        np.unwrap(x)
+    with pytest.raises(TypeError, match="numpy.spacing is not supported"):
+        np.spacing(x)
+    with pytest.raises(TypeError, match="numpy.add.reduce is not supported"):
+        np.add.reduce(x)
+
+
+def test_ndarray_on_the_left_keeps_numpy_dtype_rules() -> None:
+    t32 = cr.tensor(np.array([1.0, 2.0], np.float32))
+    assert (np.float64(2.0) * t32).dtype == np.float32  # a scalar never upcasts (as PyTorch)
+    assert (np.array([1.0, 2.0]) + t32).dtype == np.float64  # an array promotes (as NumPy)
+    assert (np.array([1, 2]) * cr.tensor([1, 2])).dtype == np.int64

@@ -8,10 +8,13 @@ from chainrule.numpy_api import __all__ as _numpy_names
 from chainrule.tensor import (
     Tensor,
     abs,
+    add,
     arange,
+    broadcast_arrays,
     broadcast_to,
     clip,
     concatenate,
+    divide,
     exp,
     expand_dims,
     from_numpy,
@@ -24,14 +27,18 @@ from chainrule.tensor import (
     mean,
     min,
     minimum,
+    multiply,
+    negative,
     ones,
     ones_like,
+    power,
     rand,
     randn,
     reshape,
     sqrt,
     squeeze,
     stack,
+    subtract,
     sum,
     swapaxes,
     tensor,
@@ -40,6 +47,7 @@ from chainrule.tensor import (
     zeros,
     zeros_like,
 )
+from chainrule.transforms import hessian, hvp, jacobian, jvp, vhp, vjp
 
 __version__ = "0.1.0"
 
@@ -53,8 +61,9 @@ __all__ = [
     "arange", "randn", "rand", "exp", "log", "sqrt", "abs", "maximum", "minimum", "where",
     "clip", "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes",
     "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "grad", "no_grad",
-    "enable_grad", "is_grad_enabled", "detect_anomaly", "gradcheck", "GradcheckError", "formula",
-    "derive",
+    "enable_grad", "is_grad_enabled", "add", "subtract", "multiply", "divide", "negative",
+    "power", "broadcast_arrays", "jacobian", "hessian", "hvp", "vhp", "vjp", "jvp",
+    "detect_anomaly", "gradcheck", "GradcheckError", "formula", "derive",
     "explain", "functional", "nn", "optim", "data", *_numpy_names,
 ]
 

@@ -11,6 +11,17 @@ JAX's ``custom_vjp`` keeps residuals). The engine uses it when it records a node
 the VJPs with ``residual=``; everyone else calls ``fn`` and the VJPs without it, so a VJP taking
 a residual must also work from ``args`` alone when it gets ``residual=None``.
 
+One rule set for both orders. A VJP is written in plain NumPy (``g * b``, ``np.where``,
+``unbroadcast``), and the same function runs in two ways: on arrays in an ordinary backward
+pass, and on Tensors when the backward pass is itself recorded (``create_graph=True``), where
+``Tensor.__array_ufunc__``/``__array_function__`` send each NumPy call to the differentiable
+chainrule function (``numpy_dispatch.py``). So a VJP must only call what dispatches: NumPy
+functions and ufuncs, array methods a Tensor also has, operators, and other primitives called
+as functions (``untake(g, index, shape)``: a ``Primitive`` is callable, on arrays or Tensors).
+No writes into arrays, no ``np.add.at``, no ``.astype(copy=False)`` on what may be a Tensor: a
+helper that needs them for speed keeps the array-only code behind ``type(g) is np.ndarray``
+and gives the same value the dispatchable way otherwise (``_spread``).
+
 Contract for VJPs: they may return ``g`` itself or a view of it; the engine never writes into
 those, nor into a forward input returned as is. A new array a VJP returns belongs to the engine,
 which may sum other gradients into it in place: a VJP must not keep or reuse it. Every other
@@ -53,8 +64,22 @@ class Primitive:
             return rule(g, ans, *args, **kwargs)
         return rule(g, ans, *args, residual=residual, **kwargs)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The forward on arrays, or, if an argument is a Tensor, the recorded op: a VJP calls
+        another primitive this way and stays differentiable when it runs on Tensors."""
+        if _ON_TENSORS is not None:
+            for a in args:
+                if isinstance(a, _ON_TENSORS[0]):
+                    return _ON_TENSORS[1](self, *args, **kwargs)
+        return self.fn(*args, **kwargs)
+
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+# (Tensor, apply), installed by tensor.py when it is imported: the engine's layers point one
+# way (ops <- tensor), so ops cannot import them.
+_ON_TENSORS: tuple[type, Callable[..., Any]] | None = None
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -101,9 +126,10 @@ def _shape(x: Any) -> tuple[int, ...]:
     return x.shape if isinstance(x, np.ndarray) else np.shape(x)
 
 
+
 def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> np.ndarray:
     """Reshape a reduction's output gradient so it broadcasts against the input's ``shape``."""
-    if keepdims:
+    if keepdims or not shape:  # a 0-d input: g already has its shape (axis 0 or -1 of a scalar)
         return g
     if axis is None:
         return g.reshape((1,) * len(shape))
@@ -112,7 +138,7 @@ def _expand_reduced(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: 
 
 
 def _reduced_size(shape: tuple[int, ...], axis: Any) -> int:
-    if axis is None:
+    if axis is None or not shape:
         return int(np.prod(shape, dtype=np.int64))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     return int(np.prod([shape[a] for a in axes], dtype=np.int64))
@@ -140,23 +166,30 @@ neg = primitive("neg", np.negative, lambda g, ans, a: -g, latex="-{0}")
 
 
 def _pow_vjp_base(g, ans, a, b):
-    if np.ndim(b) == 0:
-        if b == 0:
-            return np.zeros(_shape(a), dtype=np.result_type(g))
-        local = b * a ** (b - 1)
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
+    # b a^(b-1), and 0 where b == 0 (PyTorch's pow_backward masks it: 0^-1 would give nan).
+    # At a = 0 with b < 1 the value is +-inf, as PyTorch gives. The errstate keeps NumPy quiet
+    # when the VJP is called outside a backward pass (the explainer): an inf here is the value.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.ndim(b) == 0:
+            if b == 0:
+                return np.zeros(_shape(a), dtype=np.result_type(g))
+            local = b * a ** (b - 1)
+        else:
             local = np.where(b == 0, 0.0, b * a ** (b - 1))
-    return unbroadcast(g * local, _shape(a))
+        return unbroadcast(g * local, _shape(a))
 
 
 def _pow_vjp_exponent(g, ans, a, b):
-    # d(a^b)/db = a^b log a; taken as 0 where a == 0 (the limit for b > 0), as autograd does.
-    # The local derivative is cast to the output's dtype: a Python-scalar base would
-    # otherwise come back as a float64 0-d array and upcast a float32 gradient.
+    # d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's pow_backward_exponent:
+    # the limit for b > 0); where a == 0 and b < 0 it is inf * log 0 = -inf, and for a < 0 NaN,
+    # as PyTorch gives. The local derivative takes the output's dtype: a Python-scalar base
+    # would otherwise come back as a float64 0-d array and upcast a float32 gradient.
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_a = np.log(np.where(a == 0, 1, a)).astype(ans.dtype, copy=False)
-    return unbroadcast(g * ans * log_a, _shape(b))
+        log_a = np.log(a)
+        if log_a.dtype != ans.dtype:
+            log_a = log_a.astype(ans.dtype)
+        local = np.where(np.logical_and(np.equal(a, 0), np.greater_equal(b, 0)), 0.0, ans * log_a)
+        return unbroadcast(g * local, _shape(b))
 
 
 power = primitive("pow", np.power, _pow_vjp_base, _pow_vjp_exponent, latex="{0}^{{{1}}}")
@@ -170,7 +203,9 @@ absolute = primitive("abs", np.abs, lambda g, ans, a: g * np.sign(a), latex=r"\l
 def _tie_split(g, a, b, shape):
     # Where a == b the gradient is shared equally, as PyTorch, JAX and autograd do. The
     # weights take g's dtype so a float32 gradient stays float32.
-    weight = np.where(np.equal(a, b), 0.5, np.greater(a, b)).astype(g.dtype, copy=False)
+    weight = np.where(np.equal(a, b), 0.5, np.greater(a, b))
+    if weight.dtype != g.dtype:
+        weight = weight.astype(g.dtype)
     return unbroadcast(g * weight, shape)
 
 
@@ -206,7 +241,7 @@ def _clip_vjp(g, ans, a, lo=None, hi=None):
 
 clip = primitive("clip", _clip, _clip_vjp, latex=r"\mathrm{{clip}}({0})")
 astype = primitive("astype", lambda a, dtype: a.astype(dtype, copy=False),
-                   lambda g, ans, a, dtype: g.astype(a.dtype, copy=False), latex="{0}")
+                   lambda g, ans, a, dtype: g.astype(a.dtype), latex="{0}")
 
 # --- matrix product (NumPy's 1-D and batched semantics) ---------------------------------
 
@@ -250,15 +285,18 @@ matmul = primitive("matmul", _matmul, _matmul_vjp_a, _matmul_vjp_b, latex="{0} {
 
 
 def _spread(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``g`` broadcast to ``shape``, as a new array: ``np.broadcast_to``'s read-only view costs
-    ~10x more to make for small arrays (measured), and a new array is one the engine may sum
-    into in place."""
+    """``g`` broadcast to ``shape``. On arrays as a new array: ``np.broadcast_to``'s read-only
+    view costs ~10x more to make for small arrays (measured), and a new array is one the
+    engine may sum into in place. On Tensors (a recorded backward) ``np.broadcast_to``, whose
+    VJP sums back: the same value, differentiable."""
+    if type(g) is not np.ndarray:
+        return np.broadcast_to(g, shape)
     out = np.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
 
 
-def _sum_vjp(g, ans, a, axis=None, keepdims=False):
+def _sum_vjp(g, ans, a, axis=None, keepdims=False, dtype=None):
     if axis is None:  # g is 0-d (or all ones in shape): it broadcasts as it is
         return _spread(g, a.shape)
     return _spread(_expand_reduced(g, a.shape, axis, keepdims), a.shape)
@@ -271,16 +309,20 @@ def _mean_vjp(g, ans, a, axis=None, keepdims=False):
 
 def _extremum_vjp(g, ans, a, axis=None, keepdims=False):
     # Ties share the gradient equally (PyTorch's amax/amin, JAX, autograd).
-    ans = _expand_reduced(ans, a.shape, axis, keepdims)
-    mask = a == ans
+    shape = _shape(a)
+    ans = _expand_reduced(ans, shape, axis, keepdims)
+    mask = np.equal(a, ans)
+    if not shape:  # a 0-d input is its own extremum
+        return g * mask
     count = mask.sum(axis=axis, keepdims=True, dtype=g.dtype)  # g's dtype: no float32 upcast
-    return _expand_reduced(g, a.shape, axis, keepdims) * mask / count
+    return _expand_reduced(g, shape, axis, keepdims) * mask / count
 
 
-def _sum(a, axis=None, keepdims=False):
+def _sum(a, axis=None, keepdims=False, dtype=None):
+    # ``dtype``: NumPy's accumulator type; only for counts in VJPs (``_extremum_vjp``).
     if type(a) is np.ndarray:  # the method skips np.sum's dispatch: ~2x faster on small arrays
-        return a.sum(axis=axis, keepdims=keepdims)
-    return np.sum(a, axis=axis, keepdims=keepdims)
+        return a.sum(axis=axis, keepdims=keepdims, dtype=dtype)
+    return np.sum(a, axis=axis, keepdims=keepdims, dtype=dtype)
 
 
 sum_ = primitive("sum", _sum,
@@ -316,21 +358,52 @@ broadcast_to = primitive("broadcast_to", lambda a, shape: np.broadcast_to(a, sha
                          lambda g, ans, a, shape: unbroadcast(g, a.shape), latex="{0}")
 
 
-def _is_advanced(index: Any) -> bool:
+_BASIC = (int, np.integer, slice, type(Ellipsis), type(None))
+
+
+def _is_basic(index: Any) -> bool:
+    """True for NumPy's basic indexing (ints, slices, ..., None): it selects each position at
+    most once. Every other form (lists, arrays, booleans, nested sequences) may repeat one."""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, (np.ndarray, list)) for p in parts)
+    return all(isinstance(p, _BASIC) and not isinstance(p, bool) for p in parts)
 
 
-def _getitem_vjp(g, ans, a, index):
-    out = np.zeros(a.shape, dtype=g.dtype)
-    if _is_advanced(index):
-        np.add.at(out, index, g)  # repeated indices accumulate
-    else:
+def _untake(g, index, shape):
+    """The adjoint of ``a[index]``: zeros of ``shape`` with ``g`` summed in at ``index``;
+    repeated positions accumulate, as ``np.add.at`` (HIPS autograd's ``untake``)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
         out[index] = g
+    else:
+        np.add.at(out, index, g)
     return out
 
 
-getitem = primitive("getitem", lambda a, index: a[index], _getitem_vjp, latex="{0}[\\cdot]")
+# Its VJP is getitem again: ``untake`` is linear in g, and indexing is its adjoint.
+untake = primitive("untake", _untake, lambda g, ans, x, index, shape: g[index],
+                   latex="\\mathrm{{untake}}({0})")
+getitem = primitive("getitem", lambda a, index: a[index],
+                    lambda g, ans, a, index: untake(g, index=index, shape=_shape(a)),
+                    latex="{0}[\\cdot]")
+
+
+def _setitem(a, v, index):
+    out = a.copy()
+    out[index] = v
+    return out
+
+
+def _setitem_vjp_a(g, ans, a, v, index):
+    keep = np.ones(_shape(a), dtype=bool)  # a constant mask: the positions not overwritten
+    keep[index] = False
+    return g * keep
+
+
+# ``t[index] = v`` as a value: a copy of a with v written in. Where index repeats a position,
+# NumPy keeps the last write but v's gradient counts every copy (PyTorch leaves it undefined).
+setitem = primitive("setitem", _setitem, _setitem_vjp_a,
+                    lambda g, ans, a, v, index: unbroadcast(g[index], _shape(v)),
+                    latex="{0}[\\cdot] \\leftarrow {1}")
 
 
 def _concatenate_vjp(i, g, ans, *xs, axis=0):
@@ -346,6 +419,9 @@ def _concatenate_vjp(i, g, ans, *xs, axis=0):
 
 concatenate = primitive("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
                         vjp_argnum=_concatenate_vjp, latex="[{0}]")
-stack = primitive("stack", lambda *xs, axis=0: np.stack(xs, axis=axis),
-                  vjp_argnum=lambda i, g, ans, *xs, axis=0: np.take(g, i, axis=axis),
+def _stack_vjp(i, g, ans, *xs, axis=0):
+    return g[(slice(None),) * (axis % np.ndim(g)) + (i,)]  # np.take(g, i, axis), by indexing
+
+
+stack = primitive("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), vjp_argnum=_stack_vjp,
                   latex="[{0}]")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autodiff import bump
 from chainrule.tensor import Tensor
 
 
@@ -83,6 +84,7 @@ class Optimizer:
                 if p.grad is not None:
                     self._update(p, np.asarray(p.grad, dtype=p.data.dtype),
                                  self.state.setdefault(id(p), {}), group)
+                    bump(p)  # changed in place: a graph that saved p refuses its backward
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -3,6 +3,16 @@
 Every differentiable operation goes through ``apply(primitive, *args)``, which runs the
 primitive's NumPy forward and, when a gradient is needed, records a ``Node``. The Tensor
 class itself holds no derivative code: the math is in ``ops.py`` (and ``functional/``).
+
+NumPy's own functions called on a Tensor (``np.exp(t)``, ``np.sum(t)``, ``ndarray + t``) come
+back here through ``__array_ufunc__`` and ``__array_function__`` (NEP 13 and 18), which look
+them up in ``numpy_dispatch``'s tables; a NumPy function with no chainrule version raises
+``TypeError`` instead of returning an array with the gradient dropped. The same route lets the
+VJPs, written in plain NumPy, run on Tensors when a backward pass is recorded.
+
+In-place operators (``+=``, ``-=``, ``*=``, ``/=``, ``t[i] = v``) change ``data`` in place, as
+PyTorch's do: they stamp the tensor's version (``autodiff.bump``), record the operation when a
+gradient is needed, and raise on a leaf that requires grad while grad mode is on.
 """
 from __future__ import annotations
 
@@ -14,7 +24,17 @@ from typing import Any
 import numpy as np
 
 from chainrule import ops
-from chainrule.autodiff import Node, _Anomaly, _check_finite, _GradMode, backprop
+from chainrule.autodiff import (
+    Node,
+    _Anomaly,
+    _check_finite,
+    _GradMode,
+    backprop,
+    bump,
+    digest,
+    recording_backward,
+)
+from chainrule.numpy_dispatch import HANDLED_FUNCTIONS, HANDLED_UFUNCS, implements
 
 Scalar = int | float | bool | np.number
 ArrayLike = Any  # anything np.asarray accepts, or a Tensor
@@ -23,13 +43,19 @@ ArrayLike = Any  # anything np.asarray accepts, or a Tensor
 class Tensor:
     """An ``np.ndarray`` (``.data``) with an optional gradient (``.grad``) and graph node."""
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_retains_grad", "__weakref__")
-    __array_ufunc__ = None  # make NumPy defer ``ndarray op Tensor`` to the Tensor's methods
+    # ``_version`` and ``_stamp`` stay unset until the first in-place change (``autodiff.bump``):
+    # a tensor that is never changed in place pays nothing for them.
+    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_retains_grad", "_version",
+                 "_stamp", "__weakref__")
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
+        elif isinstance(data, (list, tuple)) and _contains_grad(data):
+            raise TypeError("tensor(): the list holds a Tensor that requires grad, and a new tensor "
+                            "is a leaf that would drop its gradient; use cr.stack(...) to keep "
+                            "it, or detach() the elements")
         try:
             array = np.array(data, dtype=dtype)
         except (TypeError, ValueError) as exc:
@@ -96,9 +122,52 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.requires_grad and recording_backward():
+            raise TypeError("a VJP turned a Tensor that carries a graph into a NumPy array, which "
+                            "would drop its gradient in a recorded backward (create_graph=True): "
+                            "write the VJP with dispatching NumPy calls (see chainrule.ops)")
         if dtype is None and not copy:
             return self.data
         return self.data.astype(self.data.dtype if dtype is None else dtype, copy=bool(copy))
+
+    # --- NumPy's functions on Tensors (NEP 13 and NEP 18) -----------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """``np.exp(t)``, ``ndarray + t``: the chainrule op registered for the ufunc."""
+        handler = HANDLED_UFUNCS.get(ufunc)
+        if method != "__call__" or handler is None:
+            what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            raise TypeError(f"{what} is not supported on chainrule Tensors (it would drop the "
+                            "gradient); use chainrule's function or Tensor method, or call it on "
+                            "t.detach().numpy()")
+        out = kwargs.pop("out", None)
+        if kwargs:
+            raise TypeError(f"numpy.{ufunc.__name__} on chainrule Tensors takes no keyword "
+                            f"arguments, got {sorted(kwargs)}")
+        if out is None:
+            return handler(*inputs)
+        # ``array += t`` (out= an ndarray): the values go into the array, which holds no graph.
+        if any(isinstance(a, Tensor) and a.requires_grad for a in inputs) and _GradMode.enabled:
+            raise TypeError(f"numpy.{ufunc.__name__} with out= a NumPy array would drop the "
+                            "gradient of a Tensor that requires grad; detach() it first, or "
+                            "compute under cr.no_grad()")
+        result = handler(*inputs)
+        (target,) = out
+        np.copyto(target.data if isinstance(target, Tensor) else target, _value(result),
+                  casting="same_kind")
+        if isinstance(target, Tensor):
+            bump(target)
+        return target
+
+    def __array_function__(self, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
+        """``np.sum(t)``, ``np.concatenate([t, u])``: the chainrule function registered for it."""
+        handler = HANDLED_FUNCTIONS.get(func)
+        if handler is None:
+            raise TypeError(f"numpy.{getattr(func, '__name__', func)} is not supported on chainrule "
+                            "Tensors (it would drop the gradient); use chainrule's function, or "
+                            "call it on t.detach().numpy()")
+        if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
+            return NotImplemented
+        return handler(*args, **kwargs)
 
     def __iter__(self):
         if self.data.ndim == 0:
@@ -150,8 +219,20 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def backward(self, gradient: ArrayLike | None = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``gradient`` seeds non-scalars)."""
+    @property
+    def version(self) -> int:
+        """How many times ``data`` was changed in place by chainrule (PyTorch's ``_version``)."""
+        return getattr(self, "_version", 0)
+
+    def backward(self, gradient: ArrayLike | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``gradient`` seeds non-scalars).
+
+        ``create_graph=True`` records the backward pass itself, so the gradients can be
+        differentiated again; ``.grad`` then holds a Tensor carrying that graph (an ndarray
+        otherwise). As in PyTorch, ``retain_graph`` defaults to ``create_graph``; without it the
+        graph's saved values are freed and a second backward raises ``RuntimeError``.
+        """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of its "
                                "graph had requires_grad=True (or it was made under no_grad)")
@@ -167,7 +248,10 @@ class Tensor:
             if seed.shape != self.data.shape:
                 raise ValueError(f"gradient has shape {seed.shape}, expected the output's shape "
                                  f"{self.data.shape}")
-        backprop(self, seed, retain_graph=retain_graph)
+        if create_graph:
+            seed = _seed_tensor(gradient, seed)
+        backprop(self, seed, retain_graph=create_graph if retain_graph is None else retain_graph,
+                 create_graph=create_graph)
 
     # --- arithmetic -----------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
@@ -215,6 +299,37 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return apply(ops.matmul, other, self)
 
+    # --- in-place operators (PyTorch's semantics: a real in-place change, versioned) --------
+    def __iadd__(self, other: Any) -> Tensor:
+        return _inplace(self, ops.add, other, "+=")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _inplace(self, ops.sub, other, "-=")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _inplace(self, ops.mul, other, "*=")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _inplace(self, ops.div, other, "/=")
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return _inplace(self, ops.power, other, "**=")
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[index] = value`` in place; differentiable in ``t`` (elsewhere) and ``value``."""
+        index = _index(index)
+        if isinstance(value, (list, tuple)):
+            value = _stack_if_tensors(value)
+        if not _records(self, value, "t[index] = value"):
+            self.data[index] = _value(value)
+            bump(self)
+            return
+        old = _stand_in(self)
+        bump(self)
+        result = apply(ops.setitem, old, value, index=index)
+        self.data[...] = result.data
+        self._node, self.requires_grad = result._node, True
+
     # Comparisons give boolean tensors that carry no gradient.
     def __lt__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data < _value(other)))
@@ -259,8 +374,10 @@ class Tensor:
     def matmul(self, other: Any) -> Tensor:
         return apply(ops.matmul, self, other)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return apply(ops.sum_, self, axis=_axis(axis), keepdims=keepdims)
+    def sum(self, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Tensor:
+        if dtype is None:
+            return apply(ops.sum_, self, axis=_axis(axis), keepdims=keepdims)
+        return apply(ops.sum_, self, axis=_axis(axis), keepdims=keepdims, dtype=np.dtype(dtype))
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return apply(ops.mean, self, axis=_axis(axis), keepdims=keepdims)
@@ -294,7 +411,9 @@ class Tensor:
     def squeeze(self, axis: Any = None) -> Tensor:
         return apply(ops.squeeze, self, axis=_axis(axis))
 
-    def astype(self, dtype: Any) -> Tensor:
+    def astype(self, dtype: Any, copy: bool = False) -> Tensor:
+        """The tensor in ``dtype`` (itself when it has it already: tensors are values; ``copy``
+        is accepted for NumPy's signature). Differentiable between floating-point types."""
         dtype = np.dtype(dtype)
         if dtype == self.data.dtype:
             return self
@@ -647,18 +766,80 @@ def _value(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
+def _contains_tensor(seq: Any) -> bool:
+    return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _contains_tensor(v))
+               for v in seq)
+
+
+def _stack_if_tensors(seq: list | tuple) -> Any:
+    """A list or tuple holding Tensors, stacked differentiably (``cr.mean([x, 2 * x])``, as HIPS
+    autograd's ``np.array``); any other sequence as it is. NumPy would turn each Tensor into an
+    array and drop its gradient."""
+    if not _contains_tensor(seq):
+        return seq
+    return stack([_stack_if_tensors(v) if isinstance(v, (list, tuple)) else v for v in seq])
+
+
+def _records(t: Tensor, other: Any, op: str) -> bool:
+    """Whether an in-place op on ``t`` must be recorded; RuntimeError on a leaf needing grad."""
+    if not _GradMode.enabled:
+        return False
+    if t.requires_grad and t._node is None:
+        raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
+                           f"({op}); do it under cr.no_grad() (as an optimizer step does) or on a "
+                           "copy")
+    return t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+
+
+def _stand_in(t: Tensor) -> Tensor:
+    """A tensor taking over ``t``'s history and a copy of its present values: the input of the
+    in-place op about to be recorded on ``t`` (PyTorch rebases the history the same way)."""
+    old = Tensor._wrap(t.data.copy(), t._node)
+    old.requires_grad = t.requires_grad
+    return old
+
+
+def _inplace(t: Tensor, prim: ops.Primitive, other: Any, op: str) -> Tensor:
+    if isinstance(other, (list, tuple)):
+        other = _stack_if_tensors(other)
+    if _records(t, other, op):
+        old = _stand_in(t)
+        bump(t)
+        result = apply(prim, old, other)
+    else:
+        result = apply(prim, t, other)
+        bump(t)
+    if result.data.shape != t.data.shape:
+        raise ValueError(f"in-place {op}: the result has shape {result.data.shape}, the tensor "
+                         f"{t.data.shape}; an in-place result cannot broadcast the tensor (NumPy's rule)")
+    np.copyto(t.data, result.data, casting="same_kind")  # int += float: NumPy's casting error
+    if result._node is not None:
+        t._node, t.requires_grad = result._node, True
+    return t
+
+
+def _seed_tensor(given: Any, seed: np.ndarray) -> Tensor:
+    """The seed of a recorded backward: the given Tensor with its graph, else a constant."""
+    if isinstance(given, Tensor) and given.dtype == seed.dtype:
+        return given
+    return Tensor._wrap(seed)
+
+
 def _axis(axis: Any) -> Any:
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-def _index(index: Any) -> Any:
-    """Tensors inside an index become arrays; lists become integer/boolean arrays."""
-    if isinstance(index, tuple):
-        return tuple(_index(i) for i in index)
+def _index(index: Any, top: bool = True) -> Any:
+    """Tensors inside an index become arrays; lists, and tuples nested in the index tuple,
+    become integer/boolean arrays (NumPy reads a nested tuple as a sequence of positions)."""
+    if isinstance(index, tuple) and top:
+        return tuple(_index(i, False) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, list):
-        return np.asarray(index) if index else np.zeros(0, dtype=np.intp)  # [] selects nothing
+    if isinstance(index, (list, tuple)):
+        if not index:
+            return np.zeros(0, dtype=np.intp)  # [] selects nothing
+        return np.asarray([_value(i) for i in index] if isinstance(index, tuple) else index)
     return index
 
 
@@ -677,13 +858,16 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     # needs a gradient (measured: ~0.2 us less per op than three comprehensions).
     arrays, parents, needed = [], [], False
     for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a.data)
-            parents.append(a)
-            needed = needed or a.requires_grad
-        else:
-            arrays.append(_weak(a))
-            parents.append(None)
+        if not isinstance(a, Tensor):
+            if type(a) is list or type(a) is tuple:  # a list holding Tensors: stack it
+                a = _stack_if_tensors(a)
+            if not isinstance(a, Tensor):
+                arrays.append(_weak(a))
+                parents.append(None)
+                continue
+        arrays.append(a.data)
+        parents.append(a)
+        needed = needed or a.requires_grad
     if not (needed and _GradMode.enabled):  # nothing to record
         out = prim.fn(*arrays, **kwargs)
         return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
@@ -698,6 +882,8 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     result = Tensor._wrap(out, node)
     if _Anomaly.enabled:
         node.trace = _user_frame()
+        node.digests = (digest(out), *(digest(a.data) if isinstance(a, Tensor) else None
+                                       for a in parents))
         _check_finite(out, result, "forward result")
     return result
 
@@ -714,12 +900,25 @@ def _user_frame() -> str:
     return "<unknown>"
 
 
-def grad(output: Tensor, inputs: Sequence[Tensor], grad_output: ArrayLike | None = None,
-         retain_graph: bool = False, allow_unused: bool = False) -> list[Tensor | None]:
+def grad(output: Tensor, inputs: Sequence[Tensor] | Tensor, grad_output: ArrayLike | None = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False, *, grad_outputs: ArrayLike | None = None) -> list[Tensor | None]:
     """d(output)/d(input) for each input, without touching any ``.grad`` (``torch.autograd.grad``).
 
-    Inputs may be intermediate tensors of the graph, not only leaves.
+    ``output`` is one Tensor; ``grad_output`` (or PyTorch's spelling ``grad_outputs``) seeds a
+    non-scalar output with v, giving v^T J. Inputs may be intermediate tensors of the graph, not
+    only leaves. ``create_graph=True`` records the backward pass, so the returned gradients
+    carry a graph and can be differentiated again (a gradient that depends on no input needing
+    grad comes back with ``requires_grad=False``, as in PyTorch); ``retain_graph`` defaults to
+    ``create_graph``. Returns a list with one Tensor (or None, with ``allow_unused``) per input.
+    Raises ``ValueError`` for an output that does not require grad, an input that does not, or
+    an unused input without ``allow_unused``; ``RuntimeError`` for a freed graph or an input
+    changed in place after it was used.
     """
+    if grad_outputs is not None:
+        if grad_output is not None:
+            raise TypeError("grad(): pass grad_output or grad_outputs, not both")
+        grad_output = grad_outputs
     if not isinstance(output, Tensor) or not output.requires_grad:
         raise ValueError("grad() needs an output tensor that requires grad")
     if grad_output is None:
@@ -730,19 +929,24 @@ def grad(output: Tensor, inputs: Sequence[Tensor], grad_output: ArrayLike | None
         seed = np.array(_value(grad_output), dtype=output.dtype)
         if seed.shape != output.shape:
             raise ValueError(f"grad_output has shape {seed.shape}, expected {output.shape}")
+    if create_graph:
+        seed = _seed_tensor(grad_output, seed)
+    if retain_graph is None:
+        retain_graph = create_graph
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for t in inputs:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise ValueError(f"grad() inputs must be tensors that require grad, got "
                              f"{t!r:.60}")
-    found = backprop(output, seed, retain_graph=retain_graph, capture=inputs)
+    found = backprop(output, seed, retain_graph=retain_graph, capture=inputs,
+                     create_graph=create_graph)
     result: list[Tensor | None] = []
     for t in inputs:
         g = found.get(id(t))
         if g is None and not allow_unused:
             raise ValueError(f"an input ({t.name or tuple(t.shape)}) is not used to compute the "
                              "output; pass allow_unused=True to get None for it")
-        result.append(None if g is None else Tensor._wrap(g))
+        result.append(g if g is None or isinstance(g, Tensor) else Tensor._wrap(g))
     return result
 
 
@@ -750,8 +954,17 @@ def grad(output: Tensor, inputs: Sequence[Tensor], grad_output: ArrayLike | None
 
 def tensor(data: ArrayLike, requires_grad: bool = False, dtype: Any = None,
            name: str | None = None) -> Tensor:
-    """A new tensor holding a copy of ``data`` (float64 for Python floats, as NumPy)."""
+    """A new leaf tensor holding a copy of ``data`` (float64 for Python floats, as NumPy).
+
+    A list or tuple holding a Tensor that requires grad is a ``TypeError``: the copy would be a
+    leaf with the gradient path cut (``cr.stack`` keeps it).
+    """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def _contains_grad(seq: Any) -> bool:
+    return any((isinstance(v, Tensor) and v.requires_grad)
+               or (isinstance(v, (list, tuple)) and _contains_grad(v)) for v in seq)
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -848,7 +1061,11 @@ def minimum(a: Any, b: Any) -> Tensor:
     return apply(ops.minimum, a, b)
 
 
-def where(condition: Any, a: Any, b: Any) -> Tensor:
+def where(condition: Any, a: Any = None, b: Any = None) -> Any:
+    """``a`` where ``condition`` holds, else ``b`` (``np.where``). With only ``condition``:
+    the indices where it holds, as arrays (``np.nonzero``; no gradient)."""
+    if a is None and b is None:
+        return np.nonzero(np.asarray(_value(condition)))
     return apply(ops.where, np.asarray(_value(condition), dtype=bool), a, b)
 
 
@@ -862,8 +1079,10 @@ def matmul(a: Any, b: Any) -> Tensor:
     return apply(ops.matmul, a, b)
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return apply(ops.sum_, x, axis=_axis(axis), keepdims=keepdims)
+def sum(x: Any, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Tensor:  # noqa: A001
+    if dtype is None:
+        return apply(ops.sum_, x, axis=_axis(axis), keepdims=keepdims)
+    return apply(ops.sum_, x, axis=_axis(axis), keepdims=keepdims, dtype=np.dtype(dtype))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -914,3 +1133,107 @@ def stack(tensors: Iterable[Any], axis: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("stack needs at least one tensor, got none")
     return apply(ops.stack, *tensors, axis=axis)
+
+
+# --- NumPy's functions on Tensors: the dispatch tables (numpy_dispatch.py) --------------------
+# Differentiable ufuncs route to the ops above; comparisons give
+# Tensors that carry no gradient (their derivative is 0 wherever it exists); shape queries give
+# what NumPy gives. Each is what a VJP written in NumPy needs to run on Tensors.
+
+def add(a: Any, b: Any) -> Tensor:
+    return apply(ops.add, a, b)
+
+
+def subtract(a: Any, b: Any) -> Tensor:
+    return apply(ops.sub, a, b)
+
+
+def multiply(a: Any, b: Any) -> Tensor:
+    return apply(ops.mul, a, b)
+
+
+def divide(a: Any, b: Any) -> Tensor:
+    return apply(ops.div, a, b)
+
+
+def negative(a: Any) -> Tensor:
+    return apply(ops.neg, a)
+
+
+def power(a: Any, b: Any) -> Tensor:
+    return apply(ops.power, a, b)
+
+
+for _np_func, _ours in ((np.add, add), (np.subtract, subtract), (np.multiply, multiply),
+                        (np.true_divide, divide), (np.negative, negative), (np.power, power),
+                        (np.exp, exp), (np.log, log), (np.sqrt, sqrt), (np.absolute, abs),
+                        (np.maximum, maximum), (np.minimum, minimum), (np.matmul, matmul),
+                        (np.positive, lambda a: a)):
+    implements(_np_func)(_ours)
+
+
+def _no_gradient(ufunc: np.ufunc) -> Any:
+    def call(*inputs: Any) -> Tensor:
+        return Tensor._wrap(np.asarray(ufunc(*(_weak(_value(a)) for a in inputs))))
+    call.__qualname__ = call.__name__ = f"no_gradient_{ufunc.__name__}"
+    return call
+
+
+# (np.sign and the logical ufuncs are chainrule.numpy_api's: sign is a primitive there.)
+for _ufunc in (np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal):
+    implements(_ufunc)(_no_gradient(_ufunc))
+
+
+def _np_reduction(ours: Any) -> Any:
+    def call(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+             keepdims: bool = False, **rest: Any) -> Tensor:
+        if out is not None or rest or (dtype is not None and ours is not sum):
+            raise TypeError(f"numpy.{ours.__name__} on a Tensor takes axis and keepdims only "
+                            f"(got out={out!r}, dtype={dtype!r}, {sorted(rest)})")
+        return ours(a, axis, keepdims) if dtype is None else ours(a, axis, keepdims, dtype)
+    call.__qualname__ = call.__name__ = f"numpy_{ours.__name__}"
+    return call
+
+
+def _np_extremum(ours: Any) -> Any:
+    def call(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **rest: Any) -> Tensor:
+        if out is not None or rest:
+            raise TypeError(f"numpy.{ours.__name__} on a Tensor takes axis and keepdims only")
+        return ours(a, axis, keepdims)
+    call.__qualname__ = call.__name__ = f"numpy_{ours.__name__}"
+    return call
+
+
+implements(np.sum)(_np_reduction(sum))
+implements(np.mean)(_np_reduction(mean))
+implements(np.max, np.amax)(_np_extremum(max))
+implements(np.min, np.amin)(_np_extremum(min))
+implements(np.reshape)(lambda a, shape=None, **kw: reshape(a, kw.get("newshape", shape)))
+implements(np.transpose)(transpose)
+implements(np.swapaxes)(swapaxes)
+implements(np.expand_dims)(expand_dims)
+implements(np.squeeze)(squeeze)
+implements(np.broadcast_to)(lambda array, shape, subok=False: broadcast_to(array, shape))
+implements(np.concatenate)(lambda arrays, axis=0: concatenate(arrays, axis))
+implements(np.stack)(lambda arrays, axis=0: stack(arrays, axis))
+implements(np.where)(where)
+implements(np.clip)(lambda a, a_min=None, a_max=None, **kw: clip(a, kw.get("min", a_min),
+                                                                  kw.get("max", a_max)))
+
+
+@implements(np.broadcast_arrays)
+def broadcast_arrays(*args: Any) -> tuple[Tensor, ...]:
+    """The arguments broadcast to one shape (``np.broadcast_arrays``), differentiably."""
+    shape = np.broadcast_shapes(*(np.shape(_value(a)) for a in args))
+    return tuple(broadcast_to(a, shape) for a in args)
+
+
+# Queries: what NumPy answers for the data (no gradient flows through a shape or a dtype).
+implements(np.shape)(lambda a: np.shape(_value(a)))
+implements(np.ndim)(lambda a: np.ndim(_value(a)))
+implements(np.size)(lambda a, axis=None: np.size(_value(a), axis))
+implements(np.result_type)(lambda *args: np.result_type(*(_weak(_value(a)) for a in args)))
+implements(np.zeros_like)(lambda a, dtype=None, **kw: Tensor._wrap(np.zeros_like(_value(a), dtype)))
+implements(np.ones_like)(lambda a, dtype=None, **kw: Tensor._wrap(np.ones_like(_value(a), dtype)))
+
+ops._ON_TENSORS = (Tensor, apply)  # primitives called on Tensors record (ops.Primitive.__call__)

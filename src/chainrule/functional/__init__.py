@@ -72,7 +72,9 @@ LOSSES: dict[str, Callable] = {
               cosine_embedding_loss, nll_loss, smooth_l1_loss, kl_div)
 }
 
-# Short and PyTorch-class spellings, after lower-casing and dropping "-", "_" and spaces.
+# Short and PyTorch-class spellings, after lower-casing and dropping "-", "_" and spaces. Each
+# maps to the function it names, never to a near relative: "nll"/"NLLLoss" is the negative
+# log-likelihood of log-probabilities (F.nll_loss, once it exists), not cross-entropy of scores.
 _ALIASES = {
     "logistic": "sigmoid", "leakyrelu": "leaky_relu", "logsoftmax": "log_softmax",
     "l1": "l1_loss", "mae": "l1_loss", "mse": "mse_loss", "l2": "l2_loss", "huber": "huber_loss",

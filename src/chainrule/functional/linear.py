@@ -34,15 +34,23 @@ def _as_rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1])
 
 
+def _dot(a, b):
+    """a @ b for operands of at most 2 dimensions: ``ndarray.dot`` on arrays (cheaper to call,
+    see _linear), the matmul op on Tensors (a recorded backward; ``.dot`` would drop them)."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return a.dot(b)
+    return a @ b
+
+
 def _vjp_x(g, ans, x, weight, bias=None):
-    return g.dot(weight) if g.ndim <= 2 else g @ weight  # .dot: see _linear
+    return _dot(g, weight) if g.ndim <= 2 else g @ weight
 
 
 def _vjp_weight(g, ans, x, weight, bias=None):
     if x.ndim == 2:  # the common case: no reshaping
-        return g.T.dot(x)
+        return _dot(g.T, x)
     if x.ndim == 1:
-        return np.outer(g, x)
+        return g[:, None] * x  # the outer product g x^T
     return _as_rows(g).T @ _as_rows(x)
 
 
@@ -57,7 +65,7 @@ def _vjp_bias(g, ans, x, weight, bias=None):
     # in another order: they agree to a few ulp).
     ones = np.empty(rows.shape[0], dtype=rows.dtype)
     ones.fill(1)
-    return ones.dot(rows)
+    return _dot(ones, rows)
 
 
 _linear_prim = primitive("linear", _linear, _vjp_x, _vjp_weight, _vjp_bias, latex=r"{0} {1}^{{\top}} + {2}")

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.functional.activations import _log_softmax, _number, _quiet, _sigmoid
+from chainrule.functional.activations import (
+    _log_softmax_prim,
+    _number,
+    _quiet,
+    _sigmoid_prim,
+    _softmax_prim,
+)
 from chainrule.functional.formulas import Formula, define
 from chainrule.ops import unbroadcast
 from chainrule.tensor import Tensor, apply, reshape, transpose
@@ -252,7 +258,7 @@ _hinge_prim = _elementwise(
         local_latex=r"-$y \text{ if } $y \cdot $x < 1 \text{ else } 0",
     ),
     lambda s, y: np.maximum(0, 1 - y * s),
-    lambda s, y: np.where(y * s < 1, -y, 0).astype(s.dtype, copy=False), None,
+    lambda s, y: np.where(y * s < 1, -y, 0).astype(s.dtype), None,
     latex=r"\mathrm{{hinge}}({0}, {1})")
 
 
@@ -361,8 +367,8 @@ def _bce_logits(z, y, weight, pos_weight):
 
 def _bce_logits_d_input(z, y, weight, pos_weight):
     if pos_weight is None:
-        return _weighted(_sigmoid(z) - y, weight)
-    return _weighted(_sigmoid(z) * (1 - y + pos_weight * y) - pos_weight * y, weight)
+        return _weighted(_sigmoid_prim(z) - y, weight)
+    return _weighted(_sigmoid_prim(z) * (1 - y + pos_weight * y) - pos_weight * y, weight)
 
 
 def _bce_logits_d_target(z, y, weight, pos_weight):
@@ -476,8 +482,9 @@ def _cross_entropy_fwd(logits, target, reduction, label_smoothing, weight, ignor
         shifted -= np.log(total)  # log-softmax
         per_row = -np.sum(q * shifted, axis=-1)
     residual = (e, total, plain)  # softmax = e / total, and the class-index bookkeeping
-    if reduction == "mean":  # 0/0 = nan when every row is ignored, as PyTorch
-        return per_row.sum() / divisor, residual
+    if reduction == "mean":  # 0/0 = NaN when every row is ignored, as PyTorch (quietly)
+        total_loss = per_row.sum()
+        return (total_loss / divisor if divisor else total_loss * np.nan), residual
     return _reduce(per_row, reduction), residual
 
 
@@ -488,7 +495,12 @@ def _cross_entropy(logits, target, reduction, label_smoothing, weight, ignore_in
 def _row_seed(g, reduction, divisor):
     if reduction == "none":
         return g[..., None]
-    return g / divisor if reduction == "mean" else g
+    if reduction == "mean":
+        # A mean over zero total weight (every target ignore_index, or weighted 0): the loss is
+        # 0/0 = NaN, as PyTorch's, but no row counts, so the gradient is 0 (PyTorch's), not
+        # 0 * inf = NaN poisoning the step.
+        return g / divisor if divisor else g * 0
+    return g
 
 
 def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weight, ignore_index,
@@ -496,11 +508,13 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weigh
     # The reference solution's result in one step: dJ/dz = (softmax(z) - y)/m. Written as
     # softmax * sum(q) - q, which is the same when rows of q sum to 1 and exact when they don't
     # (class weights, unnormalised probability rows, ignored rows).
-    if residual is None:  # called outside a backward pass (the explainer): recompute
-        _, e, total = _exp_shifted(logits)
-        plain = _plain_indices(target, label_smoothing, weight, ignore_index)
-    else:
-        e, total, plain = residual
+    if residual is None:
+        # Called outside a fast backward pass: the explainer, or a recorded backward
+        # (create_graph), where logits may be a Tensor: the general form, differentiable.
+        q, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
+        softmax = _softmax_prim(logits, axis=-1)
+        return _row_seed(g, reduction, divisor) * (softmax * np.sum(q, axis=-1, keepdims=True) - q)
+    e, total, plain = residual
     softmax = e / total  # a new array: e may serve a second backward (retain_graph)
     if not softmax.flags.c_contiguous:  # the writes below go through reshape, which would copy
         softmax = np.ascontiguousarray(softmax)  # (and lose them) for transposed logits
@@ -522,7 +536,7 @@ def _cross_entropy_vjp(g, ans, logits, target, reduction, label_smoothing, weigh
 def _cross_entropy_vjp_target(g, ans, logits, target, reduction, label_smoothing, weight,
                               ignore_index, residual=None):  # recomputed: a rare path
     _, divisor = _ce_targets(logits, target, label_smoothing, weight, ignore_index)
-    d = -(1 - label_smoothing) * _log_softmax(logits, -1)
+    d = -(1 - label_smoothing) * _log_softmax_prim(logits, axis=-1)
     return _row_seed(g, reduction, divisor) * (d if weight is None else d * weight)
 
 
@@ -655,7 +669,7 @@ def _margins(x, target, margin):
     """h_ij = margin - x_i,y_i + x_ij, and the mask of the terms that count (h > 0, j != y_i)."""
     rows = np.arange(x.shape[0])
     h = margin - x[rows, target][:, None] + x
-    active = h > 0
+    active = np.array(h > 0, dtype=bool)  # a mask: an array even when h is a Tensor
     active[rows, target] = False
     return h, active
 
@@ -674,11 +688,15 @@ def _multi_margin_vjp(g, ans, x, target, reduction, p, margin, weight):
     x2 = x.reshape(-1, x.shape[-1])
     t = target.reshape(-1)
     h, active = _margins(x2, t, margin)
-    d = np.where(active, 1 if p == 1 else 2 * h, 0).astype(x.dtype, copy=False) / x.shape[-1]
+    d = np.where(active, 1 if p == 1 else 2 * h, 0).astype(x.dtype) / x.shape[-1]
     if weight is not None:
         d = d * weight[t][:, None]
-    d[np.arange(x2.shape[0]), t] = -d.sum(axis=-1)  # x_y enters every term with a minus sign
+    # x_y enters every term with a minus sign: its column gets -(the row's sum). d is 0 there
+    # (not active), so subtracting the sum at the one-hot positions writes it in.
     rows = x2.shape[0]
+    one_hot = np.zeros(d.shape, dtype=bool)
+    one_hot[np.arange(rows), t] = True
+    d = d - one_hot * d.sum(axis=-1, keepdims=True)
     seed = _seed(g, reduction, rows)
     seed = np.reshape(seed, (-1, 1)) if reduction == "none" else seed
     return (seed * d).reshape(x.shape)
