@@ -349,7 +349,6 @@ CORE_OPS: list[Op] = [
     Op("exp", "cr.exp({0})", "anp.exp({0})", "torch.exp({0})", domains=("small",)),
     Op("exp_method", "{0}.exp()", "anp.exp({0})", "torch.exp({0})", domains=("small",)),
     Op("log", "cr.log({0})", "anp.log({0})", "torch.log({0})", domains=("positive",)),
-    Op("log1p", "cr.log1p({0})", "anp.log1p({0})", "torch.log1p({0})", domains=("positive",)),
     Op("sqrt", "cr.sqrt({0})", "anp.sqrt({0})", "torch.sqrt({0})", domains=("positive",)),
     Op("clip", _clip_cr, _clip_ag, _clip_th, params=lambda g, s: _clip_param(g, s[0]), kinked=True),
     # reductions

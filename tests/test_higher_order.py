@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import test_activations as acts
 import test_losses as losses
+import test_numpy_api as numpy_api
 import test_ops as core
 
 import chainrule as cr
@@ -134,6 +135,36 @@ def test_core_second_derivative(case: core.Case) -> None:
                                   wrt, w, vs), f"{case.id} vs torch")
 
 
+# --- NumPy's operations (test_numpy_api.CASES: the primitives of ops_elementwise, ops_reduce,
+# ops_linalg and the compositions of numpy_api) --------------------------------------------------
+
+@pytest.mark.parametrize("case", numpy_api.CASES, ids=lambda c: c.id)
+def test_numpy_api_second_derivative(case: numpy_api.Case) -> None:
+    arrays = numpy_api._inputs(case)
+    wrt = tuple(range(len(arrays)))
+    out = case.fn(numpy_api.CR, *[cr.tensor(a) for a in arrays])
+    w, vs = _draw(np.random.default_rng(3), arrays, wrt, out.shape)
+    ours = _cr_hvp(lambda *xs: case.fn(numpy_api.CR, *xs), arrays, wrt, w, vs)
+    checked = False
+    if "autograd" in case.oracles:
+        _compare(ours, _autograd_hvp(lambda *xs: case.fn(numpy_api.AG, *xs), arrays, wrt, w, vs),
+                 f"{case.id} vs autograd")
+        checked = True
+    if "torch" in case.oracles:
+        try:
+            theirs = _torch_hvp(lambda *xs: case.fn(numpy_api.TorchNamespace(torch), *xs), arrays,
+                                wrt, w, vs)
+        except RuntimeError as exc:  # torch lacks some double backwards ("not implemented")
+            if "not implemented" not in str(exc):
+                raise
+        else:
+            _compare(ours, theirs, f"{case.id} vs torch")
+            checked = True
+    if not checked:
+        _compare(ours, _fd_hvp(lambda *xs: case.fn(numpy_api.CR, *xs), arrays, wrt, w, vs),
+                 f"{case.id} vs differences", rtol=1e-6, atol=1e-7)
+
+
 # --- activations (test_activations.CASES) and linear ------------------------------------------
 
 @pytest.mark.parametrize("case", acts.CASES, ids=acts.IDS)
@@ -201,7 +232,7 @@ def test_ndtr_second_derivative() -> None:
 
 
 def test_every_primitive_has_a_second_order_case() -> None:
-    covered = {c.op for c in core.CASES}
+    covered = {c.op for c in core.CASES} | {c.op for c in numpy_api.CASES}
     covered |= {c.name for c in acts.CASES}
     covered |= {c.label.split("(")[0] for c in losses.CASES}
     covered |= {"linear", "linear_no_bias", "ndtr"}  # the tests just above

@@ -27,7 +27,7 @@ import chainrule as cr
 from chainrule import ops
 from chainrule.autodiff import topological_order
 
-NUMPY_NAMES = ("exp", "log", "log1p", "sqrt", "abs", "maximum", "minimum", "where", "clip", "matmul",
+NUMPY_NAMES = ("exp", "log", "sqrt", "abs", "maximum", "minimum", "where", "clip", "matmul",
                "sum", "mean", "max", "min", "reshape", "transpose", "swapaxes", "expand_dims",
                "squeeze", "broadcast_to", "concatenate", "stack")
 
@@ -110,7 +110,7 @@ def torch_namespace(torch: Any) -> types.SimpleNamespace:
         return (torch.from_numpy(_selection(index, shape)).T @ g.reshape(-1)).reshape(shape)
 
     return types.SimpleNamespace(
-        untake=untake, setitem=_cr_setitem, log1p=torch.log1p,
+        untake=untake, setitem=_cr_setitem,
         exp=torch.exp, log=torch.log, sqrt=torch.sqrt, abs=torch.abs,
         maximum=lambda a, b: torch.maximum(*_torch_pair(torch, a, b)),
         minimum=lambda a, b: torch.minimum(*_torch_pair(torch, a, b)),
@@ -206,7 +206,6 @@ def _scalar_cases() -> list[Case]:
 def _unary_cases() -> list[Case]:
     fns = [("neg", lambda L, a: -a, "real"), ("exp", lambda L, a: L.exp(a), "real"),
            ("log", lambda L, a: L.log(a), "positive"), ("sqrt", lambda L, a: L.sqrt(a), "positive"),
-           ("log1p", lambda L, a: L.log1p(a), "positive"),
            ("abs", lambda L, a: L.abs(a), "nonzero")]
     return [Case(op, str(shape), fn, (shape,), (dom,)) for op, fn, dom in fns for shape in UNARY_SHAPES]
 
