@@ -45,7 +45,7 @@ def bump(t: Any) -> None:
 class Node:
     """How a tensor was made: the primitive, its arguments, and the tensors among them."""
 
-    __slots__ = ("prim", "parents", "args", "kwargs", "trace", "residual", "stamp", "digests")
+    __slots__ = ("prim", "parents", "args", "kwargs", "trace", "residual", "stamp")
 
     def __init__(self, prim: Primitive, parents: tuple, args: tuple, kwargs: dict,
                  residual: Any = None):
@@ -53,10 +53,9 @@ class Node:
         self.parents = parents  # per argument: the Tensor, or None for a constant
         self.args = args  # per argument: the NumPy value the forward saw
         self.kwargs = kwargs
-        self.trace = None  # where the op was created, filled in under detect_anomaly
+        self.trace = None  # under detect_anomaly: where the op was created (an ``AnomalyRecord``)
         self.residual = residual  # what ``prim.fwd`` kept for the VJPs (None: nothing)
         self.stamp = _Versions.count  # in-place operations so far (see ``_check_saved``)
-        self.digests = None  # under detect_anomaly: digests of the saved arrays (``digest``)
 
     @property
     def released(self) -> bool:
@@ -173,7 +172,7 @@ def _check_saved(order: list) -> None:
                         "gradient before changing it, or change a copy (PyTorch's check; hint: "
                         "cr.detect_anomaly() names where the op was created)"
                         + (f"\n  created at {node.trace}" if node.trace else ""))
-        if node.digests is not None:
+        if node.trace is not None:
             _check_digests(t, node)
 
 
@@ -187,9 +186,23 @@ def digest(array: Any) -> int | None:
     return hash((array.shape, array.dtype.str, np.ascontiguousarray(array).tobytes()))
 
 
+class AnomalyRecord(str):
+    """What ``detect_anomaly`` keeps on a node: where the op was created (the string itself)
+    and a digest of each array it saved (``digests``: the output's, then one per argument)."""
+
+    def __new__(cls, where: str, digests: tuple) -> AnomalyRecord:
+        record = super().__new__(cls, where)
+        record.digests = digests
+        return record
+
+
 def _check_digests(t: Any, node: Node) -> None:
-    arrays = (t.data, *(a if p is None else p.data for p, a in zip(node.parents, node.args, strict=False)))
-    for i, (saved, a) in enumerate(zip(node.digests, arrays, strict=False)):
+    digests = getattr(node.trace, "digests", None)
+    if digests is None:
+        return
+    arrays = (t.data, *(a if p is None else p.data
+                        for p, a in zip(node.parents, node.args, strict=True)))
+    for i, (saved, a) in enumerate(zip(digests, arrays, strict=True)):
         if saved is not None and digest(a) != saved:
             what = "its output" if i == 0 else f"its input {i - 1}"
             raise RuntimeError(
@@ -280,7 +293,7 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
         if mine:
             owned.remove(t)  # the walk is past t: holding it would keep its data alive to the end
         data = t.data
-        if g.dtype != data.dtype:
+        if g.dtype is not data.dtype and g.dtype != data.dtype:  # dtypes are mostly singletons
             g, mine = g.astype(data.dtype), True
         node = t._node
         if wanted is not None:
@@ -292,13 +305,13 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
             mine = False
         if node is None:
             continue
-        prim, args, kwargs, residual = node.prim, node.args, node.kwargs, node.residual
+        prim, args, kwargs, residual, parents = node.prim, node.args, node.kwargs, node.residual, node.parents
         # The VJP rules are looked up here rather than through ``prim.vjp`` (one call less per
         # gradient; ``Primitive.vjp`` is the same lookup, for everyone else).
         vjps = prim.vjps if prim.vjp_argnum is None else ()
         check = check_all or node.trace is not None
-        given = [g]  # arrays the engine must not write into: g, and what earlier parents got
-        for i, p in enumerate(node.parents):
+        given = None  # what earlier parents of this node got: the engine must not write into it
+        for i, p in enumerate(parents):
             if p is None or not p.requires_grad:
                 continue
             rule = vjps[i] if i < len(vjps) else None
@@ -312,8 +325,14 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
                 gi = np.asarray(gi)
             if check:
                 _check_finite(gi, t, f"backward (gradient for argument {i})")
-            fresh = gi.base is None and gi.flags.writeable and _unshared(gi, data, args, given)
-            given.append(gi)
+            # A new array the VJP made (not g, the output, a saved input or what another parent
+            # got) is the engine's to sum into in place.
+            fresh = (gi.base is None and gi is not g and gi is not data and gi.flags.writeable
+                     and _unshared(gi, args, given))
+            if given is None:
+                given = [gi]
+            else:
+                given.append(gi)
             prev = grads.get(p)
             if prev is None:
                 grads[p] = gi
@@ -328,8 +347,9 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
             else:
                 grads[p] = np.asarray(prev + gi)  # 0-d + 0-d gives a NumPy scalar, not an array
                 owned.add(p)
-        if not retain_graph:
-            node.release()
+        if not retain_graph:  # Node.release, inlined (one call less per node)
+            node.args = node.residual = None
+            node.parents = (None,) * len(parents)
     return result
 
 
@@ -393,17 +413,16 @@ def _walk_recorded(root: Any, seed: Any, capture: Iterable[Any] | None) -> dict[
     return result
 
 
-def _unshared(gi: np.ndarray, data: np.ndarray, args: tuple, given: list) -> bool:
-    """False if ``gi`` is the node's output or a saved input, or was given to another parent
-    (``given[0]`` is the incoming gradient): the engine must not write into those."""
-    if gi is data:
-        return False
+def _unshared(gi: np.ndarray, args: tuple, given: list | None) -> bool:
+    """False if ``gi`` is a saved input or was given to another parent: the engine must not
+    write into those (the caller has checked the incoming gradient and the output)."""
     for a in args:
         if gi is a:
             return False
-    for a in given:
-        if gi is a:
-            return False
+    if given is not None:
+        for a in given:
+            if gi is a:
+                return False
     return True
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from chainrule import ops
 from chainrule.autodiff import (
+    AnomalyRecord,
     Node,
     _Anomaly,
     _check_finite,
@@ -861,13 +862,14 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
         if not isinstance(a, Tensor):
             if type(a) is list or type(a) is tuple:  # a list holding Tensors: stack it
                 a = _stack_if_tensors(a)
-            if not isinstance(a, Tensor):
-                arrays.append(_weak(a))
+            if not isinstance(a, Tensor):  # a constant; a NumPy scalar as a Python one (_weak)
+                arrays.append(a.item() if isinstance(a, np.generic) else a)
                 parents.append(None)
                 continue
         arrays.append(a.data)
         parents.append(a)
-        needed = needed or a.requires_grad
+        if a.requires_grad:
+            needed = True
     if not (needed and _GradMode.enabled):  # nothing to record
         out = prim.fn(*arrays, **kwargs)
         return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
@@ -881,9 +883,8 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     node = Node(prim, tuple(parents), tuple(arrays), kwargs, residual)
     result = Tensor._wrap(out, node)
     if _Anomaly.enabled:
-        node.trace = _user_frame()
-        node.digests = (digest(out), *(digest(a.data) if isinstance(a, Tensor) else None
-                                       for a in parents))
+        node.trace = AnomalyRecord(_user_frame(), (digest(out), *(
+            digest(a.data) if isinstance(a, Tensor) else None for a in parents)))
         _check_finite(out, result, "forward result")
     return result
 
