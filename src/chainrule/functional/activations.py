@@ -65,9 +65,11 @@ def _sigmoid_fwd(x):
     backward pass is one product."""
     with _quiet():
         e = np.exp(-np.abs(x))
-        r = np.asarray(1 / (1 + e))  # sigma(|x|)
-        er = e * r  # sigma(-|x|)
-        return np.where(x < 0, er, r), er * r
+        s = np.asarray(1 / (1 + e))  # sigma(|x|), an array even for 0-d x
+        slope = e * s  # sigma(-|x|) ...
+        slope *= s  # ... times sigma(|x|), before s becomes sigma(x) where x < 0
+        np.multiply(s, e, out=s, where=x < 0)  # as _sigmoid
+    return s, slope
 
 
 def _sigmoid_slope(x):
