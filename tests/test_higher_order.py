@@ -231,11 +231,60 @@ def test_ndtr_second_derivative() -> None:
              rtol=1e-6, atol=1e-7)
 
 
+# --- convolution, pooling, padding and gathering (issue 12's layers) ----------------------------
+
+TF = torch.nn.functional
+LAYERS = [
+    ("conv1d", (2, 3, 7), (4, 3, 3), (4,),
+     lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1),
+     lambda x, w, b: TF.conv1d(x, w, b, stride=2, padding=1)),
+    ("conv2d-groups-dilation", (1, 4, 6, 6), (4, 2, 2, 2), None,
+     lambda x, w: F.conv2d(x, w, padding=1, dilation=2, groups=2),
+     lambda x, w: TF.conv2d(x, w, padding=1, dilation=2, groups=2)),
+    ("conv2d-bias", (2, 2, 5, 5), (3, 2, 3, 3), (3,),
+     lambda x, w, b: F.conv2d(x, w, b), lambda x, w, b: TF.conv2d(x, w, b)),
+    ("max_pool2d", (2, 3, 6, 6), None, None,
+     lambda x: F.max_pool2d(x, 2) * x[:, :, ::2, ::2], lambda x: TF.max_pool2d(x, 2) * x[:, :, ::2, ::2]),
+    ("avg_pool2d", (1, 2, 6, 6), None, None,
+     lambda x: F.avg_pool2d(x, 3, stride=2, padding=1) ** 2,
+     lambda x: TF.avg_pool2d(x, 3, stride=2, padding=1) ** 2),
+    ("pad", (2, 3, 4), None, None,
+     lambda x: F.pad(x, (1, 2)) ** 3, lambda x: TF.pad(x, (1, 2)) ** 3),
+]
+# The primitives each case's recorded backward must contain: the second derivative of a
+# convolution differentiates the VJP primitives conv_input_grad and conv_weight_grad, that of
+# max pooling the scatter-add its gather's VJP records.
+LAYER_OPS = {"conv1d": {"conv_bias", "conv_input_grad", "conv_weight_grad"},
+             "conv2d-groups-dilation": {"conv", "conv_input_grad", "conv_weight_grad"},
+             "conv2d-bias": {"conv_bias", "conv_input_grad", "conv_weight_grad"},
+             "max_pool2d": {"gather", "scatter_add"}, "avg_pool2d": {"conv"}, "pad": {"pad"}}
+
+
+@pytest.mark.parametrize("name,xs,ws,bs,ours,theirs", LAYERS, ids=[c[0] for c in LAYERS])
+def test_layer_second_derivative(name, xs, ws, bs, ours, theirs) -> None:
+    rng = np.random.default_rng(37)
+    arrays = [rng.standard_normal(s) for s in (xs, ws, bs) if s is not None]
+    wrt = tuple(range(len(arrays)))
+    out = ours(*[cr.tensor(a) for a in arrays])
+    w, vs = _draw(rng, arrays, wrt, out.shape)
+    result = _cr_hvp(ours, arrays, wrt, w, vs)
+    _compare(result, _torch_hvp(theirs, arrays, wrt, w, vs), f"{name} vs torch")
+    leaves = [cr.tensor(a, requires_grad=True) for a in arrays]
+    gs = cr.grad((ours(*leaves) * w).sum(), leaves, create_graph=True, allow_unused=True)
+    recorded = set()
+    for g in gs:
+        if g is not None:
+            recorded |= {t.op for t in topological_order(g) if t.op is not None}
+    forward = {t.op for t in topological_order(ours(*leaves)) if t.op is not None}
+    assert LAYER_OPS[name] <= recorded | forward, (name, recorded | forward)
+
+
 def test_every_primitive_has_a_second_order_case() -> None:
     covered = {c.op for c in core.CASES} | {c.op for c in numpy_api.CASES}
     covered |= {c.name for c in acts.CASES}
     covered |= {c.label.split("(")[0] for c in losses.CASES}
     covered |= {"linear", "linear_no_bias", "ndtr"}  # the tests just above
+    covered |= set().union(*LAYER_OPS.values())
     # Tests register throw-away primitives named test_* (test_engine_buffers): not chainrule's.
     registered = {name for name in ops.PRIMITIVES if not name.startswith("test_")}
     missing = registered - covered
