@@ -298,7 +298,7 @@ ROWS: list[Row] = [
     lib("hardtanh-min-above-max", lambda tmp: F.hardtanh(T(3), min_val=2.0, max_val=1.0), "min_val",
         "2.0"),
     lib("celu-alpha-zero", lambda tmp: F.celu(T(3), alpha=0.0), "alpha", "0"),
-    lib("softmin-0d", lambda tmp: F.softmin(T()), "0-d"),
+    lib("softmin-0d-bad-axis", lambda tmp: F.softmin(T(), axis=1), "0 or -1"),  # axis 0/-1: one class
     # --- activations and losses ---
     lib("sigmoid-string-input", lambda tmp: F.sigmoid(np.array(["a"])), "numeric", "<U1"),
     lib("cross-entropy-string-target", lambda tmp: F.cross_entropy(T(2, 3), np.array(["a", "b"])), "<U1"),
