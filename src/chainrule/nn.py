@@ -20,17 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule import functional as F
-from chainrule.tensor import Tensor
-
-RNG = np.random.Generator | int | None
-
-
-def _generator(rng: RNG) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+from chainrule.tensor import RNG, Tensor, _generator
 
 
 def _float_dtype(dtype: Any) -> np.dtype:

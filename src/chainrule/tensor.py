@@ -1014,10 +1014,15 @@ def arange(start: Scalar, stop: Scalar | None = None, step: Scalar = 1, dtype: A
     return Tensor(values, requires_grad=requires_grad)
 
 
-def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+RNG = np.random.Generator | int | None
+
+
+def _generator(rng: RNG) -> np.random.Generator:
+    """``rng`` as a Generator: itself, or ``np.random.default_rng(seed)`` for an int or None.
+    The one place randomness is resolved (randn/rand, nn initialisation, dropout)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
