@@ -46,7 +46,8 @@ def _register_train(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train", help="train a network on a built-in dataset or a CSV file",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a multilayer perceptron (or, on image datasets, --model cnn) with chainrule's own engine.\n\n"
+        description="Train a multilayer perceptron (or, on image datasets, --model cnn) with\n"
+                    "chainrule's own engine.\n\n"
                     "Each dataset has its own defaults, so `chainrule train --dataset digits` alone\n"
                     "trains well. An option you give replaces only that setting; the others keep the\n"
                     "dataset's default: `--hidden 128,64` on digits still trains with dropout 0.5\n"
