@@ -177,6 +177,8 @@ def test_activation_second_derivative(case: acts.Activation) -> None:
     _compare(ours, _autograd_hvp(case.auto, [x], (0,), w, vs), f"{case!r} vs autograd")
     if case.name == "celu":  # torch's celu double backward is off by ~1e-8 relative; autograd agrees
         return
+    if case.name == "hardsigmoid":  # torch 2.13 has no double backward for it (aten::hardsigmoid_backward)
+        return
     _compare(ours, _torch_hvp(lambda t: case.torch(torch, t), [x], (0,), w, vs), f"{case!r} vs torch")
 
 
