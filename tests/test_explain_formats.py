@@ -220,3 +220,22 @@ def test_shipped_examples_explain_from_any_directory(tmp_path):
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout
+
+
+def test_examples_listing_gives_the_names_the_commands_take(run_cli):
+    code, out, err = run_cli(["explain", "--examples"])
+    assert code == 0 and err == ""
+    networks, worksheets = out.split("worksheets (chainrule check NAME)")
+    assert networks.startswith("networks (chainrule explain NAME)")
+    assert "\n  reference " in networks and "reference-worksheet" not in networks
+    assert "\n  reference-worksheet " in worksheets
+    # every listed network name is one `chainrule explain NAME` accepts
+    for line in networks.splitlines()[1:]:
+        name = line.split()[0]
+        assert run_cli(["explain", name, "--format", "json"])[0] == 0, name
+
+
+def test_interactive_page_is_not_dumped_on_a_terminal(run_cli, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # sys.stdout is the capture here
+    code, out, err = run_cli(["explain", "--interactive"])
+    assert code == 2 and out == "" and err.count("\n") == 1 and "-o FILE.html" in err

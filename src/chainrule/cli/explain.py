@@ -138,19 +138,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _print_examples(paths: list[Path]) -> None:
+    """The shipped files by the short name the commands take, networks apart from worksheets."""
+    from chainrule.explain.network import read_toml
+
+    networks, worksheets = [], []
+    for path in paths:
+        content = read_toml(path)
+        (worksheets if "values" in content else networks).append((path.stem, content.get("title", "")))
+    width = max(len(name) for name, _ in networks + worksheets)
+    for heading, rows in (("networks (chainrule explain NAME)", networks),
+                          ("worksheets (chainrule check NAME)", worksheets)):
+        if rows:
+            print(heading)
+            for name, title in rows:
+                print(f"  {name:<{width}}  {title}".rstrip())
+    print(f"(files in {paths[0].parent})" if paths else "(no example files found)")
+
+
 def run(args: argparse.Namespace) -> int:
     from chainrule._io import atomic_write_text
     from chainrule.explain import example_paths, explain_network, load_network
     from chainrule.explain.diagram import save_diagram
 
     if args.examples:
-        for path in example_paths():
-            print(path)
+        _print_examples(example_paths())
         return 0
     if args.interactive and args.format not in (None, "html"):
         raise CommandError(
             f"--interactive writes an HTML page; it goes with --format html, not --format {args.format}"
         )
+    if args.interactive and not args.output and sys.stdout.isatty():
+        # a self-contained page (KaTeX inlined, ~0.6 MB) is for a browser, not a terminal
+        raise CommandError("--interactive writes a self-contained HTML page: give -o FILE.html")
     args.format = args.format or ("html" if args.interactive else "text")
     for flag, given in (
         ("--steps", args.steps),

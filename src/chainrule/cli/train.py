@@ -303,7 +303,7 @@ def _summary_rows(run: Any, saved: str | None, plot: str | None) -> list[tuple[s
     last = history.last()
     if last is not None:
         rows.append(("final train loss", f"{last.train_loss:.4f}"))
-        rows.append(("final test", _format_metrics(last.metrics)))
+        rows.append(("final epoch", _format_metrics(last.metrics)))
         key = "accuracy" if split.task == "classification" else "r2"
         best = max(history.epochs, key=lambda e: e.metrics[key])
         rows.append((f"best test {'accuracy' if key == 'accuracy' else 'R^2'}",

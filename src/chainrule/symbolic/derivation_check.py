@@ -97,7 +97,7 @@ class DerivationReport:
 
     def summary(self) -> str:
         steps = self.steps
-        return (f"{len(steps)} steps: {self.count('step', FOLLOWS)} follow, "
+        return (f"{len(steps)} steps: {self.count('step', FOLLOWS)} following, "
                 f"{self.count('step', WRONG)} do not follow, {self.count('step', NOT_CHECKED)} not checked; "
                 f"{self.count('result', FOLLOWS)} results right, {self.count('result', WRONG)} wrong")
 
