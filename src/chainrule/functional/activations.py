@@ -7,7 +7,6 @@ gives finite values and gradients in float32 and float64, and the dtype is kept.
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from chainrule.functional.formulas import Formula, define
 from chainrule.ops import primitive
+from chainrule.ops_elementwise import _erf  # the one erf (SciPy's when installed)
 from chainrule.tensor import Tensor, apply
 
 
@@ -244,25 +244,10 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
 
 # --- gelu ---------------------------------------------------------------------------------
 
-@functools.cache
-def _erf_array() -> Any:
-    """SciPy's vectorised erf when installed (imported on first use: it is slow to import);
-    else math.erf, which is as accurate, element by element. NumPy has no erf."""
-    try:
-        from scipy.special import erf
-    except ImportError:  # pragma: no cover - SciPy is optional
-        return np.vectorize(math.erf, otypes=[np.float64])
-    return erf
-
-
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_C = 0.044715
-
-
-def _erf(x):
-    return np.asarray(_erf_array()(x), dtype=x.dtype)
 
 
 def _normal_pdf(x):
