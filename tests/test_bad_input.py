@@ -687,6 +687,9 @@ ROWS: list[Row] = [
     cmd("derive-steps-output-is-a-directory",
         lambda tmp: ["derive", "relu", "--steps", "--output", str(tmp)], "directory"),
     cmd("unknown-command", lambda tmp: ["fly"], "fly"),
+    cmd("unknown-option", lambda tmp: ["explain", "--bogus", "--output", "{out}"], "unrecognized", "--bogus"),
+    cmd("option-missing-its-value", lambda tmp: ["explain", "--digits"], "--digits", "expected one argument"),
+    cmd("option-not-a-number", lambda tmp: ["explain", "--lr", "fast"], "--lr", "fast"),
     cmd("train-unknown-dataset", lambda tmp: ["train", "--dataset", "mnist", "--out", "{out}"], "mnist"),
     cmd("train-cnn-on-tabular-data",
         lambda tmp: ["train", "--dataset", "iris", "--model", "cnn", "--out", "{out}"],
@@ -1045,6 +1048,8 @@ def test_bad_input(row: Row, tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert "Traceback" not in err and "Traceback" not in captured.out
     lines = err.strip("\n").split("\n")
     assert len(lines) == 1 and lines[0].strip(), f"stderr is not exactly one line: {err!r}"
+    # One form for every error, ours and argparse's: "chainrule[ COMMAND]: error: ..."
+    assert re.match(r"chainrule( \w+)?: error: \S", lines[0]), f"not argparse's error form: {err!r}"
     for word in row.mentions:
         assert word.lower() in err.lower(), f"message does not mention {word!r}: {err!r}"
     after = _snapshot(tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import types
 import warnings
 import zlib
@@ -696,3 +697,46 @@ def test_numpy_function_on_a_tensor_is_chainrules(np_func: Any, call: Callable) 
     if out.requires_grad:
         out.backward(np.ones(out.shape))
         assert t.grad is not None and t.grad.shape == X23.shape
+
+
+def _numpy_callables() -> list[tuple[str, Any]]:
+    """Every dispatched function and ufunc of numpy, numpy.linalg and numpy.fft, by qualified name."""
+    found = []
+    for module in (np, np.linalg, np.fft):
+        for name in sorted(dir(module)):
+            f = getattr(module, name)
+            # The callables that reach a Tensor's NEP 13/18 hooks: ufuncs and the functions
+            # NumPy dispatches (never np.test & co., which do other things when called).
+            if name.startswith("_") or not (isinstance(f, np.ufunc) or hasattr(f, "_implementation")):
+                continue
+            found.append((f"{module.__name__}.{name}", f))
+    return found
+
+
+def test_an_unsupported_numpy_function_is_named_and_the_advice_exists() -> None:
+    """The TypeError names the function as the user wrote it (numpy.linalg.svd, not numpy.svd)
+    and offers a chainrule function only when that function exists."""
+    t = cr.tensor(X23, requires_grad=True)
+    callables = _numpy_callables()
+    aliases: dict[int, set[str]] = {}  # np.bitwise_invert is np.invert: either name is right
+    for qualified, f in callables:
+        aliases.setdefault(id(f), set()).add(qualified)
+    refused = 0
+    for qualified, f in callables:
+        try:
+            with warnings.catch_warnings():  # deprecated NumPy names warn when called
+                warnings.simplefilter("ignore")
+                f(t)
+        except TypeError as exc:
+            message = str(exc)
+            if "is not supported on chainrule Tensors" not in message:
+                continue
+            refused += 1
+            named = message.split(" is not supported")[0]
+            assert named in aliases[id(f)], f"{qualified} reported as {named}"
+            for offered in re.findall(r"use (cr|Tensor)\.(\w+)", message):
+                owner = cr if offered[0] == "cr" else cr.Tensor
+                assert hasattr(owner, offered[1]), f"{qualified}: offers {offered} which does not exist"
+        except Exception:  # noqa: BLE001 - other functions fail for their own reasons (arity, dtype)
+            continue
+    assert refused >= 50, f"only {refused} NumPy functions refused: the scan found too few"

@@ -41,6 +41,19 @@ Scalar = int | float | bool | np.number
 ArrayLike = Any  # anything np.asarray accepts, or a Tensor
 
 
+
+def _unsupported(what: str, name: str | None) -> str:
+    """The message for a NumPy function with no chainrule rule: name chainrule's own only if it exists."""
+    import chainrule  # here, not at the top: chainrule imports this module
+
+    if name and (hasattr(chainrule, name) or hasattr(Tensor, name)):
+        other = f"cr.{name}" if hasattr(chainrule, name) else f"Tensor.{name}"
+        advice = f"use {other} (with its own arguments), or"
+    else:
+        advice = "chainrule has no derivative rule for it;"
+    return (f"{what} is not supported on chainrule Tensors (it would drop the gradient): {advice} "
+            "call it on t.detach().numpy() for values without a gradient")
+
 class Tensor:
     """An ``np.ndarray`` (``.data``) with an optional gradient (``.grad``) and graph node."""
 
@@ -137,9 +150,7 @@ class Tensor:
         handler = HANDLED_UFUNCS.get(ufunc)
         if method != "__call__" or handler is None:
             what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-            raise TypeError(f"{what} is not supported on chainrule Tensors (it would drop the "
-                            "gradient); use chainrule's function or Tensor method, or call it on "
-                            "t.detach().numpy()")
+            raise TypeError(_unsupported(what, ufunc.__name__ if method == "__call__" else None))
         out = kwargs.pop("out", None)
         if kwargs:
             raise TypeError(f"numpy.{ufunc.__name__} on chainrule Tensors takes no keyword "
@@ -163,9 +174,9 @@ class Tensor:
         """``np.sum(t)``, ``np.concatenate([t, u])``: the chainrule function registered for it."""
         handler = HANDLED_FUNCTIONS.get(func)
         if handler is None:
-            raise TypeError(f"numpy.{getattr(func, '__name__', func)} is not supported on chainrule "
-                            "Tensors (it would drop the gradient); use chainrule's function, or "
-                            "call it on t.detach().numpy()")
+            name = getattr(func, "__name__", str(func))
+            module = getattr(func, "__module__", None) or "numpy"
+            raise TypeError(_unsupported(f"{module}.{name}", name if module == "numpy" else None))
         if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
             return NotImplemented
         return handler(*args, **kwargs)

@@ -21,7 +21,7 @@ class CommandError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse prints usage + message and exits 2
-        raise CommandError(f"{self.prog}: {message}")
+        raise CommandError(f"{self.prog}: error: {message}")  # argparse's own form
 
 
 def build_parser() -> argparse.ArgumentParser:
