@@ -63,7 +63,9 @@ class Record:
     def text(self) -> str:
         head = f"line {self.line}: "
         if self.kind == "definition":
-            return head + f"definition {self.lhs} = {self.rhs}"
+            if self.verdict == NOT_CHECKED:
+                return head + f"definition {self.lhs} = {self.rhs} not read ({self.how})"
+            return head + f"definition {self.lhs} = {self.rhs}" + (f" ({self.detail})" if self.detail else "")
         if self.kind == "note":
             return head + self.detail
         what = "result" if self.kind == "result" else "step"
@@ -123,17 +125,21 @@ class Block:
     line: int  # where the formula starts
     tex: str
     before: str = ""  # the prose between the previous formula and this one
+    before_line: int = 0  # the line where that prose starts
 
 
 def markdown_blocks(source: str) -> list[Block]:
     """Every ``$$ ... $$`` display formula, with its line and the prose before it."""
     blocks: list[Block] = []
     prose: list[str] = []
+    prose_line = 1
     lines = source.splitlines()
     k = 0
     while k < len(lines):
         line = lines[k]
         if "$$" not in line:
+            if not prose:
+                prose_line = k + 1
             prose.append(line)
             k += 1
             continue
@@ -154,7 +160,7 @@ def markdown_blocks(source: str) -> list[Block]:
             body.append(lines[k][:lines[k].index("$$")])
             k += 1
             tex = "\n".join(body)
-        blocks.append(Block(start, tex, "\n".join(prose).strip()))
+        blocks.append(Block(start, tex, "\n".join(prose), prose_line))
         prose = []
     return blocks
 
@@ -177,7 +183,7 @@ def latex_blocks(source: str) -> list[Block]:
         if m.group(1) and m.group(1).startswith("align"):
             tex = "\\begin{aligned}" + tex + "\\end{aligned}"
         line = source.count("\n", 0, offset + m.start()) + 1
-        blocks.append(Block(line, tex, body[last:m.start()].strip()))
+        blocks.append(Block(line, tex, body[last:m.start()], source.count("\n", 0, offset + last) + 1))
         last = m.end()
     if not blocks and ("\\[" in body or "$$" in body):
         raise DerivationError("no display formula could be delimited (an unclosed \\[ or $$?)")
@@ -191,6 +197,9 @@ _LEAD = re.compile(r"^\s*\\text\{\s*([^{}]*?)\s*\}\s*")
 
 
 _NETWORK_NAME = re.compile(r"_\{\d+-\d+\}")
+_HEADING = re.compile(r"^\s*(#{1,6}\s+\S|\(?[a-z]\)\s*\S|\d+\)\s*$|\d+\.\s+[A-Z]|[\u2460-\u2473]"
+                      r"|\\(sub)*section\b|part\b)", re.I)
+_PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where|with)\s+\$([^$]+)\$", re.I)
 
 
 def _is_numeric_work(tex: str) -> bool:
@@ -213,6 +222,7 @@ class Checker:
         self.functions: dict[tuple[str, str], _Def] = {}  # (name, "scalar"|"vector") -> definition
         self.symbols: dict[sp.Basic, sp.Basic] = {}  # J -> its definition, |y| -> its norm
         self.indexed: dict[str, _Def] = {}  # "hat_y" -> ŷ_ij's definition over (i, j)
+        self.aliases: dict[sp.Basic, sp.Symbol] = {}  # f(x, w) -> ŷ, from "Let ŷ = f(x, w)"
         self.records: list[Record] = []
         self.chain: list[tuple[int, str, sp.Basic | None]] = []  # (line, tex, expr) of the chain so far
         self.constraints: set[str] = set()
@@ -226,6 +236,8 @@ class Checker:
 
         The sums inside a definition get fresh index names: J = Σ_i Σ_j ... used in ∂J/∂z_ij
         must not sum over the i and j of z_ij."""
+        if self.aliases:
+            expr = _index_bare_vectors(expr.xreplace(self.aliases), self.ctx.vectors)
         for _ in range(6):
             before = expr
             expr = expr.xreplace({k: _fresh(v) for k, v in self.symbols.items()})
@@ -248,9 +260,26 @@ class Checker:
                 break
         return expr
 
+    def forget(self, lhs: sp.Basic) -> None:
+        """A name defined again means what the new definition says, in every form it was
+        defined before ("Let ŷ_i = f(x_i, w_j)" in the L2 part, "ŷ = ⟨ŷ_1, ..., ŷ_n⟩" in the
+        cosine part: the cosine part's ŷ_i is not f(x_i, w_j))."""
+        # (a function's new definition replaces the old one of its kind by itself; its other
+        # kind stays: L(y, ŷ) = Σ_i L(y_i, ŷ_i) uses the L of numbers defined before it)
+        if isinstance(lhs, sp.Indexed):
+            name = str(lhs.base.label)
+        elif isinstance(lhs, sp.Symbol):
+            name = lhs.name
+        else:
+            return
+        self.indexed.pop(name, None)
+        for key in [k for k in self.symbols if str(k) == name]:
+            del self.symbols[key]
+
     def define(self, lhs: sp.Basic, rhs: sp.Basic) -> bool:
         if lhs.has(sp.Derivative) or not isinstance(rhs, sp.Expr):
             return False
+        self.forget(lhs)
         if isinstance(lhs, AppliedUndef) and all(isinstance(a, (sp.Symbol, sp.Indexed)) for a in lhs.args):
             # J(y, ŷ) = Σ_i ... indexes its arguments: a function of vectors; L(y, ŷ) = max(0, 1 − yŷ)
             # is a function of numbers, used as L(y_i, ŷ_i) too
@@ -265,6 +294,9 @@ class Checker:
             # "Let ŷ = f(x, w)": ŷ is a function of w
             if rhs.free_symbols & {s for s in rhs.free_symbols if s.name == "w"}:
                 self.constraints.add(f"depends on w:{lhs.name}")
+            if isinstance(rhs, AppliedUndef):  # and f(x, w) written later is ŷ
+                self.aliases[rhs] = lhs
+                return True
             return False
         if isinstance(lhs, sp.Symbol):
             self.symbols[lhs] = rhs
@@ -291,6 +323,15 @@ class Checker:
     def block(self, blk: Block) -> None:
         self.seen |= self.seen_now
         self.seen_now = set()
+        heading = any(_HEADING.match(line) for line in blk.before.splitlines())
+        if heading or _PROSE_DEFINITION.search(blk.before):
+            self._close_chain()  # judged by what held while it was written
+            self.chain = []
+        if heading:
+            # a new part ("b) Hinge loss", "## 2."): the last part's assumptions (a one-hot y,
+            # ŷ depending on w) are not this one's
+            self.constraints = set()
+        self._prose_definitions(blk)
         tex = blk.tex.strip()
         if _NETWORK_NAME.search(tex) or _is_numeric_work(tex):
             # part-3 style numeric work (w_{11-1} = 0.36, z_{1-1} = ... = 1.3062): a worksheet's job
@@ -309,13 +350,13 @@ class Checker:
             if "rows_sum_to_one" not in self.constraints:
                 self.constraints.add("rows_sum_to_one")
                 self.records.append(Record(blk.line, "definition", "", "Σ_j y_ij", "1",
-                                           detail="assumed from here on: each row of y sums to 1"))
+                                           detail="assumed until the next part: each row of y sums to 1"))
             if not remark:
                 return
         for name, value in _remark_definitions(remark):
             self._definition_from_text(blk.line, name, value)
         lead, tex = _lead_words(tex)
-        prose = blk.before.lower()
+        prose = blk.before.strip().lower()
         new_claim = False
         if tex.startswith("\\Rightarrow"):
             tex, new_claim = tex[len("\\Rightarrow"):].strip(), True
@@ -357,6 +398,14 @@ class Checker:
                 continue
             self._step(blk.line, part, expr)
 
+    def _prose_definitions(self, blk: Block) -> None:
+        """"If $\\hat{y} = f(x, w)$, we get": a definition made in a sentence's inline math."""
+        for m in _PROSE_DEFINITION.finditer(blk.before):
+            name, eq, value = m.group(1).partition("=")
+            if eq and "=" not in value:
+                self._definition_from_text(blk.before_line + blk.before[:m.start()].count("\n"),
+                                           name, value)
+
     def _is_definition(self, lhs_tex: str) -> bool:
         try:
             lhs = lr.read(lhs_tex, self.ctx)
@@ -378,10 +427,26 @@ class Checker:
         lhs = self._try_read(parts[0])
         readable = [(p, self._try_read(p)) for p in parts[1:]]
         readable = [(p, e) for p, e in readable if e is not None]
+        if lhs is not None and not readable:
+            self.forget(lhs)  # "ŷ = ⟨ŷ_1, ..., ŷ_n⟩": whatever ŷ was before, it is not now
         if lhs is None or not readable:
             self.records.append(Record(line, "definition", NOT_CHECKED, _short(parts[0]), _short(parts[-1]),
                                        how="could not read it"))
             return
+        # J(y, ŷ) = cos θ = Σ y_i ŷ_i / ...: a form with a name new to the document (θ) names
+        # what is being defined; it is not a step to check
+        def names(e: sp.Basic) -> set[str]:
+            labels = {ix.base.label for ix in e.atoms(sp.Indexed)}
+            return {x.name for x in e.free_symbols - labels if isinstance(x, sp.Symbol) and not x.is_integer}
+
+        def new_names(k: int) -> set[str]:
+            others = set().union(names(lhs), *(names(e) for j, (_, e) in enumerate(readable) if j != k))
+            return names(readable[k][1]) - others - self.seen - {str(k) for k in self.symbols} - {"w"}
+        if len(readable) >= 2:
+            aliases = [p for k, (p, _) in enumerate(readable) if new_names(k)]
+            readable = [r for k, r in enumerate(readable) if not new_names(k)] or readable
+        else:
+            aliases = []
         # the steps inside a definition (L = Σ max(...) = Σ L(y_i, ŷ_i)) use the definitions before it
         self.chain = [(line, readable[0][0], readable[0][1])]
         for p, e in readable[1:]:
@@ -399,7 +464,8 @@ class Checker:
                                                     for ix in readable[0][1].atoms(sp.Indexed)):
                     self.ctx.vectors.add(a.name)
         self.define(lhs, readable[0][1])
-        self.records.append(Record(line, "definition", "", show(lhs), show(readable[0][1])))
+        self.records.append(Record(line, "definition", "", show(lhs), show(readable[0][1]), detail=(
+            f"also written {', '.join(_short(a) for a in aliases)}, a name for it" if aliases else "")))
         self.chain = []
 
     def _definition_from_text(self, line: int, name: str, value: str) -> None:
@@ -433,6 +499,18 @@ class Checker:
             rec.how = f"{', '.join(self._undefined(prev, expr))} is not defined"
         else:
             v = self.judge(prev, expr)
+            leaked = sorted(lr.leaked_indices(expr) - prev.free_symbols, key=str)
+            if not v.ok and leaked:
+                # Σ_v a_v − b_v: v used outside its sum; judge the readings the writer may have meant
+                for alt, alt_tex in lr.readings(tex, self.ctx, leaked[0].name):
+                    w = self.judge(prev, alt)
+                    if w.ok:
+                        v, expr = w, alt
+                        rec.detail = (f"{leaked[0]} is used outside the sum over {leaked[0]} (brackets "
+                                      f"not written); read as {_short(alt_tex)}")
+                        break
+                else:
+                    rec.detail = f"{leaked[0]} is used outside the sum over {leaked[0]}"
             if v.ok:
                 rec.verdict, rec.how = FOLLOWS, _how(v)
             elif v.status == DIFFERS:
@@ -444,7 +522,7 @@ class Checker:
                 else:
                     rec.verdict = WRONG
                     rec.how = v.describe()
-                    rec.detail = self._dropped(prev, expr)
+                    rec.detail = "; ".join(d for d in (rec.detail, self._dropped(prev, expr)) if d)
             else:
                 rec.how = v.describe()
         self.records.append(rec)
@@ -454,7 +532,8 @@ class Checker:
         """Plain names (θ) that one side has, the other has not, and the document never defined."""
         def names(e: sp.Basic) -> set[str]:
             e = self.expand(e)
-            return {s.name for s in e.free_symbols if isinstance(s, sp.Symbol) and not s.is_integer}
+            labels = {ix.base.label for ix in e.atoms(sp.Indexed)}  # y of y_iv: elements are variables
+            return {s.name for s in e.free_symbols - labels if isinstance(s, sp.Symbol) and not s.is_integer}
         na, nb = names(a), names(b)
         return sorted((na ^ nb) - {"w"} - {str(s) for s in self.symbols} - self.seen)
 
@@ -502,6 +581,27 @@ class Checker:
 
     def finish(self) -> None:
         self._close_chain()
+
+
+def _index_bare_vectors(expr: sp.Basic, vectors: set[str]) -> sp.Basic:
+    """In a term of ``Σ_i``, a vector written without its index is its i-th element:
+    ``Σ_i (ŷ_i − y_i) ∂f(x, w)/∂w`` with ŷ = f(x, w) is ``Σ_i (ŷ_i − y_i) ∂ŷ_i/∂w``."""
+    def one(S: sp.Sum) -> sp.Sum:
+        if len(S.limits) != 1:
+            return S
+        i = S.limits[0][0]
+        hidden = {ix: sp.Dummy() for ix in S.function.atoms(sp.Indexed)}  # y_i's y is no bare y
+        body = S.function.xreplace(hidden)
+        bare = {x for x in body.free_symbols
+                if isinstance(x, sp.Symbol) and x.name in vectors and not x.is_integer}
+        args = {x for f in body.atoms(AppliedUndef) for x in f.args}
+        sub = {x: sp.IndexedBase(x.name, real=True)[i] for x in bare - args}
+        if not sub:
+            return S
+        body = body.xreplace(sub).xreplace({d: ix for ix, d in hidden.items()})
+        return sp.Sum(body, *S.limits)
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), one) if expr.has(sp.Sum) else expr
 
 
 def _fresh(body: sp.Basic) -> sp.Basic:

@@ -100,9 +100,31 @@ def _sizes_and_indices(expr: sp.Basic) -> tuple[set[sp.Symbol], set[sp.Symbol]]:
             indices |= index.free_symbols
     for d in expr.atoms(sp.KroneckerDelta):
         indices |= d.free_symbols
+    # an index may appear only in a case's condition (the i of "0 if u ≠ i" where the value
+    # holds no z_ij): it is still an index, never a size
+    for rel in expr.atoms(sp.Eq, sp.Ne):
+        indices |= {s for s in rel.free_symbols if s.is_integer}
     indices -= bound
     sizes -= indices
     return sizes, indices
+
+
+def _bound_apart(expr: sp.Basic) -> sp.Basic:
+    """Each sum's own index renamed apart from the free names: the v of ``Σ_v a_v − b_v``
+    (written without brackets) is free in ``b_v`` and bound in the sum, and must get a value
+    in one and not the other."""
+    free = expr.free_symbols
+    if not expr.has(sp.Sum):
+        return expr
+
+    def apart(S: sp.Sum) -> sp.Sum:
+        new = {lim[0]: sp.Dummy(lim[0].name, integer=True, positive=True)
+               for lim in S.limits if lim[0] in free}
+        if not new:
+            return S
+        return sp.Sum(S.function.xreplace(new), *[(new.get(v, v), lo, hi) for v, lo, hi in S.limits])
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), apart)
 
 
 def _has_undecided(expr: sp.Basic) -> bool:
@@ -186,6 +208,7 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
     """``expr`` at random point number ``t`` (every size n = 1 + t % 5): its value (None where
     it is not a finite real number) and the point, as ``(name, value)`` pairs."""
     n = 1 + t % 5
+    expr = _bound_apart(expr)
     sizes, indices = _sizes_and_indices(expr)
     # m in J/m is the same size as in Σ_{u=1}^m, whether or not a sum still shows it
     sizes |= {s for s in expr.free_symbols if isinstance(s, sp.Symbol) and s.is_integer
