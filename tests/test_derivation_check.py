@@ -102,14 +102,27 @@ def test_the_copy_is_verbatim():
 
 
 class TestReferenceSolution:
-    """Parts 1 and 2 of the reference solution, as they are."""
+    """All three parts of the reference solution, as they are (part 3 starts at line 238)."""
 
     @pytest.fixture(scope="class")
-    def report(self, tmp_path_factory):
-        text = REFERENCE.read_text()
-        path = tmp_path_factory.mktemp("ref") / "parts-1-2.md"
-        path.write_text(text[:text.index("\n3)\n")])  # part 3 is numeric work (a worksheet)
-        return check_derivation(path)
+    def report(self):
+        return check_derivation(REFERENCE)
+
+    def test_part_3_is_graded_as_the_shipped_worksheet_grades_it(self, report):
+        # reference-worksheet.toml is part 3 typed in by hand; the document's own numbers, read
+        # where they are written, must get the same verdicts, verdict for verdict (the same
+        # names, values as written, attempts, exact values, blame and notes)
+        from chainrule.explain.worksheet import check_worksheet, find_example
+
+        typed = check_worksheet(find_example("reference-worksheet"))
+        assert report.worksheet is not None
+        assert [v.message() for v in report.worksheet.verdicts] == [v.message() for v in typed.verdicts]
+        assert len(typed.verdicts) == 47
+        assert report.exit_code == 1
+        # no derivation step is read in part 3, and the text shows both reports
+        assert not [r for r in report.records if r.kind in ("step", "result") and r.line >= 238]
+        text = report.to_text()
+        assert "66 steps:" in text and "47 values checked: 43 correct" in text
 
     def test_part_1_every_step_follows(self, report):
         part1 = [r for r in report.steps if r.line <= 56]
@@ -120,7 +133,7 @@ class TestReferenceSolution:
         # 66 steps (one = between two expressions) in parts 1 and 2; "J(y, ŷ) = cos θ = ..." at
         # line 207 is a definition naming θ, not a step
         steps = report.steps
-        assert len(steps) == 66
+        assert len(steps) == 66 and all(r.line <= 237 for r in steps)
         assert [r.text() for r in steps if r.verdict == NOT_CHECKED] == []
 
     def test_the_wrong_steps_are_exactly_the_real_slips(self, report):

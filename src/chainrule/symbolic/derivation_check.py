@@ -21,7 +21,9 @@ chain that starts with a derivative ends with a *result* record: its last line a
 derivative it started from.
 
 Numeric work (part 3 of the reference solution: lines such as ``z_{1-1} = ... = 1.3062``) is
-handed to the worksheet checker (``chainrule.explain.worksheet``) by the caller.
+not a derivation: ``numeric_work.py`` reads it into a worksheet on the network that the
+document's parameters describe, and the worksheet checker (``chainrule.explain.worksheet``)
+grades it; its report is the ``worksheet`` of the ``DerivationReport``.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from chainrule.symbolic import latex_reader as lr
+from chainrule.symbolic import numeric_work
 from chainrule.symbolic.render import text as show
 from chainrule.symbolic.verify import DIFFERS, NUMERIC, PROVED, UNKNOWN, value_at, verify
 
@@ -202,10 +205,24 @@ _HEADING = re.compile(r"^\s*(#{1,6}\s+\S|\(?[a-z]\)\s*\S|\d+\)\s*$|\d+\.\s+[A-Z]
 _PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where|with)\s+\$([^$]+)\$", re.I)
 
 
-def _is_numeric_work(tex: str) -> bool:
-    parts = [p.strip() for p in lr.split_top(tex, ("=",))]
+def _is_numeric_work(tex: str, after_numeric: bool = False) -> bool:
+    """A line of numeric work (part 3: values of a network's quantities), not a derivation: it
+    names a unit of a layer (``z_{1-1}``), writes a decimal number (``= 0.1037``), sets a plain
+    name to a number (``x_1 = 2``), or continues (``= \\sigma(0.9136)``) numeric work."""
+    if _NETWORK_NAME.search(tex):
+        return True
+    main = lr.split_top(tex, ("\\quad", "\\qquad"))[0]
+    parts = [p.strip() for p in lr.split_top(main, ("=",))]
+    if after_numeric and parts and not parts[0]:
+        return True
+    if any(_DECIMAL.match(p) for p in parts[1:]):
+        return True
     return len(parts) >= 2 and bool(_NUMERIC.match(parts[-1])) and "\\partial" not in tex \
         and "\\frac{\\partial" not in tex and not re.search(r"[a-z]_\{?[a-z]", tex)
+
+
+_DECIMAL = re.compile(r"^\s*\(?\s*-?\d*\.\d+\s*\)?(\s*(\\times|\\cdot)\s*10\^\{?-?\d+\}?)?\s*$"
+                      r"|^\s*-?\d+(\.\d+)?\s*(\\times|\\cdot)\s*10\^")
 
 
 @dataclass
@@ -229,6 +246,8 @@ class Checker:
         self.seen: set[str] = set()  # names read in earlier formulas (θ first seen now is undefined)
         self.seen_now: set[str] = set()
         self.numeric_from = 0  # the line where numeric work starts, once it does
+        self.numeric_last = False  # whether the block before was numeric work
+        self.numbers = numeric_work.Reader()
 
     # definitions --------------------------------------------------------------------------
     def expand(self, expr: sp.Basic) -> sp.Basic:
@@ -333,13 +352,19 @@ class Checker:
             self.constraints = set()
         self._prose_definitions(blk)
         tex = blk.tex.strip()
-        if _NETWORK_NAME.search(tex) or _is_numeric_work(tex):
-            # part-3 style numeric work (w_{11-1} = 0.36, z_{1-1} = ... = 1.3062): a worksheet's job
+        numeric = _is_numeric_work(tex, self.numeric_last)
+        self.numeric_last = numeric
+        if numeric:
+            # part-3 style numeric work (w_{11-1} = 0.36, z_{1-1} = ... = 1.3062): the worksheet
+            # checker grades it (numeric_work.py), after the derivation
+            self._close_chain()
+            self.chain = []
             if not self.numeric_from:
                 self.numeric_from = blk.line
                 self.records.append(Record(blk.line, "note", "", detail=(
-                    "numeric work (values of a network's quantities) is not graded as a derivation; "
-                    "grade it as a worksheet (chainrule check WORKSHEET.toml)")))
+                    "numeric work from here on (values of a network's quantities) is graded as a "
+                    "worksheet: see below")))
+            self.numbers.add(blk.line, tex)
             return
         struck = "\\cancel{" in tex
         if struck:
@@ -680,7 +705,28 @@ def check_derivation(path: str | Path) -> DerivationReport:
             checker.records.append(Record(blk.line, "step", NOT_CHECKED, how=str(exc)))
             checker.chain = []
     checker.finish()
-    return DerivationReport(str(path), checker.records)
+    report = DerivationReport(str(path), checker.records)
+    if checker.numeric_from:
+        _grade_numbers(report, checker.numbers.work)
+    return report
+
+
+def _grade_numbers(report: DerivationReport, work: numeric_work.NumericWork) -> None:
+    """Part 3: the document's numbers graded by the worksheet checker, on the network its
+    parameters describe; why not, where they do not describe one."""
+    from chainrule.explain.network import NetworkFileError
+    from chainrule.explain.worksheet import WorksheetError
+
+    try:
+        report.worksheet = numeric_work.grade(work, report.source)
+    except (numeric_work.NotANetwork, NetworkFileError, WorksheetError) as exc:
+        report.records.append(Record(work.first_line, "note", "", detail=(
+            f"the numeric work is not graded: {exc}")))
+        return
+    for w in work.unknown:
+        report.records.append(Record(w.line, "note", "", detail=(
+            f"{w.name} = {w.text} is not graded: the network the document's parameters describe "
+            f"has no quantity of that name")))
 
 
 __all__ = ["DerivationError", "DerivationReport", "Record", "check_derivation", "FOLLOWS", "WRONG",
