@@ -61,6 +61,38 @@ def test_planted_slips_are_found_at_their_lines(slips):
     assert slips.exit_code == 1
 
 
+def test_latex_document_slips_at_their_lines():
+    # tests/data/derivation-slips.tex: \[ \], align with &= and \\, equation(*) with cases, $$
+    report = check_derivation(DATA / "derivation-slips.tex")
+    got = [(r.line, r.verdict) for r in report.steps]
+    assert got == [
+        (12, FOLLOWS),  # σ'(x) = e^{-x}/(1 + e^{-x})²: the quotient rule, right
+        (13, WRONG),    # = 1/(1 + e^{-x}) · 1/(1 + e^{-x}): the e^{-x} of the second factor lost
+        (14, FOLLOWS),  # = σ(x)(1 − σ(x)): right again, from line 12 (not from the wrong line 13)
+        (21, FOLLOWS),  # ReLU'(x) = 1 (x > 0), 0 else: right
+        (25, WRONG),    # g = x (x > 0), x/10 else; g' written 10 in the else case: it is 1/10
+        (30, FOLLOWS),  # ∂J/∂ŷ_k = (1/m) Σ ∂/∂ŷ_k (y_i − ŷ_i)²: the sum rule, right
+        (31, WRONG),    # = (2/m)(y_k − ŷ_k): the chain rule's −1 dropped; it is (2/m)(ŷ_k − y_k)
+        (34, WRONG),    # d/dx tanh(2x) = 2(1 − tanh²(2x)); written without the inner derivative 2
+    ], [r.text() for r in report.steps]
+    by_line = {r.line: r for r in report.steps}
+    assert by_line[14].follows_from_line == 12
+    assert "minus sign" in by_line[31].detail and "factor 2" in by_line[34].detail
+    assert {r.line: r.verdict for r in report.records if r.kind == "result"} == {14: FOLLOWS, 31: WRONG}
+    # the \[ x = 2 \] in a % comment (line 4) is not read; \label and \nonumber are not shown
+    assert all(r.line > 5 for r in report.records)
+    assert "label" not in by_line[12].rhs and "nonumber" not in by_line[14].lhs
+    assert report.exit_code == 1
+
+
+def test_unclosed_latex_environment_is_unusable_input(tmp_path, capsys):
+    path = tmp_path / "open.tex"
+    path.write_text("\\begin{document}\n\\[ x = 1 \\]\n\\begin{equation}\n x = 1\n\\end{document}\n")
+    assert cli.main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 3" in err and "equation" in err and "Traceback" not in err
+
+
 def test_json_has_one_record_per_step_with_the_rhs_line(capsys):
     code = cli.main(["check", str(DATA / "derivation-slips.md"), "--format", "json"])
     doc = json.loads(capsys.readouterr().out)

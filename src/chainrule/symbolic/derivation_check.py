@@ -174,7 +174,9 @@ _TEX_ENV = re.compile(r"\\begin\{(equation\*?|align\*?|displaymath)\}(.*?)\\end\
 
 
 def latex_blocks(source: str) -> list[Block]:
-    """Display math of a LaTeX document: ``\\[...\\]``, ``$$...$$``, equation and align."""
+    """Display math of a LaTeX document: ``\\[...\\]``, ``$$...$$``, equation and align
+    (``%`` comments are not read; lines keep their numbers)."""
+    source = re.sub(r"(?<!\\)%[^\n]*", "", source)
     body = source
     if "\\begin{document}" in source:
         body = source[source.index("\\begin{document}"):]
@@ -182,15 +184,26 @@ def latex_blocks(source: str) -> list[Block]:
     blocks = []
     last = 0
     for m in _TEX_ENV.finditer(body):
+        _unclosed(source, offset, body[last:m.start()], last)
         tex = m.group(2) or m.group(3) or m.group(4) or ""
         if m.group(1) and m.group(1).startswith("align"):
             tex = "\\begin{aligned}" + tex + "\\end{aligned}"
         line = source.count("\n", 0, offset + m.start()) + 1
         blocks.append(Block(line, tex, body[last:m.start()], source.count("\n", 0, offset + last) + 1))
         last = m.end()
-    if not blocks and ("\\[" in body or "$$" in body):
-        raise DerivationError("no display formula could be delimited (an unclosed \\[ or $$?)")
+    _unclosed(source, offset, body[last:], last)
     return blocks
+
+
+_OPENERS = re.compile(r"\\\[|\$\$|\\begin\{(equation\*?|align\*?|displaymath)\}")
+
+
+def _unclosed(source: str, offset: int, prose: str, start: int) -> None:
+    """Display math opened in what lies between the formulas is never closed: unusable input."""
+    m = _OPENERS.search(prose)
+    if m:
+        line = source.count("\n", 0, offset + start + m.start()) + 1
+        raise DerivationError(f"line {line}: {m.group(0)} opened here is never closed")
 
 
 # --- the checker --------------------------------------------------------------------------------
@@ -199,6 +212,7 @@ _NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?(\s*(\\times|\\cdot)\s*10\^\{?-?\d+\}?)
 _LEAD = re.compile(r"^\s*\\text\{\s*([^{}]*?)\s*\}\s*")
 
 
+_NUMBERING = re.compile(r"\\label\{[^{}]*\}|\\tag\{[^{}]*\}|\\(nonumber|notag)(?![a-zA-Z])")
 _NETWORK_NAME = re.compile(r"_\{\d+-\d+\}")
 _HEADING = re.compile(r"^\s*(#{1,6}\s+\S|\(?[a-z]\)\s*\S|\d+\)\s*$|\d+\.\s+[A-Z]|[\u2460-\u2473]"
                       r"|\\(sub)*section\b|part\b)", re.I)
@@ -351,7 +365,7 @@ class Checker:
             # ŷ depending on w) are not this one's
             self.constraints = set()
         self._prose_definitions(blk)
-        tex = blk.tex.strip()
+        tex = _NUMBERING.sub(" ", blk.tex).strip()
         numeric = _is_numeric_work(tex, self.numeric_last)
         self.numeric_last = numeric
         if numeric:
@@ -407,9 +421,10 @@ class Checker:
         elif not new_claim and len(parts) >= 2 and ("let" in lead or self._is_definition(parts[0])):
             self._definition(blk.line, parts)
             return
+        lines = _lines(blk, parts)  # an align's rows are on lines of their own
         if len(parts) == 1 and not continuation:
             self._close_chain()
-            self.chain = [(blk.line, parts[0], self._try_read(parts[0]))]
+            self.chain = [(lines[0], parts[0], self._try_read(parts[0]))]
             return
         if not continuation:
             self._close_chain()
@@ -419,9 +434,9 @@ class Checker:
                 continue  # numeric work: graded as a worksheet, not here
             expr = self._try_read(part)
             if not self.chain:
-                self.chain = [(blk.line, part, expr)]
+                self.chain = [(lines[k], part, expr)]
                 continue
-            self._step(blk.line, part, expr)
+            self._step(lines[k], part, expr)
 
     def _prose_definitions(self, blk: Block) -> None:
         """"If $\\hat{y} = f(x, w)$, we get": a definition made in a sentence's inline math."""
@@ -627,6 +642,19 @@ def _index_bare_vectors(expr: sp.Basic, vectors: set[str]) -> sp.Basic:
         return sp.Sum(body, *S.limits)
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), one) if expr.has(sp.Sum) else expr
+
+
+def _lines(blk: Block, parts: list[str]) -> list[int]:
+    """The line of the file where each part is written (found in order in the block's text)."""
+    out, cursor, line = [], 0, blk.line
+    for p in parts:
+        probe = p.strip()[:30]
+        k = blk.tex.find(probe, cursor) if probe else -1
+        if k >= 0:
+            line = blk.line + blk.tex.count("\n", 0, k)
+            cursor = k + len(probe)
+        out.append(line)
+    return out
 
 
 def _fresh(body: sp.Basic) -> sp.Basic:

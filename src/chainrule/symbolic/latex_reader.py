@@ -139,6 +139,9 @@ _SPACING = re.compile(r"\\(left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle)(
 def clean(tex: str) -> str:
     """Spacing, sizing, remarks and struck-out work removed."""
     tex = strip_command(tex, "cancel")
+    for command in ("label", "tag"):  # equation numbering, not mathematics
+        tex = strip_command(tex, command)
+    tex = re.sub(r"\\(nonumber|notag)(?![a-zA-Z])", " ", tex)
     tex = _SPACING.sub(" ", tex)
     tex = tex.replace("\\mathcal{J}", "J").replace("\\mathrm", "\\text").replace("\\operatorname", "\\text")
     tex = re.sub(r"\\text\{\s*(ReLU)\s*\}", r"\\text{ReLU}", tex)
