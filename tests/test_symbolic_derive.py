@@ -27,7 +27,7 @@ RULES = {"constant", "identity", "Kronecker delta", "sum", "constant factor", "q
          "power", "chain (power)", "chain (exponential)", "exp/log", "exp", "chain (exp)", "log",
          "chain (log)", "piecewise by cases", "absolute value", "chain (absolute value)",
          "sum over an index", "simplify", "the formula's form", "in the function's own terms",
-         "common denominator", "chain", "Kronecker delta by cases"}
+         "common denominator", "chain", "Kronecker delta by cases", "definition"}
 
 
 def _named(rule: str) -> bool:
@@ -273,3 +273,41 @@ def test_output_file_is_written_atomically(tmp_path, capsys):
     target = tmp_path / "sigmoid.md"
     assert cli.main(["derive", "sigmoid", "--steps", "--format", "markdown", "-o", str(target)]) == 0
     assert target.read_text().startswith("## Sigmoid")
+
+
+def test_cross_entropy_follows_the_reference_route(derivations):
+    # ../shared/reference/worked-solution.md, lines 94-120: ∂J/∂z_ij through ŷ, the softmax's
+    # ∂ŷ_uv/∂z_ij by the cases u ≠ i, (u = i, v = j), (u = i, v ≠ j), then the sum over v split at
+    # v = j and closed by Σ_v y_iv = 1
+    d = _get(derivations, "cross_entropy")
+    main, cases_part, chain = d.parts
+    shown = [text(s.expr, d.display) for s in main.steps]
+    assert "-(Σ_{u=1}^{m} Σ_{v=1}^{C} ∂/∂z_ij[ŷ_uv]·y_uv/ŷ_uv)/m" in shown
+    assert "-(Σ_{v=1}^{C} ∂/∂z_ij[ŷ_iv]·y_iv/ŷ_iv)/m" in shown
+    assert "(-(1 - ŷ_ij)·y_ij + (Σ_{v≠j} ŷ_ij·y_iv))/m" in shown
+    assert shown[-1] == "(ŷ_ij - y_ij)/m"
+    # the cases, each checked here against the softmax Jacobian written out independently
+    assert text(cases_part.lhs, d.display) == "∂/∂z_ij[ŷ_uv]"
+    cases = cases_part.steps[-1].expr
+    assert isinstance(cases, sp.Piecewise)
+    u, v, i, j = (sp.Symbol(q, integer=True, positive=True) for q in "uvij")
+    yhat = sp.IndexedBase("hat_y", real=True)
+    assert [c for _, c in cases.args] == [sp.Ne(u, i), sp.Eq(u, i) & sp.Eq(v, j), sp.Eq(u, i) & sp.Ne(v, j)]
+    want = [0, yhat[u, v] * (1 - yhat[u, v]), -yhat[u, v] * yhat[u, j]]
+    for (got, _), expected in zip(cases.args, want, strict=True):
+        assert _independent_equal(_expand_defs(got, d.defs), _expand_defs(sp.sympify(expected), d.defs))
+    # short lines: the longest step of the route is the quotient rule's (the Kronecker-delta route
+    # it replaces wrote lines of over 250 characters)
+    assert max(len(text(s.expr, d.display)) for s in d.steps) <= 120
+    assert chain.title == "the chain rule"
+
+
+def test_a_sum_without_one_term_is_written_as_such():
+    from chainrule.symbolic.render import latex
+
+    v, j, C = (sp.Symbol(q, integer=True, positive=True) for q in ("v", "j", "C"))
+    y = sp.IndexedBase("y", real=True)
+    s = sp.Sum((1 - sp.KroneckerDelta(v, j)) * y[v], (v, 1, C))
+    assert text(s) == "(Σ_{v≠j} y_v)"
+    assert latex(s) == r"\sum_{v \neq j} y_{v}"
+    assert text(sp.Sum(y[v], (v, 1, C))) == "(Σ_{v=1}^{C} y_v)"

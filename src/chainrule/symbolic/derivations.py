@@ -248,7 +248,7 @@ def _chain(definition, own, x, lhs_f, defs, display, extra_assumption="", constr
     of_w = definition.replace(lambda e: isinstance(e, sp.Indexed) and e.base == base,
                               lambda e: c[e.indices] * W + d[e.indices] * W ** 2)
     sizes = _ranges(definition, x)
-    rhs = sp.Sum(own * dxdw[idx], *[(q, 1, sizes[q]) for q in idx])
+    rhs = sp.Sum(own * dxdw[idx], *[(q, 1, sizes[q]) for q in reversed(idx)])  # Σ_i Σ_j, i outside
     steps: list[st.Step] = []
     st.then(steps, rhs, "chain", f"∂J/∂w = Σ ∂J/∂{_show(base, display)} · ∂{_show(base, display)}/∂w",
             defs=local, before=sp.Derivative(of_w, W), assumption=extra_assumption, constraints=constraints)
@@ -275,7 +275,10 @@ def _ranges(definition, x) -> dict[sp.Basic, sp.Basic]:
 
 
 def _cross_entropy(formula, definition, ns) -> Derivation:
-    """The reference's ∂J/∂z_ij of J = −(1/m) Σ_u Σ_v y_uv log ŷ_uv over m samples and C classes."""
+    """The reference's ∂J/∂z_ij of J = −(1/m) Σ_u Σ_v y_uv log ŷ_uv over m samples and C classes,
+    by its route: through ŷ (∂J/∂z_ij = −(1/m) Σ_u Σ_v (y_uv/ŷ_uv) ∂ŷ_uv/∂z_ij), the softmax's
+    ∂ŷ_uv/∂z_ij by the cases u ≠ i, (u = i, v = j) and (u = i, v ≠ j), then the sum over v split
+    at v = j and closed by Σ_v y_iv = 1. Each step is one short line, verified like every other."""
     z, y, k, c, n = ns["z"], ns["y"], ns["k"], ns["c"], ns["n"]
     u, v, i, j = (sp.Symbol(q, **_INDEX) for q in "uvij")
     m, C = sp.Symbol("m", **_INDEX), sp.Symbol("C", **_INDEX)
@@ -291,11 +294,56 @@ def _cross_entropy(formula, definition, ns) -> Derivation:
     softmax_def = sp.exp(z[a, b]) / sp.Sum(sp.exp(z[a, kk]), (kk, 1, C))
     defs = {yhat: sp.Lambda((a, b), softmax_def)}
     display = {"hat_y": ("ŷ", r"\hat{y}")}
-    start, steps = st.run(J, x, defs)
+    Jf = sp.Symbol("J", real=True)
+
+    def D(e, wrt=x):
+        return sp.Derivative(e, wrt, evaluate=False)
+
+    def delta(p, q):
+        return sp.KroneckerDelta(p, q)
+
+    # ∂J/∂z_ij through ŷ, as the reference writes it
+    start = D(J)
+    steps: list[st.Step] = []
+    J_hat = -sp.Sum(sp.Sum(y[u, v] * sp.log(yhat[u, v]), (v, 1, C)), (u, 1, m)) / m
+    st.then(steps, D(J_hat), "definition", "ŷ_uv = e^z_uv / Σ_k e^z_uk (the softmax)", defs=defs,
+            before=start)
+    st.then(steps, -sp.Sum(sp.Sum(y[u, v] * D(sp.log(yhat[u, v])), (v, 1, C)), (u, 1, m)) / m,
+            "sum over an index, constant factor", "y_uv does not depend on z", defs=defs)
+    dyhat = D(yhat[u, v])
+    st.then(steps, -sp.Sum(sp.Sum(y[u, v] / yhat[u, v] * dyhat, (v, 1, C)), (u, 1, m)) / m,
+            "chain (log)", "d/du log u = 1/u", defs=defs)
+    st.then(steps, -sp.Sum(y[i, v] / yhat[i, v] * D(yhat[i, v]), (v, 1, C)) / m,
+            "Kronecker delta", "∂ŷ_uv/∂z_ij = 0 when u ≠ i (the cases below): only u = i is left",
+            defs=defs)
+    outside = (1 - delta(v, j))  # Σ_{v≠j}
+    st.then(steps, (sp.Sum(outside * y[i, v] * yhat[i, j], (v, 1, C)) - y[i, j] * (1 - yhat[i, j])) / m,
+            "Kronecker delta by cases", "∂ŷ_iv/∂z_ij = −ŷ_iv ŷ_ij (v ≠ j), ŷ_ij(1 − ŷ_ij) (v = j); "
+            "y_iv/ŷ_iv · ŷ_iv = y_iv", defs=defs)
+    st.then(steps, (yhat[i, j] * sp.Sum(y[i, v], (v, 1, C)) - y[i, j]) / m,
+            "sum over an index", "the v = j term y_ij ŷ_ij joins the sum over v ≠ j", defs=defs)
     own = (yhat[i, j] - y[i, j]) / m
     st.then(steps, own, "in the function's own terms", "Σ_v y_iv = 1 (a one-hot or probability target)",
             defs=defs, assumption="each row of y sums to 1", constraints=("rows_sum_to_one",))
-    Jf = sp.Symbol("J", real=True)
-    parts = [Part(formula.title + ", m samples", sp.Derivative(Jf, x), start, steps)]
-    parts.append(_chain(J, own, x, Jf, defs, display, "each row of y sums to 1", ("rows_sum_to_one",)))
+    parts = [Part(formula.title + ", m samples", D(Jf), start, steps)]
+
+    # where: the softmax's ∂ŷ_uv/∂z_ij, by cases
+    total = sp.Sum(sp.exp(z[u, kk]), (kk, 1, C))
+    jac: list[st.Step] = []
+    st.then(jac, D(sp.exp(z[u, v]) / total), "definition", "ŷ_uv = e^z_uv / Σ_k e^z_uk",
+            defs=defs, before=dyhat)
+    st.then(jac, (total * sp.exp(z[u, v]) * D(z[u, v]) - sp.exp(z[u, v]) * sp.Sum(
+        sp.exp(z[u, kk]) * D(z[u, kk]), (kk, 1, C))) / total ** 2,
+            "quotient, chain (exp), sum over an index", "(f/g)′ = (g f′ − f g′)/g²; d/du eᵘ = eᵘ", defs=defs)
+    st.then(jac, yhat[u, v] * (D(z[u, v]) - sp.Sum(sp.exp(z[u, kk]) * D(z[u, kk]), (kk, 1, C)) / total),
+            "in the function's own terms", "e^z_uv / Σ_k e^z_uk = ŷ_uv", defs=defs)
+    st.then(jac, yhat[u, v] * (delta(u, i) * delta(v, j) - delta(u, i) * yhat[u, j]),
+            "Kronecker delta", "∂z_uv/∂z_ij = δ_ui δ_vj; Σ_k e^z_uk δ_ui δ_kj = δ_ui e^z_uj", defs=defs)
+    cases = sp.Piecewise((0, sp.Ne(u, i)), (yhat[u, v] * (1 - yhat[u, v]), sp.And(sp.Eq(u, i), sp.Eq(v, j))),
+                         (-yhat[u, v] * yhat[u, j], sp.And(sp.Eq(u, i), sp.Ne(v, j))), evaluate=False)
+    st.then(jac, cases, "Kronecker delta by cases", "u ≠ i; u = i and v = j; u = i and v ≠ j", defs=defs)
+    parts.append(Part("where ∂ŷ_uv/∂z_ij, by cases", dyhat, dyhat, jac))
+    # log(e^z_uv / Σ_k e^z_uk) = z_uv − log Σ_k e^z_uk (e^z > 0): the same J, cheaper to differentiate
+    J_log = sp.expand_log(J, force=True)
+    parts.append(_chain(J_log, own, x, Jf, defs, display, "each row of y sums to 1", ("rows_sum_to_one",)))
     return Derivation(formula.name, formula.title, (Jf, J), parts, x, display, defs, formula.note)

@@ -54,9 +54,14 @@ class TextPrinter(StrPrinter):
         return f"∂/∂{var}[{self._print(expr.expr)}]"
 
     def _print_Sum(self, expr):
+        skip = excluded(expr)
+        if skip is not None:  # Σ_{v≠j}
+            var, other, body = skip
+            out = f"({self._print(body)})" if isinstance(body, (sp.Add, sp.Sum)) else self._print(body)
+            return f"(Σ_{{{self._print(var)}≠{self._print(other)}}} {out})"
         body = expr.function
         out = f"({self._print(body)})" if isinstance(body, (sp.Add, sp.Sum)) else self._print(body)
-        for var, lo, hi in reversed(expr.limits):
+        for var, lo, hi in expr.limits:  # the first limit is the innermost sum
             out = f"Σ_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {out}"
         return f"({out})"  # whole: (Σ_k e^x_k)^2, never Σ_k (e^x_k)^2
 
@@ -126,6 +131,33 @@ class TexPrinter(LatexPrinter):
 
     def _print_KroneckerDelta(self, expr, exp=None):
         return rf"\delta_{{{_index_text(expr.args, self)}}}"
+
+    def _print_Sum(self, expr):
+        skip = excluded(expr)
+        if skip is None:
+            return super()._print_Sum(expr)
+        var, other, body = skip
+        inner = self._print(body)
+        if isinstance(body, sp.Add):
+            inner = rf"\left({inner}\right)"
+        return rf"\sum_{{{self._print(var)} \neq {self._print(other)}}} {inner}"
+
+
+def excluded(expr: sp.Sum):
+    """``Σ_v (1 − δ_vj) g(v)`` is ``Σ_{v≠j} g(v)``: (v, j, g) for such a sum, else None."""
+    if len(expr.limits) != 1 or not isinstance(expr.function, sp.Mul):
+        return None
+    var = expr.limits[0][0]
+    for factor in expr.function.args:
+        if isinstance(factor, sp.Add) and len(factor.args) == 2 and sp.S.One in factor.args:
+            (rest,) = [t for t in factor.args if t != sp.S.One]
+            deltas = rest.atoms(sp.KroneckerDelta)
+            if len(deltas) == 1 and rest == -next(iter(deltas)) and var in rest.free_symbols:
+                (d,) = deltas
+                other = d.args[1] if d.args[0] == var else d.args[0]
+                body = expr.function / factor
+                return var, other, body
+    return None
 
 
 def text(expr: sp.Basic, display: dict | None = None) -> str:
