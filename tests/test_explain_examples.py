@@ -107,6 +107,28 @@ def test_mazur_published_error_after_the_step_is_off_in_the_seventh_digit():
     )
 
 
+def test_mazur_error_after_10000_rounds_is_the_loss_after_9999_updates():
+    """The post: "after repeating this process 10,000 times ... the error plummets to
+    0.0000351085". That is the error measured at the start of round 10,000, after 9,999 updates
+    (3.5108548e-05); after the 10,000th update it is 3.5101878e-05. The step API is compared
+    with a NumPy loop written here, the chain rule typed out by hand (biases held, as in the post)."""
+    from chainrule.explain.steps import run_steps
+
+    trained = run_steps(load_network(find_example("mazur-2-2-2")), 10_000, 0.5)
+    w1, w2 = MAZUR_W1.copy(), MAZUR_W2.copy()
+    losses = []
+    for _ in range(10_000):
+        loss, g1, g2 = _mazur_numpy(w1, w2)
+        losses.append(loss)
+        w1, w2 = w1 - 0.5 * g1, w2 - 0.5 * g2
+    final, _, _ = _mazur_numpy(w1, w2)
+    np.testing.assert_allclose([s.loss for s in trained.steps], losses, rtol=1e-9)
+    assert trained.final_loss == pytest.approx(final, rel=1e-9)
+    assert f"{trained.steps[-1].loss:.10f}" == "0.0000351085"  # the post's figure: 9,999 updates
+    assert f"{losses[9_999]:.10f}" == "0.0000351085"
+    assert f"{final:.10f}" == "0.0000351019"  # after the 10,000th update: not the post's figure
+
+
 # --- CS231n ------------------------------------------------------------------------------------
 
 
