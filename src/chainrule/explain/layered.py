@@ -283,6 +283,12 @@ class Notation:
         return self._sample(f"delta_{{{j + 1}-{layer}}}", rf"\delta_{{{j + 1}-{layer}}}", s)
 
     @staticmethod
+    def path(total: tuple[str, str], via: tuple[str, str]) -> tuple[str, str]:
+        """One path's term of a chain-rule sum: ``dL/dy_{1-1}|z_{1-2}`` is the part of
+        dL/dy_{1-1} that flows through z_{1-2} (dL/dz_{1-2} * dz_{1-2}/dy_{1-1})."""
+        return f"{total[0]}|{via[0]}", rf"\left.{total[1]}\right|_{{\text{{via }} {via[1]}}}"
+
+    @staticmethod
     def d(num: tuple[str, str], den: tuple[str, str]) -> tuple[str, str]:
         return f"d{num[0]}/d{den[0]}", rf"\frac{{\partial {num[1]}}}{{\partial {den[1]}}}"
 

@@ -229,7 +229,8 @@ class Explanation:
         return token
 
     def resolve(self, name: str) -> str:
-        """The quantity's own name for ``name``, which may use aliases (dE/dw5 -> dL/dw_{11-2})."""
+        """The quantity's own name for ``name``, which may use aliases (dE/dw5 -> dL/dw_{11-2};
+        a path's term dE/dout_h1|net_o1 -> dL/dy_{1-1}|z_{1-2})."""
         if name in self._by_name or not self.aliases:
             return name
         direct = self._alias(name)
@@ -237,9 +238,11 @@ class Explanation:
             return direct
         num, slash, den = name.partition("/")
         if slash and num.startswith("d") and den.startswith("d"):
-            full = f"d{self._alias(num[1:])}/d{self._alias(den[1:])}"
-            if full in self._by_name:
-                return full
+            wrt, bar, via = den[1:].partition("|")  # a path's term: dE/dout_h1|net_o1
+            full = f"d{self._alias(num[1:])}/d{self._alias(wrt)}" + (f"|{self._alias(via)}" if bar else "")
+            for candidate in (full, self.aliases.get(full, "")):
+                if candidate in self._by_name:
+                    return candidate
         return direct
 
     # --- formats ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class Builder:
         # nonzero local derivatives, which the chain rule for dL/dz sums over
         self.act_terms: dict[tuple[int, int], list[tuple[int, str]]] = {}
         self.loss_terms = False  # whether the loss is named per output (L_1, L_2)
+        self.path_aliases: dict[str, str] = {}  # dL/dy_{1-1}|z_{1-2} -> dL_1/dy_{1-1}
         self._names()
 
     def at(self, s: int, j: int) -> tuple[int, ...]:
@@ -539,17 +540,21 @@ class Builder:
                 terms = [(nt.d(L, yn.flat[k])[0], dname) for k, dname in self.act_terms[(li, e)]]
                 if yn.flat[e] == L:  # the explained output itself: dL/dL = 1 is not written
                     terms = [(dname,) for k, dname in self.act_terms[(li, e)]]
+                vias = [yn.flat[k] for k, _ in self.act_terms[(li, e)]]  # a softmax: every y_k of the row
+                self._path_terms(nt.d(L, zn.flat[e]), terms, vias, li)
                 self.chain(nt.d(L, zn.flat[e]), terms, float(gz.flat[e]), li)
         if layer.trains_bias:
             gb = np.asarray(grads[id(layer.bias_tensor)])
             bn = self.b_names[li - 1]
             for idx in np.ndindex(*bn.shape):  # a shared bias: one sum over every unit
                 units = range(layer.units) if layer.shared_bias else [idx[0]]
+                pairs = [(s, j) for s in range(self.n) for j in units]
                 terms = [
-                    (nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], bn[idx])[0])
-                    for s in range(self.n)
-                    for j in units
+                    (nt.d(L, zn[self.at(s, j)])[0], nt.d(zn[self.at(s, j)], bn[idx])[0]) for s, j in pairs
                 ]
+                if layer.shared_bias:  # one bias feeding every unit of the layer: a path per unit
+                    vias = [zn[self.at(s, j)] for s, j in pairs]
+                    self._path_terms(nt.d(L, bn[idx]), self._drop_one(terms, L), vias, li)
                 self.chain(nt.d(L, bn[idx]), self._drop_one(terms, L), float(gb[idx]), li)
         if layer.trains_weight:
             gw = grads[id(layer.weight_tensor)]
@@ -571,9 +576,16 @@ class Builder:
                         for j in range(layer.units)
                     ]
                     value = float(np.asarray(g_in)[self.at(s, i)])
-                    if len(terms) > 1 and self._per_output_paths(li):
-                        self._path_terms(s, in_names[self.at(s, i)], terms, li)
-                    self.chain(nt.d(L, in_names[self.at(s, i)]), self._drop_one(terms, L), value, li)
+                    total = nt.d(L, in_names[self.at(s, i)])
+                    vias = [zn[self.at(s, j)] for j in range(layer.units)]
+                    per_output = None
+                    if self._per_output_paths(li):  # Mazur's dE_o1/dout_h1: one output's share
+                        per_output = [
+                            nt.d(nt.loss_term(self.at(s, j)), in_names[self.at(s, i)])
+                            for j in range(layer.units)
+                        ]
+                    self._path_terms(total, self._drop_one(terms, L), vias, li, per_output)
+                    self.chain(total, self._drop_one(terms, L), value, li)
 
     def _per_output_paths(self, li: int) -> bool:
         """Does each path out of layer li-1 end in one output's loss term? (The output layer is
@@ -582,12 +594,28 @@ class Builder:
             return False
         return all(len(v) == 1 for (lj, _), v in self.act_terms.items() if lj == li)
 
-    def _path_terms(self, s: int, y: tuple[str, str], terms: list[tuple[str, str]], li: int) -> None:
-        """dL_j/dy_{i} = dL/dz_{j} * dz_{j}/dy_{i}: each output's share of dL/dy_{i}, named as
-        textbooks name it (Mazur's dE_o1/dout_h1) before the chain rule sums them."""
+    def _path_terms(
+        self,
+        total: tuple[str, str],
+        terms: list[tuple[str, ...]],
+        vias: list[tuple[str, str]],
+        li: int,
+        names: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """One named quantity per path of a chain-rule sum, before the sum: a unit that feeds
+        several units (a hidden unit, an input, a shared bias, a softmax's logit) gets
+        ``dL/dy_{1-1}|z_{1-2}``, the term of dL/dy_{1-1} through z_{1-2}. Where each path ends in
+        one output's loss term, the textbook's name ``dL_1/dy_{1-1}`` (Mazur's dE_o1/dout_h1)
+        is the quantity's and the ``|`` name an alias of it. Each value is the term's product
+        of the graph's own values, multiplied by the engine; nothing for a sum of one term."""
+        if len(terms) < 2:
+            return
         exact = lambda name: self.by_name[name].value  # noqa: E731
-        for j, term in enumerate(terms):
-            name = self.nt.d(self.nt.loss_term(self.at(s, j)), y)
+        for k, (term, via) in enumerate(zip(terms, vias, strict=True)):
+            path = self.nt.path(total, via)
+            name = names[k] if names is not None else path
+            if names is not None:
+                self.path_aliases[path[0]] = name[0]
             recompute = self._chain_recompute((term,))
             self.add(
                 Quantity(
@@ -727,14 +755,15 @@ class Builder:
                     self.by_name[name] = q
 
     def builtin_aliases(self) -> dict[str, str]:
-        """A linear output layer's prediction is yhat like any other: yhat (yhat_j) names z_{j-L}."""
+        """A linear output layer's prediction is yhat like any other: yhat (yhat_j) names z_{j-L};
+        and each per-output path term's ``|`` name (dL/dy_{1-1}|z_{1-2}) names dL_1/dy_{1-1}."""
         net = self.net
         if self.nt.style != "reference" or net.layers[-1].y is not None or self.prob_names is not None:
-            return {}
+            return dict(self.path_aliases)
         units, top = net.layers[-1].units, len(net.layers)
         if units == 1:
-            return {"yhat": f"z_{{1-{top}}}"}
-        return {f"yhat_{j + 1}": f"z_{{{j + 1}-{top}}}" for j in range(units)}
+            return {"yhat": f"z_{{1-{top}}}", **self.path_aliases}
+        return {**{f"yhat_{j + 1}": f"z_{{{j + 1}-{top}}}" for j in range(units)}, **self.path_aliases}
 
     def view(self) -> NetworkView:
         net = self.net

@@ -135,7 +135,7 @@ def highlight(name: str, index: dict[str, str], between: dict[tuple[str, str], s
     """Ids of the diagram's elements a quantity is about: dz_{1-2}/dy_{1-1} -> both units and
     the edge between them; dL/dw_{31-1} -> the loss and the edge of w_{31-1}."""
     m = re.fullmatch(r"d(.+)/d(.+)", name)
-    parts = [m.group(1), m.group(2)] if m else [name]
+    parts = [m.group(1), *m.group(2).split("|")] if m else [name]  # a path: dL/dy_{1-1}|z_{1-2}
     ids = list(dict.fromkeys(index[p] for p in map(_strip, parts) if p in index))
     units = [i for i in ids if i.startswith("u-")]
     if len(units) == 2 and not any(i.startswith("e-") for i in ids):

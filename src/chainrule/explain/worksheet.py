@@ -555,16 +555,27 @@ def _work_note(work: str, q: Quantity, e: Explanation) -> str:
     expected = [n for t in q.terms for n in t]
     if not expected:
         return ""
-    tokens = [canonical_name(t, e) for t in re.split(r"[\s*·×+()]+|\bx\b", work) if t.strip()]
+    # a path's named term (dE_o1/dout_h1, dL/dy_{1-1}|z_{1-2}) written for its product
+    paths = {
+        p.name: p.terms[0]
+        for p in e.quantities
+        if len(q.terms) > 1 and p.kind == "chain" and len(p.terms) == 1 and p.terms[0] in q.terms
+    }
+
+    def factors(text: str) -> list[str]:
+        out = []
+        for f in re.split(r"[\s*·×()]+|\bx\b", text):
+            if f.strip():
+                name = canonical_name(f, e)
+                out += paths.get(name, (name,))
+        return out
+
+    tokens = [f for term in re.split(r"\+", work) for f in factors(term)]
     named = [t for t in tokens if re.search(r"[A-Za-z]", t)]
     wrong = [t for t in named if t not in expected]
     rule = f"the chain rule for {q.name} is {' + '.join(' * '.join(t) for t in q.terms)}"
     if not wrong:
-        written_terms = [
-            frozenset(canonical_name(f, e) for f in re.split(r"[\s*·×()]+|\bx\b", term) if f.strip())
-            for term in re.split(r"\+", work)
-            if term.strip()
-        ]
+        written_terms = [frozenset(factors(term)) for term in re.split(r"\+", work) if term.strip()]
         missing = [t for t in q.terms if frozenset(t) not in written_terms]
         if missing and len(q.terms) > 1:
             left_out = " + ".join(" * ".join(t) for t in missing)
