@@ -7,10 +7,10 @@ tests/test_explain_examples.py covers the sums); worksheets may give the terms a
 from __future__ import annotations
 
 import json
-import tomllib
 
 import numpy as np
 import pytest
+import tomllib
 
 from chainrule.explain import explain_network, load_network, parse_network
 from chainrule.explain.worksheet import check, find_example
