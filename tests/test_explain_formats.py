@@ -239,3 +239,54 @@ def test_interactive_page_is_not_dumped_on_a_terminal(run_cli, monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # sys.stdout is the capture here
     code, out, err = run_cli(["explain", "--interactive"])
     assert code == 2 and out == "" and err.count("\n") == 1 and "-o FILE.html" in err
+
+
+# --- the network file's [aliases] beside chainrule's names ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mazur():
+    from chainrule.explain.worksheet import find_example
+
+    return explain_network(load_network(find_example("mazur-2-2-2")), lr=0.5)
+
+
+def test_alias_names_follow_the_file(mazur):
+    assert mazur.alias_of("y_{1-1}") == "out_h1"
+    assert mazur.alias_of("dL/dw_{11-2}") == "dE_total/dw5"  # E_total = L, w5 = w_{11-2}
+    assert mazur.alias_of("w_{11-2}^{new}") == "w5^{new}"
+    assert mazur.alias_of("dL_2/dy_{1-1}") == "dE_o2/dout_h1"
+    assert mazur.alias_of("dy_{1-1}/dz_{1-1}") == "dout_h1/dnet_h1"
+    assert mazur.alias_of("delta_{1-2}") == ""  # the file names no delta
+    for q in mazur.quantities:  # every alias shown names its quantity
+        alias = mazur.alias_of(q.name)
+        assert not alias or mazur[alias] is q
+
+
+def test_aliases_beside_the_names_in_every_format(mazur):
+    text = mazur.to_text()
+    assert "  y_{1-1} (out_h1) = sigmoid(z_{1-1}) = sigmoid(0.3775) = 0.5933\n" in text
+    assert "  x_1 (i1) = 0.05\n" in text  # the givens too
+    assert "  dL/dw_{11-2} (dE_total/dw5) = dL/dz_{1-2} * dz_{1-2}/dw_{11-2} = " in text
+    assert "  w_{11-2}^{new} (w5^{new}) = w_{11-2} - 0.5 * dL/dw_{11-2} = " in text
+    assert "| $y_{1-1}$ (`out_h1`) | $\\sigma(z_{1-1})$ |" in mazur.to_markdown()
+    latex = mazur.to_latex()
+    assert r"y_{1-1}\ (\mathtt{out\_h1}) &= " in latex
+    assert r"w_{11-2}^{\text{new}}\ (\mathtt{w5}^{new}) &= " in latex
+    html = mazur.to_html()
+    assert "<span class='alias'>(dE_total/dw5)</span>" in html
+    rows = {q["name"]: q for q in json.loads(mazur.to_json())["quantities"]}
+    assert rows["z_{1-1}"]["alias"] == "net_h1" and rows["dL/dz_{1-2}"]["alias"] == "dE_total/dnet_o1"
+    assert rows["delta_{1-2}"]["alias"] is None
+
+
+def test_api_aliases_are_shown_and_built_in_ones_are_not():
+    import chainrule as cr
+    import chainrule.functional as F
+
+    w = cr.tensor([[0.5, -0.25]], requires_grad=True)
+    out = F.linear(np.array([1.0, 2.0]), w, np.array([0.1]))  # a linear output: yhat is built in
+    e = cr.explain(F.l2_loss(out, np.array([0.3])), aliases={"w_a": "w_{11-1}"})
+    text = e.to_text()
+    assert "  w_{11-1} (w_a) = 0.5\n" in text and "(yhat)" not in text
+    assert e["yhat"].name == "z_{1-1}"  # the built-in alias still resolves

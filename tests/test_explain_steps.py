@@ -86,7 +86,7 @@ def test_saved_network_reads_back_and_continues(tmp_path, run_cli):
     assert saved.fixed == spec.fixed and saved.aliases == spec.aliases and saved.biases[1] == 0.6
     assert explain_network(saved).loss == trained.final_loss
     _, after, _ = run_cli(["explain", str(out)])
-    assert "E_total" not in after and "Loss L = " in after
+    assert "  L (E_total) = L_1 + L_2 = " in after and "Loss L = " in after  # the aliases kept
 
 
 def test_steps_in_json(run_cli):

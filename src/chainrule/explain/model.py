@@ -173,6 +173,9 @@ class Explanation:
     update_arrays: list[GradientArray] = field(default_factory=list)
 
     aliases: dict[str, str] = field(default_factory=dict)
+    # the aliases a person gave (a network file's [aliases], explain(aliases=...)), which the
+    # renderers show beside chainrule's names; built-in ones (yhat for a linear output) are not
+    shown_aliases: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_name: dict[str, Quantity] = {q.name: q for q in self.quantities}
@@ -218,6 +221,33 @@ class Explanation:
             if alias in self._by_name and alias != target:
                 raise ValueError(f"alias {alias!r} would hide the quantity of that name")
             self.aliases[alias] = target
+            self.shown_aliases[alias] = target
+
+    def alias_of(self, name: str) -> str:
+        """The name the given aliases write for quantity ``name`` ("" when they give none):
+        ``out_h1`` for ``y_{1-1}``, ``w5^{new}`` for ``w_{11-2}^{new}``, ``dE_total/dw5`` for
+        ``dL/dw_{11-2}``, ``dE_total/dout_h1|net_o2`` for a path's term. The first alias given
+        for a quantity is used; a name is shown only if it resolves back to ``name``."""
+        if not self.shown_aliases:
+            return ""
+        back: dict[str, str] = {}
+        for alias, target in self.shown_aliases.items():
+            back.setdefault(target, alias)
+
+        def one(part: str) -> str:
+            if part in back:
+                return back[part]
+            base, hat, sup = part.partition("^{")
+            return back[base] + hat + sup if hat and base in back else part
+
+        alias = one(name)
+        if alias == name:
+            m = re.fullmatch(r"d([^/]+)/d([^|]+)(?:\|(.+))?", name)
+            if m is None:
+                return ""
+            num, wrt, via = m.groups()
+            alias = f"d{one(num)}/d{one(wrt)}" + (f"|{one(via)}" if via else "")
+        return alias if alias != name and self.resolve(alias) == name else ""
 
     def _alias(self, token: str) -> str:
         """The target of an alias, a superscript kept (w5^{new}, yhat_1^{(2)})."""

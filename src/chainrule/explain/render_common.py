@@ -6,6 +6,7 @@ its own way, so the formats cannot disagree about what is shown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,24 @@ class Row:
     value: str
     kind: str
     numeric_latex: str = ""  # where the numbers need more than the text's notation
+    alias: str = ""  # the exercise's own name for it (the network file's [aliases]): out_h1
+
+    @property
+    def label(self) -> str:
+        """The name, and the alias beside it: ``y_{1-1} (out_h1)``."""
+        return f"{self.name} ({self.alias})" if self.alias else self.name
+
+    @property
+    def label_latex(self) -> str:
+        r"""The LaTeX name, the alias beside it in typewriter type: ``y_{1-1}\ (\mathtt{out\_h1})``."""
+        if not self.alias:
+            return self.latex
+        parts = re.split(r"(\^\{[^{}]*\})", self.alias)  # superscripts stay superscripts: w5^{new}
+        tex = "".join(
+            p if k % 2 else (r"\mathtt{" + re.sub(r"([_#%&${}])", r"\\\1", p) + "}" if p else "")
+            for k, p in enumerate(parts)
+        )
+        return rf"{self.latex}\ ({tex})"
 
 
 @dataclass
@@ -145,7 +164,7 @@ def row(q: Quantity, e: Explanation, digits: int) -> Row:
         num_latex = cf.with_latex(lambda n: show_factor(n, e, digits))
     if num == value:
         num = ""
-    return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind, num_latex)
+    return Row(q.name, q.latex, sym, sym_latex, num, value, q.kind, num_latex, e.alias_of(q.name))
 
 
 SECTION_TITLES = {

@@ -22,6 +22,7 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { border: 1px solid #ccd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #eef1f8; } td.v { text-align: right; font-family: monospace; }
 td.n { font-family: monospace; color: #555; }
+.alias { font-family: monospace; color: #555; }
 .diagram { overflow-x: auto; border: 1px solid #dde; margin: 1em 0 0.3em; }
 .key { color: #555; font-size: 0.9em; margin: 0 0 1em; }
 """
@@ -110,13 +111,13 @@ def _body(e: Explanation, digits: int) -> str:
         if sec.key == "given":
             out.append("<tr><th>quantity</th><th>value</th></tr>")
             out += [
-                f"<tr><td>{math(tex_name(r.latex), name_html(r.name))}</td><td class='v'>{r.value}</td></tr>"
+                f"<tr><td>{_name_cell(r)}</td><td class='v'>{r.value}</td></tr>"
                 for r in sec.rows
             ]
         else:
             out.append("<tr><th>quantity</th><th>expression</th><th>numbers</th><th>value</th></tr>")
             out += [
-                f"<tr><td>{math(tex_name(r.latex), name_html(r.name))}</td>"
+                f"<tr><td>{_name_cell(r)}</td>"
                 f"<td>{_formula(tex_name(r.symbolic_latex), _expr_html(r.symbolic))}</td>"
                 f"<td class='n'>{_formula(_numbers_tex(r), html.escape(r.numeric))}</td>"
                 f"<td class='v'>{r.value}</td></tr>"
@@ -156,6 +157,12 @@ def _body(e: Explanation, digits: int) -> str:
         ]
         out.append("</table>")
     return "\n".join(out)
+
+
+def _name_cell(r) -> str:
+    """A quantity's name typeset, and the exercise's own name beside it (out_h1)."""
+    alias = f" <span class='alias'>({html.escape(r.alias)})</span>" if r.alias else ""
+    return math(tex_name(r.latex), name_html(r.name)) + alias
 
 
 def _numbers_tex(r) -> str:

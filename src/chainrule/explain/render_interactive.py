@@ -147,7 +147,7 @@ def highlight(name: str, index: dict[str, str], between: dict[tuple[str, str], s
 
 def _equation(r: Row) -> str:
     """``name = symbolic = numbers = value`` in LaTeX, each part once."""
-    parts = [tex_name(r.latex)]
+    parts = [tex_name(r.label_latex)]
     if r.symbolic_latex:
         parts.append(tex_name(r.symbolic_latex))
     if r.numeric:

@@ -9,7 +9,7 @@ Schema ``chainrule.explanation``, version 1 (documented in the README)::
                 "local_derivatives": {parent: {"shape": [out size, parent size],
                                                "jacobian": [[...]]} | null}}],
      "quantities": [{"name", "latex", "kind", "value", "display", "expression", "terms",
-                     "equals", "layer"}],
+                     "equals", "layer", "alias" (the given aliases' name for it, or null)}],
      "gradients": [{"name", "latex", "elements": [[str]], "values": [[float]]}],
      "update": [{"name", "latex", "elements", "values"}],
      "network": {"sizes": [int], "activations": [str | null], "loss": str, "batch": int} | null}
@@ -83,6 +83,7 @@ def to_dict(e: Explanation, digits: int | None = None) -> dict:
                 "terms": [list(t) for t in q.terms],
                 "equals": q.equals or None,
                 "layer": q.layer,
+                "alias": r.alias or None,
             }
         )
     network = None

@@ -47,7 +47,7 @@ def render_latex(e: Explanation, digits: int | None = None) -> str:
         out += [rf"\section*{{{_escape(sec.title)}}}", r"\begin{align*}"]
         lines = []
         for r in sec.rows:
-            parts = [r.latex]
+            parts = [r.label_latex]
             if r.symbolic_latex:
                 parts.append(r.symbolic_latex)
             if r.numeric:

@@ -11,6 +11,11 @@ def _cell(text: str) -> str:
     return text.replace("|", r"\|")
 
 
+def _name(r) -> str:
+    """The quantity cell: its math, and the exercise's own name beside it (`out_h1`)."""
+    return f"${_cell(r.latex)}$" + (f" (`{_cell(r.alias)}`)" if r.alias else "")
+
+
 def render_markdown(e: Explanation, digits: int | None = None) -> str:
     digits = e.digits if digits is None else digits
     out = [f"# {e.title}", ""]
@@ -19,12 +24,12 @@ def render_markdown(e: Explanation, digits: int | None = None) -> str:
         out += [f"## {sec.title}", ""]
         if sec.key == "given":
             out += ["| quantity | value |", "|---|---:|"]
-            out += [f"| ${r.latex}$ | {r.value} |" for r in sec.rows]
+            out += [f"| {_name(r)} | {r.value} |" for r in sec.rows]
         else:
             out += ["| quantity | expression | numbers | value |", "|---|---|---|---:|"]
             for r in sec.rows:
                 sym = f"${_cell(r.symbolic_latex)}$" if r.symbolic_latex else _cell(r.symbolic)
-                out.append(f"| ${_cell(r.latex)}$ | {sym} | {_cell(r.numeric)} | {r.value} |")
+                out.append(f"| {_name(r)} | {sym} | {_cell(r.numeric)} | {r.value} |")
         out.append("")
     if secs:
         out += ["## Gradients", ""]

@@ -15,7 +15,7 @@ from chainrule.explain.render_common import array_text, local_rows, node_rows, s
 
 
 def _equation(r) -> str:
-    parts = [r.name]
+    parts = [r.label]
     if r.symbolic:
         parts.append(r.symbolic)
     if r.numeric:
@@ -46,7 +46,7 @@ def render_plain(e: Explanation, digits: int) -> str:
                 continue  # after the gradients it uses
             lines += [sec.title, "-" * len(sec.title)]
             if sec.key == "given":
-                lines += [f"  {r.name} = {r.value}" for r in sec.rows]
+                lines += [f"  {r.label} = {r.value}" for r in sec.rows]
             else:
                 lines += [f"  {_equation(r)}" for r in sec.rows]
             lines.append("")
@@ -121,14 +121,14 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
             table.add_column("quantity", style="bold")
             table.add_column("value", justify="right")
             for r in sec.rows:
-                table.add_row(r.name, r.value)
+                table.add_row(r.label, r.value)
         else:
             table.add_column("quantity", style="bold")
             table.add_column("expression", style="magenta")
             table.add_column("numbers")
             table.add_column("value", justify="right", style="green")
             for r in sec.rows:
-                table.add_row(r.name, r.symbolic, r.numeric, r.value)
+                table.add_row(r.label, r.symbolic, r.numeric, r.value)
         console.print(table)
         console.print()
     for a in e.arrays:
