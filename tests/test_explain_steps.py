@@ -101,3 +101,48 @@ def test_network_toml_round_trips_every_shape():
         spec = load_network(find_example(name))
         again = parse_network(tomllib.loads(network_toml(spec)), source=name)
         assert explain_network(again).values() == explain_network(spec).values(), name
+
+
+# --- every format shows every step ------------------------------------------------------------
+
+
+def _torch_mazur_parameters(steps):
+    """Mazur's weights after each of ``steps`` steps at lr 0.5, from torch.optim.SGD."""
+    spec = load_network(find_example("mazur-2-2-2"))
+    after = []
+    for k in range(1, steps + 1):
+        _, weights = _torch_steps(spec, k, 0.5, 0.0)
+        after.append(weights)
+    return after
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "html", "json"])
+def test_every_format_shows_every_step(fmt, run_cli):
+    losses, _ = _torch_steps(load_network(find_example("mazur-2-2-2")), 3, 0.5, 0.0)
+    after = _torch_mazur_parameters(3)
+    code, out, err = run_cli(["explain", "mazur-2-2-2", "--lr", "0.5", "--steps", "3", "--format", fmt])
+    assert code == 0 and err == ""
+    if fmt == "json":
+        doc = json.loads(out)
+        assert [s["loss"] for s in doc["steps"]] == pytest.approx(losses, rel=1e-13)
+        for s, (w1, w2) in zip(doc["steps"], after, strict=True):
+            assert s["parameters"]["w_{11-2}"] == pytest.approx(w2[0, 0], rel=1e-13)  # w5
+            assert s["parameters"]["w_{21-1}"] == pytest.approx(w1[0, 1], rel=1e-13)  # w2
+        return
+    # each step's loss (before it), and w5 after it, at four significant digits, in step order
+    shown = [f"{v:.4f}" for v in losses] + [f"{w2[0, 0]:.4f}" for _, w2 in after]
+    assert len(set(shown)) == len(shown)
+    positions = []
+    for k in range(3):
+        loss_at = out.index(shown[k], positions[-1] if positions else 0)
+        w5_at = out.index(shown[3 + k], loss_at)
+        positions += [loss_at, w5_at]
+    assert positions == sorted(positions)
+    assert "Training: 3 steps of SGD (lr = 0.5, momentum = 0" in out
+    if fmt == "latex":
+        assert r"\paragraph{Step 3} $L = 0.2835$; then $w_{11-1} = " in out
+        assert out.rstrip().endswith(r"\end{document}")
+    if fmt == "html":
+        assert out.count("<tr><td class='v'>") == 3  # one row per step (the gradients' cells have titles)
+        assert "<span class='alias'>(w5)</span>" in out  # the file's names in the header
+

@@ -162,6 +162,25 @@ def test_every_shipped_network_page_typesets(browser, tmp_path_factory, path):
 
 
 @needs_chromium
+def test_steps_table_typesets(browser, tmp_path_factory, run_cli):
+    """explain --steps N: the page shows every step (a row each), its header typeset."""
+    page_path = tmp_path_factory.mktemp("html") / "steps.html"
+    argv = ["explain", "mazur-2-2-2", "--lr", "0.5", "--steps", "4", "--format", "html", "-o", str(page_path)]
+    code, _, err = run_cli(argv)
+    assert code == 0 and err == ""
+    page = browser.open(page_path.as_uri())
+    rows, headers, failed, losses = page.evaluate(
+        "[document.querySelectorAll('.training tr').length,"
+        " document.querySelectorAll('.training th .cr-math > .katex').length,"
+        " document.querySelectorAll('.cr-math-error, .katex-error').length,"
+        " [...document.querySelectorAll('.training tr')].slice(1).map(r => r.cells[1].textContent)]"
+    )
+    assert rows == 1 + 4 and headers == 8 and failed == 0  # a header row and a row per step; w1..w8
+    assert losses == ["0.2984", "0.2910", "0.2835", "0.2759"]  # torch's values: test_explain_steps
+    assert page.errors() == [] and _offline(page, page_path) == []
+
+
+@needs_chromium
 def test_generic_graph_page_typesets(browser, tmp_path_factory):
     import chainrule as cr
 

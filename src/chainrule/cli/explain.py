@@ -189,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
             trained = run_steps(spec, args.steps or 1, args.lr, args.momentum)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+    if trained is not None:  # every format shows each step (the first one is explained in full)
+        explanation.training = trained.training(args.notation)
     if args.diagram:
         save_diagram(explanation, args.diagram)
     color = False
@@ -202,8 +204,6 @@ def run(args: argparse.Namespace) -> int:
         text = render_interactive(explanation, digits=args.digits)
     else:
         text = explanation.render(args.format, digits=args.digits, color=color)
-    if trained is not None:
-        text = _with_steps(text, trained, args.format, args.digits)
     if args.save_updated:
         from chainrule.explain.steps import network_toml
 
@@ -220,24 +220,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     return 0
 
-
-def _with_steps(text: str, trained, fmt: str, digits: int) -> str:
-    """The explanation with the steps after it (a "steps" list in JSON)."""
-    if fmt == "json":
-        import json
-
-        doc = json.loads(text)
-        doc["steps"] = [
-            {
-                "step": s.index,
-                "loss": s.loss,
-                "weights": [w.tolist() for w in s.weights],
-                "biases": [None if b is None else b.tolist() for b in s.biases],
-            }
-            for s in trained.steps
-        ]
-        doc["loss_after_steps"] = trained.final_loss
-        return json.dumps(doc, indent=2) + "\n"
-    if fmt in ("html", "latex"):
-        return text  # the single-step explanation; the steps are in the other formats
-    return text.rstrip("\n") + "\n\n" + trained.to_text(digits)

@@ -153,6 +153,37 @@ class NetworkView:
 
 
 @dataclass
+class TrainingStep:
+    """One step of SGD: the loss at the parameters it starts from, and the parameters after it
+    (trainable ones, named as the explanation names them: (name, LaTeX, value))."""
+
+    index: int  # 1-based
+    loss: float
+    parameters: list[tuple[str, str, float]]
+    weights: list[np.ndarray]  # every layer's, PyTorch's (out, in) layout (for JSON)
+    biases: list[np.ndarray | None]
+
+
+@dataclass
+class Training:
+    """Several steps of SGD after the explained pass (``explain --lr --steps N``)."""
+
+    lr: float
+    momentum: float
+    steps: list[TrainingStep]
+    final_loss: float  # at the parameters after the last step
+
+    @property
+    def title(self) -> str:
+        s = "" if len(self.steps) == 1 else "s"
+        short = lambda v: np.format_float_positional(float(v), trim="-")  # noqa: E731
+        return (
+            f"Training: {len(self.steps)} step{s} of SGD (lr = {short(self.lr)}, "
+            f"momentum = {short(self.momentum)}; torch.optim.SGD's update)"
+        )
+
+
+@dataclass
 class Explanation:
     """A forward and backward pass, every step named; render with ``to_text`` & co.
 
@@ -171,6 +202,7 @@ class Explanation:
     digits: int = DEFAULT_DIGITS
     lr: float | None = None
     update_arrays: list[GradientArray] = field(default_factory=list)
+    training: Training | None = None  # --steps N: every step's loss and parameters
 
     aliases: dict[str, str] = field(default_factory=dict)
     # the aliases a person gave (a network file's [aliases], explain(aliases=...)), which the

@@ -23,6 +23,7 @@ th, td { border: 1px solid #ccd; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #eef1f8; } td.v { text-align: right; font-family: monospace; }
 td.n { font-family: monospace; color: #555; }
 .alias { font-family: monospace; color: #555; }
+.training { overflow-x: auto; }
 .diagram { overflow-x: auto; border: 1px solid #dde; margin: 1em 0 0.3em; }
 .key { color: #555; font-size: 0.9em; margin: 0 0 1em; }
 """
@@ -110,10 +111,7 @@ def _body(e: Explanation, digits: int) -> str:
         out.append(f"<h2>{html.escape(sec.title)}</h2><table>")
         if sec.key == "given":
             out.append("<tr><th>quantity</th><th>value</th></tr>")
-            out += [
-                f"<tr><td>{_name_cell(r)}</td><td class='v'>{r.value}</td></tr>"
-                for r in sec.rows
-            ]
+            out += [f"<tr><td>{_name_cell(r)}</td><td class='v'>{r.value}</td></tr>" for r in sec.rows]
         else:
             out.append("<tr><th>quantity</th><th>expression</th><th>numbers</th><th>value</th></tr>")
             out += [
@@ -156,6 +154,8 @@ def _body(e: Explanation, digits: int) -> str:
             for a, b, t in local_rows(e, digits)
         ]
         out.append("</table>")
+    if e.training is not None:
+        out.append(training_html(e, digits))
     return "\n".join(out)
 
 
@@ -163,6 +163,31 @@ def _name_cell(r) -> str:
     """A quantity's name typeset, and the exercise's own name beside it (out_h1)."""
     alias = f" <span class='alias'>({html.escape(r.alias)})</span>" if r.alias else ""
     return math(tex_name(r.latex), name_html(r.name)) + alias
+
+
+def training_html(e: Explanation, digits: int) -> str:
+    """--steps N: a table, one row per step: its loss, then its parameters after it."""
+    t = e.training
+    if t is None:
+        return ""
+    params = t.steps[0].parameters
+    head = "<th>step</th><th>L (before the step)</th>" + "".join(
+        f"<th>{math(tex_name(latex), name_html(name))}"
+        + (f" <span class='alias'>({html.escape(e.alias_of(name))})</span>" if e.alias_of(name) else "")
+        + "</th>"
+        for name, latex, _ in params
+    )
+    rows = "".join(
+        f"<tr><td class='v'>{step.index}</td><td class='v'>{fmt(step.loss, digits)}</td>"
+        + "".join(f"<td class='v'>{fmt(v, digits)}</td>" for _, _, v in step.parameters)
+        + "</tr>"
+        for step in t.steps
+    )
+    return (
+        f"<h2 id='training'>{html.escape(t.title)}</h2><div class='training'><table>"
+        f"<tr>{head}</tr>{rows}</table></div>"
+        f"<p>After step {len(t.steps)}: L = <b>{fmt(t.final_loss, digits)}</b></p>"
+    )
 
 
 def _numbers_tex(r) -> str:

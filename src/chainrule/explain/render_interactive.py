@@ -21,9 +21,12 @@ from chainrule._katex import head_html, math
 from chainrule.explain.diagram import Drawing, layout, network_svg
 from chainrule.explain.model import Explanation
 from chainrule.explain.render_common import Row, row
-from chainrule.explain.render_html import name_html, tex_name, tex_numbers
+from chainrule.explain.render_html import name_html, tex_name, tex_numbers, training_html
 
 _CSS = """
+.training { overflow-x: auto; } .training table { border-collapse: collapse; margin: 0.5em 0; }
+.training th, .training td { border: 1px solid #ccd; padding: 0.2em 0.5em; }
+.training td { text-align: right; font-family: monospace; } .alias { font-family: monospace; color: #555; }
 body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; background: #fff; }
 h1 { font-size: 1.4em; margin: 0 0 0.4em; }
 #controls { display: flex; gap: 0.5em; align-items: center; margin: 0.6em 0; flex-wrap: wrap; }
@@ -228,6 +231,7 @@ def render_interactive(e: Explanation, digits: int | None = None) -> str:
         "<span id='counter'></span><span class='hint'>keys: &larr; &rarr; Home End</span></div>\n"
         f"<div id='panel'>{''.join(panels)}</div>\n"
         f"<div class='diagram'>{network_svg(e, digits, drawing)}</div>\n"
+        f"{training_html(e, digits)}\n"
         f"<script type='application/json' id='chainrule-steps'>{blob}</script>\n"
         f"<script>{_SCRIPT}</script>\n</body></html>\n"
     )

@@ -12,7 +12,9 @@ Schema ``chainrule.explanation``, version 1 (documented in the README)::
                      "equals", "layer", "alias" (the given aliases' name for it, or null)}],
      "gradients": [{"name", "latex", "elements": [[str]], "values": [[float]]}],
      "update": [{"name", "latex", "elements", "values"}],
-     "network": {"sizes": [int], "activations": [str | null], "loss": str, "batch": int} | null}
+     "network": {"sizes": [int], "activations": [str | null], "loss": str, "batch": int} | null,
+     with --steps N also "steps": [{"step", "loss" (before it), "weights", "biases" (after it,
+     PyTorch's layout), "parameters": {name: value after it}}], "loss_after_steps": float}
 
 Values are exact float64 (``display`` is the rounded text); NaN and infinities are written as
 the strings "nan", "inf", "-inf" so the file stays valid JSON.
@@ -95,7 +97,7 @@ def to_dict(e: Explanation, digits: int | None = None) -> dict:
             "loss": v.loss,
             "batch": v.batch,
         }
-    return {
+    doc = {
         "schema": SCHEMA,
         "version": VERSION,
         "title": e.title,
@@ -109,6 +111,19 @@ def to_dict(e: Explanation, digits: int | None = None) -> dict:
         "update": [_array(a) for a in e.update_arrays],
         "network": network,
     }
+    if e.training is not None:  # --steps N
+        doc["steps"] = [
+            {
+                "step": s.index,
+                "loss": _num(s.loss),
+                "weights": [_num(np.asarray(w, dtype=np.float64)) for w in s.weights],
+                "biases": [None if b is None else _num(np.asarray(b, dtype=np.float64)) for b in s.biases],
+                "parameters": {name: _num(v) for name, _, v in s.parameters},
+            }
+            for s in e.training.steps
+        ]
+        doc["loss_after_steps"] = _num(e.training.final_loss)
+    return doc
 
 
 def render_json(e: Explanation, digits: int | None = None) -> str:

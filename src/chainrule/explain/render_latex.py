@@ -39,6 +39,22 @@ def _num(text: str) -> str:
     return text.replace(" x ", r" \times ")
 
 
+def _training(e: Explanation, digits: int) -> list[str]:
+    """--steps N: each step's loss and its parameters after it, one paragraph per step (the
+    lines wrap as the page needs)."""
+    t = e.training
+    out = ["", rf"\section*{{{_escape(t.title)}}}"]
+    for step in t.steps:
+        params = ", ".join(f"${latex} = {_num(fmt(v, digits))}$" for _, latex, v in step.parameters)
+        out.append(
+            rf"\paragraph{{Step {step.index}}} $L = {_num(fmt(step.loss, digits))}$"
+            + (f"; then {params}." if params else ".")
+        )
+        out.append("")
+    out.append(rf"\paragraph{{After step {len(t.steps)}}} $L = {_num(fmt(t.final_loss, digits))}$.")
+    return out
+
+
 def render_latex(e: Explanation, digits: int | None = None) -> str:
     digits = e.digits if digits is None else digits
     out = [_PREAMBLE, rf"\title{{{_escape(e.title)}}}", r"\date{}", r"\begin{document}", r"\maketitle", ""]
@@ -80,5 +96,7 @@ def render_latex(e: Explanation, digits: int | None = None) -> str:
             for a, b, t in local_rows(e, digits)
         ]
         out.append(r"\end{itemize}")
+    if e.training is not None:
+        out += _training(e, digits)
     out += ["", r"\end{document}", ""]
     return "\n".join(out)

@@ -59,4 +59,22 @@ def render_markdown(e: Explanation, digits: int | None = None) -> str:
         ]
         out += [f"| `d{a}/d{b}` | {_cell(t)} |" for a, b, t in local_rows(e, digits)]
         out.append("")
+    if e.training is not None:
+        out += _training(e, digits)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _training(e: Explanation, digits: int) -> list[str]:
+    """--steps N: a table, one row per step: its loss, then its parameters after it."""
+    t = e.training
+    params = t.steps[0].parameters
+    head = ["step", "$L$ (before the step)"] + [
+        f"${_cell(latex)}$" + (f" (`{_cell(e.alias_of(name))}`)" if e.alias_of(name) else "")
+        for name, latex, _ in params
+    ]
+    out = [f"## {t.title}", "", "| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for step in t.steps:
+        cells = [str(step.index), fmt(step.loss, digits)] + [fmt(v, digits) for _, _, v in step.parameters]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", f"After step {len(t.steps)}: $L = {fmt(t.final_loss, digits)}$", ""]
+    return out

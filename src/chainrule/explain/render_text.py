@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 
-from chainrule.explain.model import Explanation
+from chainrule.explain.model import Explanation, Training
 from chainrule.explain.numbers import fmt
 from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
 
@@ -67,6 +67,8 @@ def render_plain(e: Explanation, digits: int) -> str:
                 lines += _matrix_lines(a.values, digits, "    ")
     else:
         lines += _plain_graph(e, digits)
+    if e.training is not None:
+        lines = [*lines, "", *training_lines(e.training, digits, e.alias_of)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -91,6 +93,21 @@ def _plain_graph(e: Explanation, digits: int) -> list[str]:
         for a in e.update_arrays:
             lines.append(f"  {a.name} =")
             lines += _matrix_lines(a.values, digits, "    ")
+    return lines
+
+
+def training_lines(t: Training, digits: int, alias_of=lambda name: "") -> list[str]:
+    """--steps N: each step's loss, then its parameters after it (named, aliases beside)."""
+    lines = [t.title, "-" * len(t.title)]
+    for step in t.steps:
+        lines.append(f"  step {step.index}: L = {fmt(step.loss, digits)}, then")
+        parts = []
+        for name, _, value in step.parameters:
+            alias = alias_of(name)
+            parts.append(f"{name}{f' ({alias})' if alias else ''} = {fmt(value, digits)}")
+        if parts:
+            lines.append("    " + "  ".join(parts))
+    lines.append(f"  after step {len(t.steps)}: L = {fmt(t.final_loss, digits)}")
     return lines
 
 
@@ -147,6 +164,9 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
         for vals in array_text(a.values, digits):
             table.add_row(*vals)
         console.print(table)
+    if e.training is not None:
+        console.print()
+        console.print("\n".join(training_lines(e.training, digits, e.alias_of)), markup=False)
     return buffer.getvalue()
 
 

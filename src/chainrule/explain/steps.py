@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.explain.layered import Notation
+from chainrule.explain.model import Training, TrainingStep
 from chainrule.explain.network import NO_LOSS, NetworkSpec
-from chainrule.explain.numbers import fmt
 from chainrule.tensor import Tensor
 
 
@@ -42,35 +42,31 @@ class Steps:
     lr: float
     momentum: float
 
-    def to_text(self, digits: int = 4) -> str:
-        """Each step's loss and updated parameters, named as the explanation names them."""
-        s = "" if len(self.steps) == 1 else "s"
-        title = (
-            f"Training: {len(self.steps)} step{s} of SGD (lr = {_short(self.lr)}, "
-            f"momentum = {_short(self.momentum)}; torch.optim.SGD's update)"
-        )
-        lines = [title, "-" * len(title)]
-        nt = Notation("reference", False, self.spec.sizes[-1])
+    def training(self, notation: str = "reference") -> Training:
+        """The steps as an explanation shows them (``Explanation.training``): each step's loss
+        and its trainable parameters after it, named in ``notation``."""
+        nt = Notation(notation, False, self.spec.sizes[-1])
         fixed = self.spec.fixed or [()] * self.spec.n_layers
+        out = []
         for step in self.steps:
-            lines.append(f"  step {step.index}: L = {fmt(step.loss, digits)}, then")
+            params: list[tuple[str, str, float]] = []
             for li, (w, b) in enumerate(zip(step.weights, step.biases, strict=True), start=1):
-                parts = []
                 if "weights" not in fixed[li - 1]:
-                    parts += [
-                        f"{nt.w(li, j, i)[0]} = {fmt(w[j, i], digits)}"
-                        for j in range(w.shape[0])
-                        for i in range(w.shape[1])
-                    ]
+                    rows, cols = w.shape
+                    params += [(*nt.w(li, j, i), float(w[j, i])) for j in range(rows) for i in range(cols)]
                 if b is not None and "bias" not in fixed[li - 1]:
                     if b.ndim == 0:
-                        parts.append(f"{nt.b(li)[0]} = {fmt(float(b), digits)}")
+                        params.append((*nt.b(li), float(b)))
                     else:
-                        parts += [f"{nt.b(li, j)[0]} = {fmt(b[j], digits)}" for j in range(b.shape[0])]
-                if parts:
-                    lines.append("    " + "  ".join(parts))
-        lines.append(f"  after step {len(self.steps)}: L = {fmt(self.final_loss, digits)}")
-        return "\n".join(lines) + "\n"
+                        params += [(*nt.b(li, j), float(b[j])) for j in range(b.shape[0])]
+            out.append(TrainingStep(step.index, step.loss, params, step.weights, step.biases))
+        return Training(self.lr, self.momentum, out, self.final_loss)
+
+    def to_text(self, digits: int = 4) -> str:
+        """Each step's loss and updated parameters, named as the explanation names them."""
+        from chainrule.explain.render_text import training_lines
+
+        return "\n".join(training_lines(self.training(), digits)) + "\n"
 
 
 def _short(v: float) -> str:
