@@ -246,6 +246,9 @@ ROWS: list[Row] = [
     ),
     lib("explain-non-scalar", lambda tmp: cr.explain(T(3) * 2), "scalar", "(3,)"),
     lib(
+        "explain-unknown-layout", lambda tmp: cr.explain((T(3) * 2).sum(), layout="rows"), "in-out", "'rows'"
+    ),
+    lib(
         "interactive-page-of-a-graph-that-is-no-network",
         lambda tmp: render_interactive(cr.explain((T(3) * 2).sum())),
         "layered network",

@@ -6,6 +6,7 @@ hand) and with PyTorch's autograd where installed, never taken from chainrule's 
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -13,7 +14,14 @@ import pytest
 
 import chainrule as cr
 import chainrule.functional as F
-from chainrule.explain import example_paths, explain, explain_network, load_network, reference_path
+from chainrule.explain import (
+    example_paths,
+    explain,
+    explain_network,
+    load_network,
+    parse_network,
+    reference_path,
+)
 from chainrule.explain.numbers import decimals_written, fmt, fmt_fixed
 from chainrule.explain.worksheet import find_example
 
@@ -472,3 +480,57 @@ def test_constant_parameters_of_any_kind_explain():
     assert "dL/dw_{11-1}" not in e and "dL/dB_{1-2}" not in e and e["B_{1-2}"].value == 0.2
     assert e["dL/dB_{2-1}"].value == pytest.approx(tb1.grad[1].item(), rel=1e-13)
     assert e["dL/dw_{21-2}"].value == pytest.approx(tw2.grad[0, 1].item(), rel=1e-13)
+
+
+# --- the layout of a shown weight matrix ------------------------------------------------------
+
+
+def test_gradient_arrays_follow_the_network_files_layout():
+    """A file that writes its weights out-in (PyTorch's rows, the default) sees dL/dw_l out-in;
+    one that writes them in-out (the reference solution's w_l, Mazur's) sees them in-out. The
+    values are compared with a NumPy backward pass in PyTorch's (out, in) layout."""
+    spec = load_network(find_example("two-hidden-layers"))  # no layout: out-in
+    assert spec.layouts == ["out-in"] * 3
+    x, t = spec.input, spec.target
+    (w1, w2, w3), (b1, b2, b3) = spec.weights, spec.biases
+    h1 = np.tanh(x @ w1.T + b1)
+    h2 = 1 / (1 + np.exp(-(h1 @ w2.T + b2)))
+    d3 = 2 * (h2 @ w3.T + b3 - t) / t.size
+    d2 = (d3 @ w3) * h2 * (1 - h2)
+    d1 = (d2 @ w2) * (1 - h1**2)
+    e = explain_network(spec, lr=0.1)
+    arrays = {a.name: a for a in e.arrays}
+    np.testing.assert_allclose(arrays["dL/dw_1"].values, d1.T @ x, rtol=1e-12)  # (out, in), as written
+    assert arrays["dL/dw_1"].layout == "out-in" and arrays["dL/dw_1"].element_names[0][2] == "dL/dw_{31-1}"
+    np.testing.assert_allclose(e.update_arrays[0].values, w1 - 0.1 * (d1.T @ x), rtol=1e-12)
+    assert "  dL/dw_1 (out-in: row j = into unit j, column i = from unit i of the layer below" in e.to_text()
+    assert json.loads(e.to_json())["gradients"][0]["layout"] == "out-in"
+    assert r"\text{(out-in: row j = into unit j" in e.to_latex()
+    assert "<span class='layout'>(out-in: row j = into unit j" in e.to_html()
+    # the reference file writes the solution's w_1 (in-out): the solution's dL/dw_1, 3 x 2
+    ref = explain_network(load_network())
+    assert load_network().layouts == ["in-out", "in-out"] and ref.arrays[0].values.shape == (3, 2)
+    note = "(in-out: row i = from unit i of the layer below (input x_i), column j = to unit j)"
+    assert f"  dL/dw_1 {note} = " in ref.to_text()
+    # a bias-first file's rows are the units' (out-in); bias vectors have no layout
+    doc = {
+        "sizes": [2, 1],
+        "layout": "bias-first",
+        "data": {"input": [1.0, 2.0], "target": [0.5]},
+        "layers": [{"weights": [[0.1, 0.2, 0.3]]}],
+    }
+    bias_first = explain_network(parse_network(doc, source="bias-first"))
+    assert [a.layout for a in bias_first.arrays] == ["out-in", ""]
+
+
+def test_explain_layout_argument():
+    w = cr.tensor([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], requires_grad=True)  # (out, in)
+    loss = F.l2_loss(F.sigmoid(F.linear(np.array([1.0, -1.0, 2.0]), w, np.zeros(2))), np.array([0.0, 1.0]))
+    default = cr.explain(loss)  # the reference solution's w_l: in-out
+    torch_like = cr.explain(loss, layout="out-in")
+    assert cr.explain(loss, notation="matrix", layout="in-out").arrays[0].layout == "out-in"  # W1[j,i]
+    with pytest.raises(ValueError, match="one per layer"):
+        cr.explain(loss, layout=["in-out", "out-in"])  # one layer
+    loss.backward()
+    np.testing.assert_array_equal(default.arrays[0].values, w.grad.T)
+    np.testing.assert_array_equal(torch_like.arrays[0].values, w.grad)

@@ -33,6 +33,11 @@ MAX_NAMED = 20000  # weights x samples; a larger network is explained node by no
 LOGIT_LOSSES = {"cross_entropy": "softmax", "binary_cross_entropy_with_logits": "sigmoid"}
 SQUASHING = frozenset({"softmax", "log_softmax", "sigmoid"})
 DELTA_CONVENTIONS = ("dL/dz", "-dL/dz")  # delta_{j-l} = dL/dz_{j-l}, or its negative
+# How a weight matrix is laid out when shown: "in-out" (row i = the weights from input i, as the
+# reference solution's w_l and many textbooks), "out-in" (row j = the weights into unit j: PyTorch's
+# nn.Linear.weight, a network file's default). The reference notation shows w_l in-out unless a
+# network file says otherwise; the matrix notation (W1[j,i], array indices) always out-in.
+LAYOUTS = ("in-out", "out-in")
 
 
 def double_squashing(activation: str | None, loss: str) -> str | None:

@@ -123,6 +123,7 @@ class GradientArray:
     latex: str
     element_names: list[list[str]]  # the quantity names, row by row
     values: np.ndarray  # 2-D, same layout
+    layout: str = ""  # a weight matrix's: "in-out" (a row per input i) or "out-in" (a row per unit j)
 
 
 @dataclass

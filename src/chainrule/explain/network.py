@@ -112,6 +112,10 @@ class NetworkSpec:
     input_requires_grad: bool = False
     delta: str | None = None
     aliases: dict[str, str] = field(default_factory=dict)
+    # per layer, the file's layout ("out-in", "in-out", "bias-first"); weights above are always
+    # PyTorch's (out, in): the layout says how the explanation shows them (a row per input i,
+    # or a row per unit j)
+    layouts: list[str] = field(default_factory=list)
     tensors: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
     @property
@@ -174,6 +178,12 @@ class NetworkSpec:
         self.tensors = tensors
         return loss
 
+    def display_layouts(self) -> list[str]:
+        """How the explanation shows each weight matrix: as the file writes it (in-out: a row per
+        input i; out-in and bias-first: a row per unit j)."""
+        given = self.layouts or ["out-in"] * self.n_layers
+        return ["in-out" if layout == "in-out" else "out-in" for layout in given]
+
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray | None]) -> NetworkSpec:
         return replace(self, weights=weights, biases=biases, tensors={})
 
@@ -190,7 +200,13 @@ def explain_network(
     """Build the network of a file through the engine and explain its loss (or, with
     ``[loss] name = "none"``, its output), with the file's delta names and aliases."""
     e = explain(
-        spec.build(), notation=notation, lr=lr, digits=digits, title=spec.title or None, delta=spec.delta
+        spec.build(),
+        notation=notation,
+        lr=lr,
+        digits=digits,
+        title=spec.title or None,
+        delta=spec.delta,
+        layout=spec.display_layouts(),
     )
     try:
         e.add_aliases(spec.aliases)
@@ -376,6 +392,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
     weights: list[np.ndarray] = []
     biases: list[np.ndarray | None] = []
     fixed: list[tuple[str, ...]] = []
+    layouts: list[str] = []
     for li in range(1, n_layers + 1):
         table = layers[li - 1] if layers else {}
         fan_in, units = sizes[li - 1], sizes[li]
@@ -426,6 +443,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
                 raise _fail(source, f"{where} bias", f"{units} numbers (units of layer {li})", bias_value)
         weights.append(w)
         biases.append(b)
+        layouts.append(layout)
         fixed.append(_fixed(table.get("fixed", []), source, f"{where} fixed", b is not None))
 
     # loss
@@ -452,6 +470,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
             source=source,
             seed=seed,
             fixed=fixed,
+            layouts=layouts,
             input_requires_grad=input_grad,
             **extras,
         )
@@ -502,6 +521,7 @@ def parse_network(doc: dict, source: str = "<network>") -> NetworkSpec:
         source=source,
         seed=seed,
         fixed=fixed,
+        layouts=layouts,
         input_requires_grad=input_grad,
         **extras,
     )

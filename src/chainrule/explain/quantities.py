@@ -38,8 +38,19 @@ def _short(v: float) -> str:
 class Builder:
     """Builds the named quantities of a layered network from the engine's graph."""
 
-    def __init__(self, net: LayeredNetwork, notation: str, grads: dict[int, np.ndarray | None]):
+    def __init__(
+        self,
+        net: LayeredNetwork,
+        notation: str,
+        grads: dict[int, np.ndarray | None],
+        layouts: list[str] | None = None,
+    ):
         self.net = net
+        # per layer, how its weight matrix is shown (layered.LAYOUTS)
+        default = "in-out" if notation == "reference" else "out-in"
+        self.layouts = (
+            ["out-in"] * len(net.layers) if notation == "matrix" else (layouts or [default] * len(net.layers))
+        )
         self.grads = grads
         x = net.input_value
         self.batched = x.ndim == 2
@@ -647,18 +658,13 @@ class Builder:
             g = np.asarray(self.grads[id(tensor)], dtype=np.float64)
             names = self._param_names(li, kind)
             dname = lambda n: self.nt.d(self.loss_name, n)[0]
+            layout = ""
             if kind == "weight":
-                if ref:  # the solution writes w_l with rows i (from), columns j (to)
-                    grid = [
-                        [dname(names[j, i]) for j in range(names.shape[0])] for i in range(names.shape[1])
-                    ]
-                    values = g.T
+                layout = self.layouts[li - 1]
+                grid, values = self._laid_out(names, g, layout, dname)
+                if ref:
                     label = (f"d{Ln}/dw_{li}", rf"\frac{{\partial {Ll}}}{{\partial w_{li}}}")
                 else:
-                    grid = [
-                        [dname(names[j, i]) for i in range(names.shape[1])] for j in range(names.shape[0])
-                    ]
-                    values = g
                     label = (f"d{Ln}/dW{li}", rf"\frac{{\partial {Ll}}}{{\partial W^{{[{li}]}}}}")
             else:
                 grid = [[dname(names[idx])] for idx in np.ndindex(*names.shape)]
@@ -668,8 +674,18 @@ class Builder:
                     if ref
                     else (f"d{Ln}/db{li}", rf"\frac{{\partial {Ll}}}{{\partial b^{{[{li}]}}}}")
                 )
-            out.append(GradientArray(label[0], label[1], grid, np.asarray(values, dtype=np.float64)))
+            out.append(GradientArray(label[0], label[1], grid, np.asarray(values, dtype=np.float64), layout))
         return out
+
+    @staticmethod
+    def _laid_out(
+        names: np.ndarray, values: np.ndarray, layout: str, name_of: Callable[[tuple[str, str]], str]
+    ) -> tuple[list[list[str]], np.ndarray]:
+        """A weight-shaped array (units, fan_in) as shown: in-out (row i) or out-in (row j)."""
+        units, fan_in = names.shape
+        if layout == "in-out":
+            return [[name_of(names[j, i]) for j in range(units)] for i in range(fan_in)], values.T.copy()
+        return [[name_of(names[j, i]) for i in range(fan_in)] for j in range(units)], values.copy()
 
     def update(self, lr: float, order: list[Tensor]) -> list[GradientArray]:
         """One gradient-descent step w <- w - lr dL/dw by the engine's ops, and the loss after it.
@@ -697,18 +713,18 @@ class Builder:
                         recompute=_update_recompute(old[0], grad_name, lr),
                     )
                 )
-            new_name = lambda idx, names=names: f"{names[idx][0]}^{{new}}"
-            if kind == "weight" and ref:
-                grid = [[new_name((j, i)) for j in range(names.shape[0])] for i in range(names.shape[1])]
-                arrays.append(GradientArray(f"w_{li}^new", rf"w_{li}^{{\text{{new}}}}", grid, new.T.copy()))
-            elif kind == "weight":
-                grid = [[new_name((j, i)) for i in range(names.shape[1])] for j in range(names.shape[0])]
-                arrays.append(
-                    GradientArray(f"W{li}^new", rf"W^{{[{li}]}}_{{\text{{new}}}}", grid, new.copy())
+            if kind == "weight":
+                layout = self.layouts[li - 1]
+                grid, values = self._laid_out(names, new, layout, lambda n: f"{n[0]}^{{new}}")
+                label = (
+                    (f"w_{li}^new", rf"w_{li}^{{\text{{new}}}}")
+                    if ref
+                    else (f"W{li}^new", rf"W^{{[{li}]}}_{{\text{{new}}}}")
                 )
+                arrays.append(GradientArray(label[0], label[1], grid, values, layout))
             else:
                 label = f"B_{li}" if ref else f"b{li}"
-                grid = [[new_name(idx)] for idx in np.ndindex(*names.shape)]
+                grid = [[f"{names[idx][0]}^{{new}}"] for idx in np.ndindex(*names.shape)]
                 arrays.append(
                     GradientArray(
                         f"{label}^new", rf"{label}^{{\text{{new}}}}", grid, new.reshape(-1, 1).copy()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chainrule.autodiff import no_grad
-from chainrule.explain.model import Explanation, GraphNode, Quantity
+from chainrule.explain.model import Explanation, GradientArray, GraphNode, Quantity
 from chainrule.explain.numbers import fmt, fmt_factor
 from chainrule.tensor import Tensor
 
@@ -196,6 +196,18 @@ def sections(e: Explanation, digits: int) -> list[Section]:
                 title += f" (learning rate eta = {np.format_float_positional(e.lr, trim='-')})"
             out.append(Section(key, title, rows))
     return out
+
+
+LAYOUT_NOTES = {
+    "in-out": "in-out: row i = from unit i of the layer below (input x_i), column j = to unit j",
+    "out-in": "out-in: row j = into unit j, column i = from unit i of the layer below (input x_i)",
+}
+
+
+def array_title(a: GradientArray) -> str:
+    """An array's name, with its layout where it is a weight matrix: a user comparing numbers
+    with a network file (PyTorch's out-in rows by default) sees which way round it is."""
+    return f"{a.name} ({LAYOUT_NOTES[a.layout]})" if a.layout else a.name
 
 
 def array_text(values: np.ndarray, digits: int) -> list[list[str]]:

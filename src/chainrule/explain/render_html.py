@@ -13,7 +13,7 @@ import re
 from chainrule._katex import head_html, math
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
-from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
+from chainrule.explain.render_common import LAYOUT_NOTES, array_text, local_rows, node_rows, sections
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; background: #fff; }
@@ -23,7 +23,7 @@ th, td { border: 1px solid #ccd; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #eef1f8; } td.v { text-align: right; font-family: monospace; }
 td.n { font-family: monospace; color: #555; }
 .alias { font-family: monospace; color: #555; }
-.training { overflow-x: auto; }
+.training { overflow-x: auto; } .layout { color: #555; font-size: 0.9em; }
 .diagram { overflow-x: auto; border: 1px solid #dde; margin: 1em 0 0.3em; }
 .key { color: #555; font-size: 0.9em; margin: 0 0 1em; }
 """
@@ -125,7 +125,8 @@ def _body(e: Explanation, digits: int) -> str:
     if secs:
         out.append("<h2>Gradients</h2>")
         for a in e.arrays + e.update_arrays:
-            out.append(f"<table><caption>{math(tex_name(a.latex), name_html(a.name))}</caption>")
+            note = f" <span class='layout'>({html.escape(LAYOUT_NOTES[a.layout])})</span>" if a.layout else ""
+            out.append(f"<table><caption>{math(tex_name(a.latex), name_html(a.name))}{note}</caption>")
             for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
                 out.append(
                     "<tr>"

@@ -10,7 +10,8 @@ Schema ``chainrule.explanation``, version 1 (documented in the README)::
                                                "jacobian": [[...]]} | null}}],
      "quantities": [{"name", "latex", "kind", "value", "display", "expression", "terms",
                      "equals", "layer", "alias" (the given aliases' name for it, or null)}],
-     "gradients": [{"name", "latex", "elements": [[str]], "values": [[float]]}],
+     "gradients": [{"name", "latex", "elements": [[str]], "values": [[float]],
+                    "layout": "in-out" | "out-in" (a weight matrix's rows) | null}],
      "update": [{"name", "latex", "elements", "values"}],
      "network": {"sizes": [int], "activations": [str | null], "loss": str, "batch": int} | null,
      with --steps N also "steps": [{"step", "loss" (before it), "weights", "biases" (after it,
@@ -48,7 +49,13 @@ def _num(v: Any) -> Any:
 
 
 def _array(a: GradientArray) -> dict:
-    return {"name": a.name, "latex": a.latex, "elements": a.element_names, "values": _num(a.values)}
+    return {
+        "name": a.name,
+        "latex": a.latex,
+        "elements": a.element_names,
+        "values": _num(a.values),
+        "layout": a.layout or None,
+    }
 
 
 def to_dict(e: Explanation, digits: int | None = None) -> dict:

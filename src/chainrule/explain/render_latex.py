@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
-from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
+from chainrule.explain.render_common import LAYOUT_NOTES, array_text, local_rows, node_rows, sections
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
@@ -77,7 +77,8 @@ def render_latex(e: Explanation, digits: int | None = None) -> str:
         lines = []
         for a in e.arrays + e.update_arrays:
             body = r" \\ ".join(" & ".join(_num(c) for c in r) for r in array_text(a.values, digits))
-            lines.append(rf"{a.latex} &= \begin{{bmatrix}} {body} \end{{bmatrix}}")
+            note = rf" \quad \text{{({LAYOUT_NOTES[a.layout]})}}" if a.layout else ""
+            lines.append(rf"{a.latex} &= \begin{{bmatrix}} {body} \end{{bmatrix}}{note}")
         lines.append(rf"L &= {_num(fmt(e.loss, digits))}")
         out += [" \\\\\n".join(lines), r"\end{align*}"]
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
-from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
+from chainrule.explain.render_common import LAYOUT_NOTES, array_text, local_rows, node_rows, sections
 
 
 def _cell(text: str) -> str:
@@ -14,6 +14,11 @@ def _cell(text: str) -> str:
 def _name(r) -> str:
     """The quantity cell: its math, and the exercise's own name beside it (`out_h1`)."""
     return f"${_cell(r.latex)}$" + (f" (`{_cell(r.alias)}`)" if r.alias else "")
+
+
+def _layout(a) -> list[str]:
+    """A weight matrix's layout, in words under it."""
+    return [f"({LAYOUT_NOTES[a.layout]})"] if a.layout else []
 
 
 def render_markdown(e: Explanation, digits: int | None = None) -> str:
@@ -36,11 +41,11 @@ def render_markdown(e: Explanation, digits: int | None = None) -> str:
         for a in e.arrays:
             cells = array_text(a.values, digits)
             body = r" \\ ".join(" & ".join(r) for r in cells)
-            out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", ""]
+            out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", *_layout(a), ""]
         out += [f"Loss $L = {fmt(e.loss, digits)}$", ""]
         for a in e.update_arrays:
             body = r" \\ ".join(" & ".join(r) for r in array_text(a.values, digits))
-            out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", ""]
+            out += [f"$${a.latex} = \\begin{{bmatrix}} {body} \\end{{bmatrix}}$$", *_layout(a), ""]
     else:
         out += [
             "## Forward: every tensor of the graph",

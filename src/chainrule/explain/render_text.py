@@ -11,7 +11,7 @@ import shutil
 
 from chainrule.explain.model import Explanation, Training
 from chainrule.explain.numbers import fmt
-from chainrule.explain.render_common import array_text, local_rows, node_rows, sections
+from chainrule.explain.render_common import array_text, array_title, local_rows, node_rows, sections
 
 
 def _equation(r) -> str:
@@ -53,7 +53,7 @@ def render_plain(e: Explanation, digits: int) -> str:
         lines += ["Gradients", "---------"]
         for a in e.arrays:
             names = "  ".join("[" + ", ".join(r) + "]" for r in a.element_names)
-            lines.append(f"  {a.name} = {names} =")
+            lines.append(f"  {array_title(a)} = {names} =")
             lines += _matrix_lines(a.values, digits, "    ")
         lines.append(f"  {_result_label(e)} = {fmt(e.loss, digits)}")
         for sec in secs:
@@ -63,7 +63,7 @@ def render_plain(e: Explanation, digits: int) -> str:
         if e.update_arrays:
             lines += ["", "Updated parameters", "------------------"]
             for a in e.update_arrays:
-                lines.append(f"  {a.name} =")
+                lines.append(f"  {array_title(a)} =")
                 lines += _matrix_lines(a.values, digits, "    ")
     else:
         lines += _plain_graph(e, digits)
@@ -149,7 +149,7 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
         console.print(table)
         console.print()
     for a in e.arrays:
-        table = Table(title=a.name, title_style="bold cyan", title_justify="left", show_header=False)
+        table = Table(title=array_title(a), title_style="bold cyan", title_justify="left", show_header=False)
         for _ in a.element_names[0]:
             table.add_column(justify="right")
         for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
@@ -158,7 +158,7 @@ def render_rich(e: Explanation, digits: int, width: int | None = None) -> str:
     label, _, name = _result_label(e).partition(" ")
     console.print(f"[bold]{label}[/bold] {name} = [green]{fmt(e.loss, digits)}[/green]")
     for a in e.update_arrays:
-        table = Table(title=a.name, title_style="bold cyan", title_justify="left", show_header=False)
+        table = Table(title=array_title(a), title_style="bold cyan", title_justify="left", show_header=False)
         for _ in a.element_names[0]:
             table.add_column(justify="right")
         for vals in array_text(a.values, digits):

@@ -164,7 +164,8 @@ def _toml_value(value: Any) -> str:
 def network_toml(spec: NetworkSpec, note: str = "") -> str:
     """The network as a network file (TOML) that ``load_network`` reads back to the same spec.
 
-    Weights are written in PyTorch's (out, in) layout, every number exactly (``repr``)."""
+    Weights are written in the layout the file gave (in-out stays in-out; out-in and bias-first
+    become PyTorch's (out, in) rows with a separate bias), every number exactly (``repr``)."""
     lines = []
     if note:
         lines += [f"# {line}" for line in note.splitlines()] + [""]
@@ -184,9 +185,13 @@ def network_toml(spec: NetworkSpec, note: str = "") -> str:
     if spec.input_requires_grad:
         lines.append("requires_grad = true")
     fixed = spec.fixed or [()] * spec.n_layers
+    layouts = spec.display_layouts()
     for li in range(spec.n_layers):
         b = spec.biases[li]
-        lines += ["", "[[layers]]", f"weights = {_toml_value(spec.weights[li])}"]
+        if layouts[li] == "in-out":  # as the file wrote it (a bias-first file's rows are out-in)
+            lines += ["", "[[layers]]", 'layout = "in-out"', f"weights = {_toml_value(spec.weights[li].T)}"]
+        else:
+            lines += ["", "[[layers]]", f"weights = {_toml_value(spec.weights[li])}"]
         lines.append("bias = false" if b is None else f"bias = {_toml_value(np.asarray(b))}")
         if fixed[li]:
             lines.append(f"fixed = {_toml_value(list(fixed[li]))}")

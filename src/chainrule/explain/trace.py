@@ -11,6 +11,7 @@ Nothing here knows a derivative formula, so the explanation cannot drift from th
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from chainrule.autodiff import topological_order
 from chainrule.explain.graph import check_loss, generic_update, graph_nodes, unique_names
 from chainrule.explain.layered import (
     DELTA_CONVENTIONS,
+    LAYOUTS,
     MAX_NAMED,
     NOTATIONS,
     LayeredNetwork,
@@ -51,6 +53,7 @@ def explain(
     title: str | None = None,
     delta: str | None = None,
     aliases: dict[str, str] | None = None,
+    layout: str | Sequence[str] | None = None,
 ) -> Explanation:
     """Explain how ``loss`` was computed and how its gradient flows back, step by step.
 
@@ -72,6 +75,10 @@ def explain(
             sign convention (some courses define delta = -dL/dz).
         aliases: other names for quantities, ``{"net_h1": "z_{1-1}", "w5": "w_{11-2}"}``; an
             alias also works inside derivative names (``dE/dw5``).
+        layout: how the reference notation shows each weight matrix's gradient and update,
+            ``"in-out"`` (row i = from input i: the reference solution's w_l, the default) or
+            ``"out-in"`` (row j = into unit j: PyTorch's ``weight``), one for every layer or a
+            list with one per layer. The matrix notation (W1[j,i]) is always out-in.
 
     Raises:
         TypeError: ``loss`` is not a Tensor. ValueError: not a scalar, no graph, graph freed,
@@ -85,6 +92,9 @@ def explain(
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if delta is not None and delta not in DELTA_CONVENTIONS:
         raise ValueError(f"delta must be one of {', '.join(DELTA_CONVENTIONS)}, got {delta!r}")
+    given = [layout] if isinstance(layout, str) else list(layout or [])
+    if any(g not in LAYOUTS for g in given):
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)} (or a list of them), got {layout!r}")
     check_loss(loss)
     order = topological_order(loss)
     net = match_layered(loss, order)
@@ -100,7 +110,7 @@ def explain(
     nodes = graph_nodes(loss, order, names, grads, _constants(net, loss))
     kwargs: dict[str, Any] = {}
     if net is not None:
-        builder = Builder(net, notation, grads)
+        builder = Builder(net, notation, grads, _layouts(layout, len(net.layers)))
         builder.forward()
         builder.backward()
         if delta is not None:
@@ -133,6 +143,18 @@ def explain(
     if aliases:
         e.add_aliases(aliases)
     return e
+
+
+def _layouts(layout: str | Sequence[str] | None, n_layers: int) -> list[str] | None:
+    if layout is None:
+        return None
+    given = [layout] * n_layers if isinstance(layout, str) else list(layout)
+    if len(given) != n_layers or any(g not in LAYOUTS for g in given):
+        raise ValueError(
+            f"layout must be one of {', '.join(LAYOUTS)}, or a list of {n_layers} of them (one per "
+            f"layer), got {layout!r}"
+        )
+    return given
 
 
 def _preferred(net: LayeredNetwork | None) -> dict[int, str]:

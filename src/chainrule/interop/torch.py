@@ -422,7 +422,8 @@ def explain_torch(
     ``chainrule.explain``'s arguments. The loss is built exactly as a network file builds it,
     so a model of ``Linear`` layers and activations gets the same named view (``w_{ij-l}``,
     ``z_{j-l}``) as the equivalent network file. Dropout follows the model's mode: call
-    ``model.eval()`` first for a deterministic pass.
+    ``model.eval()`` first for a deterministic pass. Weight gradients are shown in PyTorch's
+    (out, in) layout, as ``model[k].weight.grad`` holds them.
 
     Returns a ``chainrule.explain.Explanation``. Raises what ``from_torch`` raises, and
     ``ValueError`` for an unknown loss or a target that does not fit the output.
@@ -439,8 +440,13 @@ def explain_torch(
         x = x.astype(first.dtype)  # as the network file: the input in the weights' dtype
     loss_fn = F.get_loss(loss)
     value = loss_fn(net(x), y, **loss_kwargs)
-    return explain(
-        value, notation=notation, lr=lr, digits=DEFAULT_DIGITS if digits is None else digits, title=title
+    return explain(  # gradients laid out as the model's own weight.grad: PyTorch's (out, in) rows
+        value,
+        notation=notation,
+        lr=lr,
+        digits=DEFAULT_DIGITS if digits is None else digits,
+        title=title,
+        layout="out-in",
     )
 
 
