@@ -55,6 +55,10 @@ def test_planted_slips_are_found_at_their_lines(slips):
     assert _steps(slips, 25)[0].verdict == WRONG
     (s,) = _steps(slips, 27)
     assert s.verdict == FOLLOWS and s.follows_from_line == 23
+    # line 31: the softmax Jacobian ∂ŷ_uv/∂z_ij by cases, the case u = i, v ≠ j written +ŷ_uv ŷ_uj:
+    #   it is −ŷ_uv ŷ_uj (the other two cases, 0 and ŷ_uv(1 − ŷ_uv), are right)
+    (s,) = _steps(slips, 31)
+    assert s.verdict == WRONG and s.detail == "a minus sign was lost in the case u = i, v ≠ j", s.text()
     results = {r.line: r.verdict for r in slips.records if r.kind == "result"}
     assert results[27] == FOLLOWS  # the final result is the true derivative
     assert results[7] == WRONG  # ... and the first chain's is not
@@ -98,7 +102,7 @@ def test_json_has_one_record_per_step_with_the_rhs_line(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     steps = [r for r in doc["records"] if r["kind"] == "step"]
-    assert [r["line"] for r in steps] == [5, 7, 11, 13, 17, 19, 21, 23, 25, 27]
+    assert [r["line"] for r in steps] == [5, 7, 11, 13, 17, 19, 21, 23, 25, 27, 31]
     assert steps[0]["lhs"].startswith("\\frac{\\partial}{\\partial x} f(x)")
     assert steps[0]["rhs"] == "2x e^{-x} + x^2 e^{-x}" and steps[0]["verdict"] == WRONG
 
@@ -225,6 +229,24 @@ def test_an_index_only_in_a_case_condition_is_an_index():
     # δ_ui x_u is 0 for u ≠ i and x_u for u = i; the i of the cases appears in no x[...]
     assert verify(delta, sp.Piecewise((0, sp.Ne(u, i)), (x[u], True))).ok
     assert verify(delta, sp.Piecewise((0, sp.Ne(u, i)), (2 * x[u], True))).status == DIFFERS
+
+
+def test_every_case_of_an_index_piecewise_is_checked():
+    import sympy as sp
+
+    from chainrule.symbolic.verify import DIFFERS, verify
+
+    u, v, i, j = sp.symbols("u v i j", integer=True, positive=True)
+    x = sp.IndexedBase("x", real=True)
+    # δ_ui (2 x_u δ_vj + x_v (1 − δ_vj)) by the three cases u ≠ i; u = i, v = j; u = i, v ≠ j
+    delta = sp.KroneckerDelta
+    a = delta(u, i) * (2 * x[u] * delta(v, j) + x[v] * (1 - delta(v, j)))
+    cases = [(sp.Integer(0), sp.Ne(u, i)), (2 * x[u], sp.Eq(u, i) & sp.Eq(v, j)),
+             (x[v], sp.Eq(u, i) & sp.Ne(v, j))]
+    assert verify(a, sp.Piecewise(*cases)).ok
+    for k in range(3):  # a slip in any one case is found, whichever it is
+        wrong = [(e + 1 if n == k else e, c) for n, (e, c) in enumerate(cases)]
+        assert verify(a, sp.Piecewise(*wrong)).status == DIFFERS, k
 
 
 def test_a_letter_bound_by_a_sum_and_free_outside_it_is_evaluated():

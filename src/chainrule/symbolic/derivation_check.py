@@ -216,7 +216,7 @@ _NUMBERING = re.compile(r"\\label\{[^{}]*\}|\\tag\{[^{}]*\}|\\(nonumber|notag)(?
 _NETWORK_NAME = re.compile(r"_\{\d+-\d+\}")
 _HEADING = re.compile(r"^\s*(#{1,6}\s+\S|\(?[a-z]\)\s*\S|\d+\)\s*$|\d+\.\s+[A-Z]|[\u2460-\u2473]"
                       r"|\\(sub)*section\b|part\b)", re.I)
-_PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where|with)\s+\$([^$]+)\$", re.I)
+_PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where)\s+\$([^$]+)\$", re.I)
 
 
 def _is_numeric_work(tex: str, after_numeric: bool = False) -> bool:
@@ -562,7 +562,8 @@ class Checker:
                 else:
                     rec.verdict = WRONG
                     rec.how = v.describe()
-                    rec.detail = "; ".join(d for d in (rec.detail, self._dropped(prev, expr)) if d)
+                    rec.detail = "; ".join(d for d in (rec.detail, self._dropped(prev, expr)
+                                                       or self._wrong_case(prev, expr, v.witness)) if d)
             else:
                 rec.how = v.describe()
         self.records.append(rec)
@@ -602,6 +603,29 @@ class Checker:
         for term in sp.Add.make_args(sp.expand(b)) if isinstance(sp.expand(b), sp.Add) else ():
             if verify(a, b - 2 * term, constraints=cons, points=3, prove=False).ok:
                 return f"a minus sign was dropped: the term {show(term)} should be {show(-term)}"
+        return ""
+
+    def _wrong_case(self, a: sp.Basic, b: sp.Basic, witness: dict[str, Any]) -> str:
+        """Which case of a Piecewise by index cases is wrong (where the two sides differ), and
+        whether only its sign is."""
+        from chainrule.symbolic.verify import _branch, _index_cases
+
+        written = list(b.atoms(sp.Piecewise))  # the conditions as written (SymPy shortens them)
+        a, b = self.expand(a), self.expand(b)
+        for pw in _index_cases(b):
+            k = _branch(pw, witness)
+            if k is None:
+                continue
+            cond = pw.args[k][1]
+            cases = [c for e, c in written[0].args if e is not sp.nan] if len(written) == 1 else []
+            if len(cases) == len(pw.args):
+                cond = cases[k]
+            flipped = sp.Piecewise(*[(-e if n == k else e, c) for n, (e, c) in enumerate(pw.args)])
+            cons = tuple(sorted(self.constraints))
+            where = show(cond).replace(" & ", ", ")
+            if verify(a, b.xreplace({pw: flipped}), constraints=cons, points=3, prove=False).ok:
+                return f"a minus sign was lost in the case {where}"
+            return f"the case {where} is wrong"
         return ""
 
     def _close_chain(self) -> None:

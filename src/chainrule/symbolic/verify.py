@@ -179,6 +179,34 @@ def _draw(sym: sp.Basic, name: str, t: int, unit: bool) -> sp.Float:
     return sp.Float(_uniform(t, unit, name, -2.0, 2.0), 15)
 
 
+def _index_value(t: int, name: str, n: int) -> int:
+    """Index ``name`` at point ``t`` (1..n). At every other run of five points the indices are
+    drawn from {1, 2} only, so that two indices often agree: the cases i = j and i ≠ j (of a
+    Kronecker delta, of a Piecewise written by cases) both come up. A function of the point and
+    the name alone, so that both sides of a step see the same indices."""
+    hi = n if (t // 5) % 2 == 0 else min(n, 2)
+    return random.Random(f"{t}|index|{name}").randint(1, hi)
+
+
+def _index_cases(expr: sp.Basic) -> list[sp.Piecewise]:
+    """The Piecewise expressions whose conditions are on indices only (u ≠ i; u = i, v = j)."""
+    out = []
+    for pw in expr.atoms(sp.Piecewise):
+        conds = [c for _, c in pw.args if c is not sp.true]
+        if conds and all(s.is_integer for c in conds for s in c.free_symbols):
+            out.append(pw)
+    return out
+
+
+def _branch(pw: sp.Piecewise, point: dict[str, Any]) -> int | None:
+    """Which case of ``pw`` holds at ``point`` (its first true condition)."""
+    for k, (_, cond) in enumerate(pw.args):
+        held = cond.xreplace({s: sp.Integer(point[str(s)]) for s in cond.free_symbols if str(s) in point})
+        if held is sp.true:
+            return k
+    return None
+
+
 def _quadratic(t: int, name: str, arity: int = 1) -> sp.Lambda:
     """A random quadratic in ``arity`` variables: what an unknown function f(w) is at a point."""
     r = random.Random(f"{t}|function|{name}|{arity}")
@@ -218,7 +246,7 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
     for s in sorted(sizes, key=str):
         sub[s] = n
     for i in sorted(indices, key=str):
-        sub[i] = random.Random(f"{t}|index|{i}").randint(1, n)
+        sub[i] = _index_value(t, str(i), n)
     point.update({str(k): v for k, v in sub.items()})
     e = expr.xreplace(sub)  # not subs: subs misses an index inside Sum(Derivative(..., b[i]))
     # d/df(w) of σ(f(w)): taken while f(w) is still a symbol of its own
@@ -236,7 +264,7 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
         if isinstance(s, sp.Symbol) and s.name == "t" and s.is_integer:
             values[s] = random.Random(f"{t}|label").choice((-1, 1))  # a ±1 label
         elif isinstance(s, sp.Symbol) and s.is_integer:
-            values[s] = random.Random(f"{t}|index|{s}").randint(1, n)  # as an index of the same name
+            values[s] = _index_value(t, str(s), n)  # as an index of the same name
         else:
             values[s] = _draw(s, str(s), t, unit)
     point.update({str(k): (float(v) if not isinstance(v, int) else v) for k, v in values.items()})
@@ -312,7 +340,10 @@ def verify(a: sp.Basic, b: sp.Basic, defs: Mapping[Any, Any] | None = None,
         points = min(points, 5)
     done = tries = 0
     t = seed * 1000
-    while done < points and tries < points * 6:
+    # every case of a Piecewise by index cases is checked at some point: more points until so
+    cases = _index_cases(a) + _index_cases(b)
+    unseen = {(id(pw), k) for pw in cases for k, (e, _) in enumerate(pw.args) if e is not sp.nan}
+    while (done < points or unseen) and tries < points * 6:
         unit = tries % 2 == 1  # every other point inside (0, 1), where log(p) and log(1 - p) live
         tries += 1
         t += 1
@@ -326,6 +357,9 @@ def verify(a: sp.Basic, b: sp.Basic, defs: Mapping[Any, Any] | None = None,
         if abs(va - vb) > 1e-9 * max(1.0, abs(va), abs(vb)):
             return Verification(DIFFERS, witness=dict(pa + pb), values=(va, vb))
         done += 1
+        if not sizes or t % 5:  # a case seen with every size 1 (one class) proves little
+            point = dict(pa + pb)
+            unseen -= {(id(pw), _branch(pw, point)) for pw in cases}
     if done == 0:
         return Verification(UNKNOWN, reason="no point where both sides are finite real numbers")
     return Verification(NUMERIC, points=done)
