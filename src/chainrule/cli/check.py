@@ -12,8 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="grade a hand-worked forward/backward pass",
         description="Grade each value of a worksheet: correct to the digits written, off only by "
         "carried rounding, or wrong (with the exact value, the chain-rule expression and "
-        "the earlier wrong value that caused it). Exit code 0 when nothing is wrong, 1 "
-        "when something is, 2 for unusable input.",
+        "the earlier wrong value that caused it). A derivation (.md with $$ math, or .tex) is "
+        "graded step by step, and its numeric work as a worksheet. Exit code 0 when nothing is "
+        "wrong, 1 when something is, 2 for unusable input.",
     )
     p.add_argument(
         "worksheet",
