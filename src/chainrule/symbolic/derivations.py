@@ -51,6 +51,24 @@ def derive(name_or_expr: str, wrt: str | None = None) -> Derivation:
 
 # --- an expression a user types ------------------------------------------------------------
 
+def _why_unreadable(text: str, exc: Exception) -> str:
+    """Where a typed expression stops making sense, in the user's terms (no Python jargon)."""
+    depth = 0
+    for column, char in enumerate(text, 1):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return f"the ')' at column {column} closes nothing"
+    if depth > 0:
+        return f"{depth} '(' never closed"
+    if isinstance(exc, SyntaxError):
+        stripped = text.rstrip()
+        if stripped and stripped[-1] in "+-*/^(,=":
+            return f"it ends with {stripped[-1]!r}, where an operand should follow"
+        # (SyntaxError's column is in SymPy's rewritten text, not the user's: not shown)
+        return "it is not an expression in SymPy's syntax (e.g. 1/(1+exp(-x)), x**2, max(0, 1 - y*s))"
+    return f"{exc}" or type(exc).__name__
+
+
 def from_expression(text: str, wrt: str | None = None) -> Derivation:
     """Parse ``text`` (SymPy syntax, ``max``/``min``/``abs`` allowed) and derive it."""
     from sympy.parsing.sympy_parser import (
@@ -68,8 +86,8 @@ def from_expression(text: str, wrt: str | None = None) -> Derivation:
         expr = parse_expr(text, local_dict=names, transformations=standard_transformations
                           + (convert_xor, implicit_multiplication_application))
     except Exception as exc:  # SymPy's parser raises anything from SyntaxError to TypeError
-        raise ValueError(f"derive: could not read the expression {text!r} "
-                         f"({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"derive: could not read the expression {text!r}: {_why_unreadable(text, exc)}"
+                         ) from None
     if not isinstance(expr, sp.Expr):
         raise ValueError(f"derive: {text!r} is not an expression (it reads as {expr})")
     free = sorted(expr.free_symbols, key=str)
