@@ -159,12 +159,12 @@ def test_work_written_as_the_named_path_terms(tmp_path):
     sheet = """network = "mazur-2-2-2"
 [values]
 "dE_o1/dout_h1" = 0.0554
-"dE_total/dout_h1|net_o2" = -0.0190
+"dE_total/dout_h1 via net_o2" = -0.0190
 "dE_total/dout_h1" = { value = 0.0364, work = "%s" }
 """
     whole = _grade(tmp_path, sheet % "dE_o1/dout_h1 + dE_total/dout_h1|net_o2")
     assert whole["dE_o1/dout_h1"].status == "correct"
-    assert whole["dE_total/dout_h1|net_o2"].status == "correct"
+    assert whole["dE_total/dout_h1 via net_o2"].status == "correct"  # "via" spells the bar
     assert whole["dE_total/dout_h1"].status == "correct" and whole["dE_total/dout_h1"].note == ""
     half = _grade(tmp_path, sheet % "dE_o1/dout_h1")
     assert "leaves out the chain-rule term dL/dz_{2-2} * dz_{2-2}/dy_{1-1}" in half["dE_total/dout_h1"].note

@@ -46,11 +46,10 @@ class Builder:
         layouts: list[str] | None = None,
     ):
         self.net = net
-        # per layer, how its weight matrix is shown (layered.LAYOUTS)
-        default = "in-out" if notation == "reference" else "out-in"
-        self.layouts = (
-            ["out-in"] * len(net.layers) if notation == "matrix" else (layouts or [default] * len(net.layers))
-        )
+        # per layer, how its weight matrix is shown (layered.LAYOUTS): the matrix notation's
+        # W1[j,i] are array indices (out-in); the reference notation's w_l the solution's (in-out)
+        n_layers = len(net.layers)
+        self.layouts = ["out-in"] * n_layers if notation == "matrix" else (layouts or ["in-out"] * n_layers)
         self.grads = grads
         x = net.input_value
         self.batched = x.ndim == 2

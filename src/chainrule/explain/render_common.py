@@ -40,14 +40,19 @@ class Row:
     @property
     def label_latex(self) -> str:
         r"""The LaTeX name, the alias beside it in typewriter type: ``y_{1-1}\ (\mathtt{out\_h1})``."""
-        if not self.alias:
-            return self.latex
-        parts = re.split(r"(\^\{[^{}]*\})", self.alias)  # superscripts stay superscripts: w5^{new}
-        tex = "".join(
-            p if k % 2 else (r"\mathtt{" + re.sub(r"([_#%&${}])", r"\\\1", p) + "}" if p else "")
-            for k, p in enumerate(parts)
-        )
-        return rf"{self.latex}\ ({tex})"
+        return with_alias_latex(self.latex, self.alias)
+
+
+def with_alias_latex(latex: str, alias: str) -> str:
+    r"""A name's LaTeX with an alias beside it in typewriter type: ``y_{1-1}\ (\mathtt{out\_h1})``."""
+    if not alias:
+        return latex
+    parts = re.split(r"(\^\{[^{}]*\})", alias)  # superscripts stay superscripts: w5^{new}
+    tex = "".join(
+        p if k % 2 else (r"\mathtt{" + re.sub(r"([_#%&${}])", r"\\\1", p) + "}" if p else "")
+        for k, p in enumerate(parts)
+    )
+    return rf"{latex}\ ({tex})"
 
 
 @dataclass

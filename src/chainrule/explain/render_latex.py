@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
-from chainrule.explain.render_common import LAYOUT_NOTES, array_text, local_rows, node_rows, sections
+from chainrule.explain.render_common import (
+    LAYOUT_NOTES,
+    array_text,
+    local_rows,
+    node_rows,
+    sections,
+    with_alias_latex,
+)
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
@@ -45,7 +52,10 @@ def _training(e: Explanation, digits: int) -> list[str]:
     t = e.training
     out = ["", rf"\section*{{{_escape(t.title)}}}"]
     for step in t.steps:
-        params = ", ".join(f"${latex} = {_num(fmt(v, digits))}$" for _, latex, v in step.parameters)
+        params = ", ".join(
+            f"${with_alias_latex(latex, e.alias_of(name))} = {_num(fmt(v, digits))}$"
+            for name, latex, v in step.parameters
+        )
         out.append(
             rf"\paragraph{{Step {step.index}}} $L = {_num(fmt(step.loss, digits))}$"
             + (f"; then {params}." if params else ".")

@@ -69,10 +69,6 @@ class Steps:
         return "\n".join(training_lines(self.training(), digits)) + "\n"
 
 
-def _short(v: float) -> str:
-    return np.format_float_positional(float(v), trim="-")
-
-
 def run_steps(spec: NetworkSpec, steps: int, lr: float, momentum: float = 0.0) -> Steps:
     """Train ``spec``'s network for ``steps`` steps of SGD at ``lr`` (and ``momentum``).
 

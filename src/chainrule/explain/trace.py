@@ -66,7 +66,10 @@ def explain(
     and biases, a bias per unit or one shared 0-d bias, each layer optionally followed by an
     activation, ending in a loss or in the scalar output itself), every scalar is named:
     ``notation="reference"`` (w_{ij-l}, B_{j-l}, z_{j-l}, y_{j-l}, yhat; the reference solution's)
-    or ``"matrix"`` (W1[j,i]). An input created with ``requires_grad=True`` gets its dL/dx_i.
+    or ``"matrix"`` (W1[j,i]). An input created with ``requires_grad=True`` gets its dL/dx_i. A
+    unit that feeds several units shows each path's term before the chain rule sums them:
+    ``dL/dy_{1-1}|z_{2-2}`` is the part of dL/dy_{1-1} through z_{2-2} (``dL_2/dy_{1-1}`` where
+    each path ends in one output's loss term).
 
     Args:
         lr: adds one gradient-descent step (w - lr dL/dw) and the loss after it.

@@ -238,8 +238,9 @@ def _literal_ok(text: str) -> bool:
 
 
 def canonical_name(name: str, e: Explanation) -> str:
-    """Spellings a student may write for a quantity's name (spaces, b/B, \\hat{y}, y_{1-L})."""
-    n = "".join(name.split())
+    """Spellings a student may write for a quantity's name (spaces, b/B, \\hat{y}, y_{1-L}, a
+    path's term written ``dL/dy_{1-1} via z_{1-2}``)."""
+    n = "".join(re.sub(r"\s+via\s+", "|", name, count=1).split())
     for a, b in (
         ("\\hat{y}", "yhat"),
         ("ŷ", "yhat"),
@@ -289,7 +290,7 @@ def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, sourc
                 f"{where}: unknown name; expected a quantity that `chainrule explain` "
                 f"prints for this network (such as z_{{1-1}} or dL/dw_{{11-1}}){hint}"
             )
-        compact = "".join(key.split())
+        compact = "".join(re.sub(r"\s+via\s+", "|", key, count=1).split())
         label = key if e.resolve(compact) != compact else ""  # the exercise's own name (an alias)
         works = [""]
         if isinstance(raw, dict):
