@@ -21,7 +21,9 @@ class CommandError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse prints usage + message and exits 2
-        raise CommandError(f"{self.prog}: error: {message}")  # argparse's own form
+        # One prefix for every error, ours and argparse's: "chainrule: error: [COMMAND: ]..."
+        command = self.prog.split()[1:]
+        raise CommandError(f"chainrule: error: {command[0] + ': ' if command else ''}{message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
