@@ -503,15 +503,20 @@ def test_gradient_arrays_follow_the_network_files_layout():
     np.testing.assert_allclose(arrays["dL/dw_1"].values, d1.T @ x, rtol=1e-12)  # (out, in), as written
     assert arrays["dL/dw_1"].layout == "out-in" and arrays["dL/dw_1"].element_names[0][2] == "dL/dw_{31-1}"
     np.testing.assert_allclose(e.update_arrays[0].values, w1 - 0.1 * (d1.T @ x), rtol=1e-12)
-    assert "  dL/dw_1 (out-in: row j = into unit j, column i = from unit i of the layer below" in e.to_text()
+    assert "  dL/dw_1 (out-in: row j = into unit j, column i = from input x_i)" in e.to_text()
     assert json.loads(e.to_json())["gradients"][0]["layout"] == "out-in"
     assert r"\text{(out-in: row j = into unit j" in e.to_latex()
     assert "<span class='layout'>(out-in: row j = into unit j" in e.to_html()
     # the reference file writes the solution's w_1 (in-out): the solution's dL/dw_1, 3 x 2
     ref = explain_network(load_network())
     assert load_network().layouts == ["in-out", "in-out"] and ref.arrays[0].values.shape == (3, 2)
-    note = "(in-out: row i = from unit i of the layer below (input x_i), column j = to unit j)"
+    note = "(in-out: row i = from input x_i, column j = to unit j)"
     assert f"  dL/dw_1 {note} = " in ref.to_text()
+    # layer 2's rows come from the hidden units, not from the inputs
+    note = "(in-out: row i = from hidden unit i of layer 1 (its output y_{i-1}), column j = to unit j)"
+    assert f"  dL/dw_2 {note} = " in ref.to_text()
+    matrix = explain_network(load_network(), notation="matrix").arrays
+    assert matrix[0].inputs == "input x[i]" and matrix[2].inputs == "hidden unit i of layer 1 (its output y1[i])"
     # a bias-first file's rows are the units' (out-in); bias vectors have no layout
     doc = {
         "sizes": [2, 1],

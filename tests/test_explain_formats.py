@@ -103,8 +103,8 @@ def test_json_schema(reference):
 
 def test_markdown_and_latex(reference):
     md = reference.to_markdown()
-    assert md.startswith("# ") and "| $z_{1-1}$ |" in md
-    assert r"$\frac{\partial L}{\partial w_{31-1}}$" in md
+    assert md.startswith("# ") and "| $z_{1\\text{-}1}$ |" in md  # the hyphen, not a minus: tex_name
+    assert r"$\frac{\partial L}{\partial w_{31\text{-}1}}$" in md
     tex = reference.to_latex()
     assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
     assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") >= 5
@@ -269,10 +269,10 @@ def test_aliases_beside_the_names_in_every_format(mazur):
     assert "  x_1 (i1) = 0.05\n" in text  # the givens too
     assert "  dL/dw_{11-2} (dE_total/dw5) = dL/dz_{1-2} * dz_{1-2}/dw_{11-2} = " in text
     assert "  w_{11-2}^{new} (w5^{new}) = w_{11-2} - 0.5 * dL/dw_{11-2} = " in text
-    assert "| $y_{1-1}$ (`out_h1`) | $\\sigma(z_{1-1})$ |" in mazur.to_markdown()
+    assert r"| $y_{1\text{-}1}$ (`out_h1`) | $\sigma(z_{1\text{-}1})$ |" in mazur.to_markdown()
     latex = mazur.to_latex()
-    assert r"y_{1-1}\ (\mathtt{out\_h1}) &= " in latex
-    assert r"w_{11-2}^{\text{new}}\ (\mathtt{w5}^{new}) &= " in latex
+    assert r"y_{1\text{-}1}\ (\mathtt{out\_h1}) &= " in latex
+    assert r"w_{11\text{-}2}^{\text{new}}\ (\mathtt{w5}^{\mathtt{new}}) &= " in latex
     html = mazur.to_html()
     assert "<span class='alias'>(dE_total/dw5)</span>" in html
     rows = {q["name"]: q for q in json.loads(mazur.to_json())["quantities"]}

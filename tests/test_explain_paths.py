@@ -122,9 +122,11 @@ def test_paths_in_every_format_before_their_sum():
     assert text.index(f"  {path} = ") < text.index(f"  {total}")
     md = e.to_markdown()
     tex = r"\left.\frac{\partial L}{\partial y_{1-1}^{(1)}}\right|_{\text{via } z_{2-2}^{(1)}}"
-    assert md.index(tex.replace("|", r"\|")) < md.index(r"| $\frac{\partial L}{\partial y_{1-1}^{(1)}}$ |")
+    tex = tex.replace("-", r"\text{-}")  # the hyphen of y_{1-1}, not a minus sign: tex_name
+    md_tex = tex.replace(r"\right|", r"\right\vert ")  # a table cell's bar: \vert, not \|
+    assert md.index(md_tex) < md.index(r"| $\frac{\partial L}{\partial y_{1\text{-}1}^{(1)}}$ |")
     latex = e.to_latex()
-    assert latex.index(tex + " &=") < latex.index(r"\frac{\partial L}{\partial y_{1-1}^{(1)}} &=")
+    assert latex.index(tex + " &=") < latex.index(r"\frac{\partial L}{\partial y_{1\text{-}1}^{(1)}} &=")
     names = [q["name"] for q in json.loads(e.to_json())["quantities"]]
     assert names.index(path) < names.index(total[:-2])
     html = e.to_html()

@@ -140,7 +140,7 @@ def test_every_format_shows_every_step(fmt, run_cli):
     assert positions == sorted(positions)
     assert "Training: 3 steps of SGD (lr = 0.5, momentum = 0" in out
     if fmt == "latex":
-        assert r"\paragraph{Step 3} $L = 0.2835$; then $w_{11-1}\ (\mathtt{w1}) = " in out
+        assert r"\paragraph{Step 3} $L = 0.2835$; then $w_{11\text{-}1}\ (\mathtt{w1}) = " in out
         assert out.rstrip().endswith(r"\end{document}")
     if fmt == "html":
         assert out.count("<tr><td class='v'>") == 3  # one row per step (the gradients' cells have titles)

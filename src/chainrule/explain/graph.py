@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule.autodiff import no_grad, topological_order
 from chainrule.explain.model import ClosedForm, GradientArray, GraphNode
+from chainrule.explain.tex import tex_mono
 from chainrule.functional.formulas import FORMULAS
 from chainrule.tensor import Tensor
 
@@ -86,12 +87,19 @@ def check_loss(loss: Any) -> None:
             )
 
 
+_GREEK = set(
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi "
+    "varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega".split()
+)
+
+
 def latex_name(name: str) -> str:
     if name == "yhat":
         return r"\hat{y}"
-    if re.fullmatch(r"\\?[A-Za-z]+[0-9]*(\{[^{}]*\})?(_(\{[^{}]*\}|\w))?(\^\{[^{}]*\})?", name):
-        return name
-    return r"\mathtt{" + name.replace("\\", r"\backslash ").replace("_", r"\_") + "}"
+    m = re.fullmatch(r"(\\?)([A-Za-z]+)[0-9]*(\{[^{}]*\})?(_(\{[^{}]*\}|\w))?(\^\{[^{}]*\})?", name)
+    if m and (not m.group(1) or m.group(2).lower() in _GREEK) and not re.search(r"[\\$%&#~]", name[1:]):
+        return name  # a math name as written: x, w_1, \sigma_{2}, W^{[1]}
+    return tex_mono(name)  # any other text in typewriter type, every special character escaped
 
 
 def constant_text(value: Any) -> str:

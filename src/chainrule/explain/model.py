@@ -124,6 +124,7 @@ class GradientArray:
     element_names: list[list[str]]  # the quantity names, row by row
     values: np.ndarray  # 2-D, same layout
     layout: str = ""  # a weight matrix's: "in-out" (a row per input i) or "out-in" (a row per unit j)
+    inputs: str = ""  # a weight matrix's: what unit i below is ("input x_i", "hidden unit i of layer 1 ...")
 
 
 @dataclass

@@ -649,6 +649,12 @@ class Builder:
     def _param_names(self, li: int, kind: str) -> np.ndarray:
         return self.w_names[li - 1] if kind == "weight" else self.b_names[li - 1]
 
+    def _inputs(self, li: int) -> str:
+        """What unit i of the layer below layer ``li`` is, in words, for a weight matrix's layout."""
+        if self.nt.style == "matrix":
+            return "input x[i]" if li == 1 else f"hidden unit i of layer {li - 1} (its output y{li - 1}[i])"
+        return "input x_i" if li == 1 else f"hidden unit i of layer {li - 1} (its output y_{{i-{li - 1}}})"
+
     def arrays(self) -> list[GradientArray]:
         out = []
         ref = self.nt.style == "reference"
@@ -673,7 +679,12 @@ class Builder:
                     if ref
                     else (f"d{Ln}/db{li}", rf"\frac{{\partial {Ll}}}{{\partial b^{{[{li}]}}}}")
                 )
-            out.append(GradientArray(label[0], label[1], grid, np.asarray(values, dtype=np.float64), layout))
+            out.append(
+                GradientArray(
+                    label[0], label[1], grid, np.asarray(values, dtype=np.float64), layout,
+                    self._inputs(li) if layout else "",
+                )
+            )
         return out
 
     @staticmethod
@@ -720,7 +731,7 @@ class Builder:
                     if ref
                     else (f"W{li}^new", rf"W^{{[{li}]}}_{{\text{{new}}}}")
                 )
-                arrays.append(GradientArray(label[0], label[1], grid, values, layout))
+                arrays.append(GradientArray(label[0], label[1], grid, values, layout, self._inputs(li)))
             else:
                 label = f"B_{li}" if ref else f"b{li}"
                 grid = [[f"{names[idx][0]}^{{new}}"] for idx in np.ndindex(*names.shape)]

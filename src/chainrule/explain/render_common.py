@@ -15,6 +15,7 @@ import numpy as np
 from chainrule.autodiff import no_grad
 from chainrule.explain.model import Explanation, GradientArray, GraphNode, Quantity
 from chainrule.explain.numbers import fmt, fmt_factor
+from chainrule.explain.tex import tex_mono
 from chainrule.tensor import Tensor
 
 
@@ -49,8 +50,7 @@ def with_alias_latex(latex: str, alias: str) -> str:
         return latex
     parts = re.split(r"(\^\{[^{}]*\})", alias)  # superscripts stay superscripts: w5^{new}
     tex = "".join(
-        p if k % 2 else (r"\mathtt{" + re.sub(r"([_#%&${}])", r"\\\1", p) + "}" if p else "")
-        for k, p in enumerate(parts)
+        "^{" + tex_mono(p[2:-1]) + "}" if k % 2 else (tex_mono(p) if p else "") for k, p in enumerate(parts)
     )
     return rf"{latex}\ ({tex})"
 
@@ -203,16 +203,19 @@ def sections(e: Explanation, digits: int) -> list[Section]:
     return out
 
 
-LAYOUT_NOTES = {
-    "in-out": "in-out: row i = from unit i of the layer below (input x_i), column j = to unit j",
-    "out-in": "out-in: row j = into unit j, column i = from unit i of the layer below (input x_i)",
-}
+def layout_note(a: GradientArray) -> str:
+    """A weight matrix's layout in words, naming what its rows or columns come from: the
+    inputs x_i for the first layer, the hidden outputs y_{i-1} of layer 1 for layer 2."""
+    inputs = a.inputs or "unit i of the layer below"
+    if a.layout == "in-out":
+        return f"in-out: row i = from {inputs}, column j = to unit j"
+    return f"out-in: row j = into unit j, column i = from {inputs}"
 
 
 def array_title(a: GradientArray) -> str:
     """An array's name, with its layout where it is a weight matrix: a user comparing numbers
     with a network file (PyTorch's out-in rows by default) sees which way round it is."""
-    return f"{a.name} ({LAYOUT_NOTES[a.layout]})" if a.layout else a.name
+    return f"{a.name} ({layout_note(a)})" if a.layout else a.name
 
 
 def array_text(values: np.ndarray, digits: int) -> list[list[str]]:

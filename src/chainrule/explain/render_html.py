@@ -13,7 +13,8 @@ import re
 from chainrule._katex import head_html, math
 from chainrule.explain.model import Explanation
 from chainrule.explain.numbers import fmt
-from chainrule.explain.render_common import LAYOUT_NOTES, array_text, local_rows, node_rows, sections
+from chainrule.explain.render_common import array_text, layout_note, local_rows, node_rows, sections
+from chainrule.explain.tex import tex_mono, tex_name, tex_numbers
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; background: #fff; }
@@ -53,33 +54,6 @@ def _expr_html(text: str) -> str:
         else html.escape(tok)
         for tok in text.split(" ")
     )
-
-
-def tex_name(latex: str) -> str:
-    """A name's LaTeX as the reference solution writes it: the hyphen of ``w_{11-1}`` is a
-    hyphen (``w_{11\\text{-}1}``), not a minus sign with a binary operator's spacing."""
-    return re.sub(r"_\{([^{}]*)\}", lambda m: "_{" + m.group(1).replace("-", r"\text{-}") + "}", latex)
-
-
-def tex_numbers(text: str) -> str:
-    """A row's numbers as rendered for text (``0.0212 x 0.7869``, ``sigmoid(1.3062)``,
-    ``2.843e-05``) in LaTeX: ``\\times``, ``\\cdot``, ``\\operatorname{sigmoid}``, powers of ten."""
-    text = re.sub(
-        r"(-?\d+(?:\.\d+)?)e([+-]\d+)", lambda m: f"{m.group(1)} \\times 10^{{{int(m.group(2))}}}", text
-    )
-    text = re.sub(
-        r"\b([A-Za-z][A-Za-z0-9_]*)\(", lambda m: rf"\operatorname{{{_tex_escape(m.group(1))}}}(", text
-    )
-    return text.replace(" x ", r" \times ").replace(" * ", r" \cdot ")
-
-
-def _tex_escape(text: str) -> str:
-    return re.sub(r"([_#%&$])", r"\\\1", text)
-
-
-def _mono_tex(name: str) -> str:
-    """A graph tensor's name (any text) in typewriter type."""
-    return r"\mathtt{" + _tex_escape(name).replace("{", r"\{").replace("}", r"\}") + "}"
 
 
 def _body(e: Explanation, digits: int) -> str:
@@ -125,7 +99,7 @@ def _body(e: Explanation, digits: int) -> str:
     if secs:
         out.append("<h2>Gradients</h2>")
         for a in e.arrays + e.update_arrays:
-            note = f" <span class='layout'>({html.escape(LAYOUT_NOTES[a.layout])})</span>" if a.layout else ""
+            note = f" <span class='layout'>({html.escape(layout_note(a))})</span>" if a.layout else ""
             out.append(f"<table><caption>{math(tex_name(a.latex), name_html(a.name))}{note}</caption>")
             for names, vals in zip(a.element_names, array_text(a.values, digits), strict=False):
                 out.append(
@@ -202,7 +176,7 @@ def _formula(tex: str, fallback: str) -> str:
 
 def _partial(a: str, b: str) -> str:
     """d a / d b for two graph tensors' names, typeset, with an HTML fallback."""
-    tex = r"\frac{\partial " + _mono_tex(a) + r"}{\partial " + _mono_tex(b) + "}"
+    tex = r"\frac{\partial " + tex_mono(a) + r"}{\partial " + tex_mono(b) + "}"
     return math(tex, f"&part;{html.escape(a)}/&part;{html.escape(b)}")
 
 
