@@ -7,6 +7,7 @@ the test machines: KaTeX is the typesetter, and the text-mode rules are checked 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -167,7 +168,11 @@ def test_every_latex_and_markdown_output_typesets(katex_page, run_cli, tmp_path)
             md_segments = markdown_math(md)
             assert not [s for s, _ in md_segments if re.search(r"\de[+-]\d", s)], argv  # 2.843e-05 in math
             assert katex_errors(katex_page, md_segments) == [], argv
-            checked += len(segments) + len(md_segments)
+            code, page, err = run_cli([*argv, "--format", "html"])
+            assert code == 0, (argv, err)
+            html_segments = [(html.unescape(t), False) for t in re.findall(r'data-tex="([^"]*)"', page)]
+            assert katex_errors(katex_page, html_segments) == [], argv
+            checked += len(segments) + len(md_segments) + len(html_segments)
     assert checked > 500
 
 
