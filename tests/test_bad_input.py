@@ -665,6 +665,11 @@ ROWS: list[Row] = [
         "z_{9-9}",
     ),
     cmd(
+        "check-updated-value-without-lr",
+        lambda tmp: ["check", worksheet(tmp, '\n"w_{11-1}^{new}" = 0.1\n'), "--output", "{out}"],
+        "add lr = <the learning rate",
+    ),
+    cmd(
         "check-non-numeric-value",
         lambda tmp: [
             "check",

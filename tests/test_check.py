@@ -268,3 +268,27 @@ def test_a_large_network_is_explained_node_by_node():
     loss = F.mse_loss(F.sigmoid(F.linear(rng.standard_normal((4, 150)), W)), np.zeros((4, 200)))
     e = explain(loss)
     assert e.quantities == [] and e.node("W").gradient.shape == (200, 150)
+
+
+def test_work_that_cannot_be_read_gets_a_note(tmp_path):
+    """A typo in a `work` string is said, not silently read as something else."""
+    values = (
+        '"dL/dw_{31-1}" = { value = -0.00293, work = "dL/dz_{1-1} ** dz_{1-1}/dw_{31-1}" }\n'
+        '"dL/dw_{21-1}" = { value = 0.0000426, work = "(dL/dz_{1-1} * dz_{1-1}/dw_{21-1}" }\n'
+        '"dL/dw_{11-1}" = { value = 0.0000284, work = "dL/dz_{1-1} * * dz_{1-1}/dw_{11-1}" }\n'
+        '"dL/dw_{32-1}" = { value = -0.00574, work = "dL/dz_{2-1} * dz_{2-1}/dw_{32-1}" }\n'
+    )
+    by = {v.name: v for v in check_worksheet(_sheet(tmp_path, values)).verdicts}
+    assert "'**' is a power; a chain-rule product is written with '*'" in by["dL/dw_{31-1}"].note
+    assert "parentheses are unbalanced" in by["dL/dw_{21-1}"].note
+    assert "an operator has nothing on one side" in by["dL/dw_{11-1}"].note
+    assert by["dL/dw_{32-1}"].note == ""  # well-formed and right: nothing to say
+
+
+def test_an_updated_value_without_lr_says_to_add_it(tmp_path):
+    with pytest.raises(WorksheetError, match=r"add lr = <the learning rate, e.g. 0.5> at the top"):
+        check_worksheet(_sheet(tmp_path, '"w_{11-1}^{new}" = 0.1\n'))
+    sheet = tmp_path / "lr.toml"
+    sheet.write_text('network = "reference"\nlr = 0.5\n\n[values]\n"w_{11-1}^{new}" = 0.1\n', encoding="utf-8")
+    (v,) = check_worksheet(sheet).verdicts
+    assert v.name == "w_{11-1}^{new}" and v.status == WRONG  # graded, not refused

@@ -146,3 +146,75 @@ def test_every_format_shows_every_step(fmt, run_cli):
         assert out.count("<tr><td class='v'>") == 3  # one row per step (the gradients' cells have titles)
         assert "<span class='alias'>(w5)</span>" in out  # the file's names in the header
 
+
+# --- one layout for every matrix; many steps shortened; no redundant section -------------------
+
+
+def test_json_step_weights_are_laid_out_as_the_gradients(run_cli):
+    """Mazur's file writes its weights in-out: the gradients, the update and every step's
+    weights are in-out in the JSON, each saying so (the trial found the steps' out-in, unsaid)."""
+    spec = load_network(find_example("mazur-2-2-2"))
+    assert spec.display_layouts() == ["in-out", "in-out"]
+    losses, _ = _torch_steps(spec, 3, 0.5, 0.0)
+    after = _torch_mazur_parameters(3)  # torch's (out, in) weights after each step
+    code, out, _ = run_cli(["explain", "mazur-2-2-2", "--lr", "0.5", "--steps", "3", "--format", "json"])
+    doc = json.loads(out)
+    assert code == 0 and [g["layout"] for g in doc["gradients"] if g["layout"]] == ["in-out", "in-out"]
+    assert [u["layout"] for u in doc["update"] if u["layout"]] == ["in-out", "in-out"]
+    for s, weights in zip(doc["steps"], after, strict=True):
+        assert [w["layout"] for w in s["weights"]] == ["in-out", "in-out"]
+        for ours, theirs in zip(s["weights"], weights, strict=True):
+            np.testing.assert_allclose(ours["values"], theirs.T, rtol=1e-13)  # in-out = torch's .T
+    # the first step's weights are the explanation's update, element for element
+    update = {u["name"]: u["values"] for u in doc["update"]}
+    np.testing.assert_allclose(doc["steps"][0]["weights"][1]["values"], update["w_2^new"], rtol=1e-15)
+    assert doc["losses"] == pytest.approx(losses, rel=1e-13)
+    # matrix notation is out-in throughout (the reference file: in-out in the reference notation)
+    docs = [
+        json.loads(run_cli(["explain", "--lr", "0.5", "--steps", "2", "--notation", n, "--format", "json"])[1])
+        for n in ("reference", "matrix")
+    ]
+    assert {w["layout"] for s in docs[0]["steps"] for w in s["weights"]} == {"in-out"}
+    assert {w["layout"] for s in docs[1]["steps"] for w in s["weights"]} == {"out-in"}
+    for ref, mat in zip(docs[0]["steps"][1]["weights"], docs[1]["steps"][1]["weights"], strict=True):
+        np.testing.assert_array_equal(np.array(mat["values"]), np.array(ref["values"]).T)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "html", "json"])
+def test_many_steps_are_shortened_in_every_format(fmt, run_cli):
+    """60 steps: steps 1-5 and 56-60 with their parameters, the loss every 5th step between
+    (60 / 20 checkpoints = 3, rounded up to 5), and a note saying so; --all-steps shows all."""
+    losses, _ = _torch_steps(load_network(find_example("mazur-2-2-2")), 60, 0.5, 0.0)
+    argv = ["explain", "mazur-2-2-2", "--lr", "0.5", "--steps", "60", "--format", fmt]
+    code, out, err = run_cli(argv)
+    assert code == 0 and err == ""
+    if fmt == "json":
+        doc = json.loads(out)
+        assert [s["step"] for s in doc["steps"]] == [1, 2, 3, 4, 5, 56, 57, 58, 59, 60]
+        assert doc["losses"] == pytest.approx(losses, rel=1e-12)
+    else:
+        assert "the loss before every 5th step between them (--all-steps shows every step" in out
+        for k in (1, 5, 10, 30, 55, 56, 60):  # each shown step's loss, as torch computes it
+            assert f"{losses[k - 1]:.4g}" in out, k
+        assert f"{losses[6]:.4g}" not in out  # step 7: neither a checkpoint nor an end
+    code, everything, _ = run_cli([*argv, "--all-steps"])
+    if fmt == "json":
+        assert [s["step"] for s in json.loads(everything)["steps"]] == list(range(1, 61))
+    else:
+        assert f"{losses[6]:.4g}" in everything and "--all-steps shows" not in everything
+    if fmt == "text":
+        assert "  step 10: L = " + f"{losses[9]:.4g}" + "\n" in out  # a checkpoint: the loss alone
+        assert out.count(", then\n") == 10 and everything.count(", then\n") == 60
+
+
+def test_momentum_or_save_without_steps_adds_no_training_section(tmp_path, run_cli):
+    code, out, _ = run_cli(["explain", "mazur-2-2-2", "--lr", "0.5", "--momentum", "0.9"])
+    assert code == 0 and "Training:" not in out and "Gradient-descent update" in out
+    saved = tmp_path / "next.toml"
+    code, out, _ = run_cli(
+        ["explain", "mazur-2-2-2", "--lr", "0.5", "--steps", "2", "--save-updated", str(saved)]
+    )
+    assert code == 0 and "Training: 2 steps" in out
+    assert load_network(saved).title.endswith("[after 2 steps of SGD at lr = 0.5]")
+    code, _, err = run_cli(["explain", "--lr", "0.5", "--all-steps"])
+    assert code == 2 and "--all-steps needs --steps N" in err

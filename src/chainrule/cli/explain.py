@@ -70,6 +70,7 @@ def _momentum(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from chainrule.explain import FORMATS, NOTATIONS
+    from chainrule.explain.model import Training
 
     p = subparsers.add_parser(
         "explain",
@@ -114,7 +115,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--steps",
         type=_steps,
         metavar="N",
-        help="with --lr: take N steps of SGD and show each step's loss and updated parameters",
+        help="with --lr: take N steps of SGD and show each step's loss and updated parameters "
+        f"(more than {Training.SHOW_ALL} steps: the first and last {Training.ENDS} in full and the "
+        f"loss at about {Training.CHECKPOINTS} round-numbered steps between; --all-steps for every one)",
+    )
+    p.add_argument(
+        "--all-steps",
+        action="store_true",
+        help="with --steps N: show every step's loss and parameters, however many",
     )
     p.add_argument(
         "--momentum",
@@ -157,6 +165,10 @@ def _print_examples(paths: list[Path]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import numpy as np
+
     from chainrule._io import atomic_write_text
     from chainrule.explain import example_paths, explain_network, load_network
     from chainrule.explain.diagram import save_diagram
@@ -176,9 +188,12 @@ def run(args: argparse.Namespace) -> int:
         ("--steps", args.steps),
         ("--momentum", args.momentum),
         ("--save-updated", args.save_updated),
+        ("--all-steps", args.all_steps),
     ):
         if given and args.lr is None:
             raise CommandError(f"{flag} needs --lr (the learning rate of the steps)")
+    if args.all_steps and not args.steps:
+        raise CommandError("--all-steps needs --steps N (the number of steps to show)")
     spec = load_network(resolve_file(args.network, "network file"))
     explanation = explain_network(spec, notation=args.notation, lr=args.lr, digits=args.digits)
     trained = None
@@ -189,8 +204,9 @@ def run(args: argparse.Namespace) -> int:
             trained = run_steps(spec, args.steps or 1, args.lr, args.momentum)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-    if trained is not None:  # every format shows each step (the first one is explained in full)
-        explanation.training = trained.training(args.notation)
+    if trained is not None and args.steps:  # every format shows the steps (the first in full above)
+        # without --steps there is one step, and the explanation's update already shows it
+        explanation.training = trained.training(args.notation, all_steps=args.all_steps)
     if args.diagram:
         save_diagram(explanation, args.diagram)
     color = False
@@ -213,7 +229,10 @@ def run(args: argparse.Namespace) -> int:
             f"from {spec.source}:\nthe network after {n} step{'s' if n > 1 else ''} of SGD "
             f"(loss {trained.final_loss!r})."
         )
-        atomic_write_text(args.save_updated, network_toml(trained.spec, note))
+        short = np.format_float_positional(args.lr, trim="-")
+        after = f"after {n} step{'s' if n > 1 else ''} of SGD at lr = {short}"
+        saved = replace(trained.spec, title=f"{spec.title} [{after}]" if spec.title else after)
+        atomic_write_text(args.save_updated, network_toml(saved, note))
     if args.output:
         atomic_write_text(args.output, text)
     else:

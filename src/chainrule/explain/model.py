@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from string import Template
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -162,18 +162,28 @@ class TrainingStep:
     index: int  # 1-based
     loss: float
     parameters: list[tuple[str, str, float]]
-    weights: list[np.ndarray]  # every layer's, PyTorch's (out, in) layout (for JSON)
+    weights: list[np.ndarray]  # every layer's, as the engine keeps them: (out, in)
     biases: list[np.ndarray | None]
 
 
 @dataclass
 class Training:
-    """Several steps of SGD after the explained pass (``explain --lr --steps N``)."""
+    """Several steps of SGD after the explained pass (``explain --lr --steps N``).
+
+    Many steps are shown readably: up to ``SHOW_ALL`` steps, every one; more, the first and last
+    ``ENDS`` with their parameters and the loss every k-th step between (k a round number, about
+    ``CHECKPOINTS`` rows), unless ``all_steps`` (``--all-steps``)."""
 
     lr: float
     momentum: float
     steps: list[TrainingStep]
     final_loss: float  # at the parameters after the last step
+    layouts: list[str] = field(default_factory=list)  # each weight matrix's, as the explanation's
+    all_steps: bool = False
+
+    SHOW_ALL: ClassVar[int] = 20
+    ENDS: ClassVar[int] = 5
+    CHECKPOINTS: ClassVar[int] = 20
 
     @property
     def title(self) -> str:
@@ -182,6 +192,41 @@ class Training:
         return (
             f"Training: {len(self.steps)} step{s} of SGD (lr = {short(self.lr)}, "
             f"momentum = {short(self.momentum)}; torch.optim.SGD's update)"
+        )
+
+    @property
+    def every(self) -> int:
+        """k: between the first and last steps, the loss of every k-th step is shown (1: all)."""
+        n = len(self.steps)
+        if self.all_steps or n <= self.SHOW_ALL:
+            return 1
+        target = n / self.CHECKPOINTS
+        return min(
+            (m * 10**e for e in range(0, 12) for m in (1, 2, 5) if m * 10**e >= target), default=n
+        )
+
+    def rows(self) -> list[tuple[TrainingStep, bool]]:
+        """The steps shown, in order, each with whether its parameters are shown."""
+        n, k = len(self.steps), self.every
+        if k == 1:
+            return [(s, True) for s in self.steps]
+        out = []
+        for s in self.steps:
+            detail = s.index <= self.ENDS or s.index > n - self.ENDS
+            if detail or s.index % k == 0:
+                out.append((s, detail))
+        return out
+
+    @property
+    def note(self) -> str:
+        """What a shortened table leaves out, and how to see it all ('' when nothing is left out)."""
+        k = self.every
+        if k == 1:
+            return ""
+        n = len(self.steps)
+        return (
+            f"{n} steps: the parameters after the first and last {self.ENDS}, the loss before every "
+            f"{k}th step between them (--all-steps shows every step; JSON lists every loss)"
         )
 
 

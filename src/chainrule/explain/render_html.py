@@ -154,12 +154,17 @@ def training_html(e: Explanation, digits: int) -> str:
     )
     rows = "".join(
         f"<tr><td class='v'>{step.index}</td><td class='v'>{fmt(step.loss, digits)}</td>"
-        + "".join(f"<td class='v'>{fmt(v, digits)}</td>" for _, _, v in step.parameters)
+        + (
+            "".join(f"<td class='v'>{fmt(v, digits)}</td>" for _, _, v in step.parameters)
+            if detail
+            else f"<td colspan='{len(params)}'></td>"
+        )
         + "</tr>"
-        for step in t.steps
+        for step, detail in t.rows()
     )
+    note = f"<p class='key'>{html.escape(t.note)}</p>" if t.note else ""
     return (
-        f"<h2 id='training'>{html.escape(t.title)}</h2><div class='training'><table>"
+        f"<h2 id='training'>{html.escape(t.title)}</h2>{note}<div class='training'><table>"
         f"<tr>{head}</tr>{rows}</table></div>"
         f"<p>After step {len(t.steps)}: L = <b>{fmt(t.final_loss, digits)}</b></p>"
     )

@@ -14,8 +14,10 @@ Schema ``chainrule.explanation``, version 1 (documented in the README)::
                     "layout": "in-out" | "out-in" (a weight matrix's rows) | null}],
      "update": [{"name", "latex", "elements", "values"}],
      "network": {"sizes": [int], "activations": [str | null], "loss": str, "batch": int} | null,
-     with --steps N also "steps": [{"step", "loss" (before it), "weights", "biases" (after it,
-     PyTorch's layout), "parameters": {name: value after it}}], "loss_after_steps": float}
+     with --steps N also "steps": [{"step", "loss" (before it), "weights": [{"values": [[float]],
+     "layout": "in-out" | "out-in"}] (after it, laid out as "gradients" are), "biases" (after it),
+     "parameters": {name: value after it}}] (every step; of many steps, the first and last 5
+     unless --all-steps), "losses": [float] (before each step, every step), "loss_after_steps": float}
 
 Values are exact float64 (``display`` is the rounded text); NaN and infinities are written as
 the strings "nan", "inf", "-inf" so the file stays valid JSON.
@@ -119,17 +121,29 @@ def to_dict(e: Explanation, digits: int | None = None) -> dict:
         "network": network,
     }
     if e.training is not None:  # --steps N
+        t = e.training
+        layouts = t.layouts or ["out-in"] * len(t.steps[0].weights)
+
+        def laid_out(w: np.ndarray, layout: str) -> Any:
+            w = np.asarray(w, dtype=np.float64)
+            return _num(w.T if layout == "in-out" else w)
+
         doc["steps"] = [
             {
                 "step": s.index,
                 "loss": _num(s.loss),
-                "weights": [_num(np.asarray(w, dtype=np.float64)) for w in s.weights],
+                "weights": [
+                    {"values": laid_out(w, layout), "layout": layout}
+                    for w, layout in zip(s.weights, layouts, strict=True)
+                ],
                 "biases": [None if b is None else _num(np.asarray(b, dtype=np.float64)) for b in s.biases],
                 "parameters": {name: _num(v) for name, _, v in s.parameters},
             }
-            for s in e.training.steps
+            for s, detail in t.rows()
+            if detail
         ]
-        doc["loss_after_steps"] = _num(e.training.final_loss)
+        doc["losses"] = [_num(s.loss) for s in t.steps]
+        doc["loss_after_steps"] = _num(t.final_loss)
     return doc
 
 

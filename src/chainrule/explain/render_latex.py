@@ -27,9 +27,9 @@ def _training(e: Explanation, digits: int) -> list[str]:
     """--steps N: each step's loss and its parameters after it, one paragraph per step (the
     lines wrap as the page needs)."""
     t = e.training
-    out = ["", rf"\section*{{{tex_text(t.title)}}}"]
-    for step in t.steps:
-        params = ", ".join(
+    out = ["", rf"\section*{{{tex_text(t.title)}}}"] + ([tex_text(f"({t.note})"), ""] if t.note else [])
+    for step, detail in t.rows():
+        params = detail and ", ".join(
             f"${tex_name(with_alias_latex(latex, e.alias_of(name)))} = {tex_numbers(fmt(v, digits))}$"
             for name, latex, v in step.parameters
         )

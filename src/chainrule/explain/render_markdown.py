@@ -86,9 +86,11 @@ def _training(e: Explanation, digits: int) -> list[str]:
         _math(latex) + (f" (`{_cell(e.alias_of(name))}`)" if e.alias_of(name) else "")
         for name, latex, _ in params
     ]
-    out = [f"## {t.title}", "", "| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
-    for step in t.steps:
-        cells = [str(step.index), fmt(step.loss, digits)] + [fmt(v, digits) for _, _, v in step.parameters]
+    out = [f"## {t.title}", ""] + ([f"({t.note})", ""] if t.note else [])
+    out += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for step, detail in t.rows():
+        values = [fmt(v, digits) if detail else "" for _, _, v in step.parameters]
+        cells = [str(step.index), fmt(step.loss, digits)] + values
         out.append("| " + " | ".join(cells) + " |")
     out += ["", f"After step {len(t.steps)}: $L = {tex_numbers(fmt(t.final_loss, digits))}$", ""]
     return out

@@ -99,7 +99,12 @@ def _plain_graph(e: Explanation, digits: int) -> list[str]:
 def training_lines(t: Training, digits: int, alias_of=lambda name: "") -> list[str]:
     """--steps N: each step's loss, then its parameters after it (named, aliases beside)."""
     lines = [t.title, "-" * len(t.title)]
-    for step in t.steps:
+    if t.note:
+        lines.append(f"  ({t.note})")
+    for step, detail in t.rows():
+        if not detail:
+            lines.append(f"  step {step.index}: L = {fmt(step.loss, digits)}")
+            continue
         lines.append(f"  step {step.index}: L = {fmt(step.loss, digits)}, then")
         parts = []
         for name, _, value in step.parameters:

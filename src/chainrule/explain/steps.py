@@ -42,9 +42,11 @@ class Steps:
     lr: float
     momentum: float
 
-    def training(self, notation: str = "reference") -> Training:
+    def training(self, notation: str = "reference", all_steps: bool = False) -> Training:
         """The steps as an explanation shows them (``Explanation.training``): each step's loss
-        and its trainable parameters after it, named in ``notation``."""
+        and its trainable parameters after it, named in ``notation``; the weight matrices laid
+        out as the explanation lays them out (the file's way round; ``matrix``: out-in).
+        ``all_steps``: show every step, however many (else many are shortened, see Training)."""
         nt = Notation(notation, False, self.spec.sizes[-1])
         fixed = self.spec.fixed or [()] * self.spec.n_layers
         out = []
@@ -60,7 +62,8 @@ class Steps:
                     else:
                         params += [(*nt.b(li, j), float(b[j])) for j in range(b.shape[0])]
             out.append(TrainingStep(step.index, step.loss, params, step.weights, step.biases))
-        return Training(self.lr, self.momentum, out, self.final_loss)
+        layouts = self.spec.display_layouts() if notation == "reference" else ["out-in"] * self.spec.n_layers
+        return Training(self.lr, self.momentum, out, self.final_loss, layouts, all_steps)
 
     def to_text(self, digits: int = 4) -> str:
         """Each step's loss and updated parameters, named as the explanation names them."""

@@ -283,6 +283,11 @@ def _entries(values: dict, literals: dict[str, list[str]], e: Explanation, sourc
     for key, raw in values.items():
         where = f'{source}: [values] "{key}"'
         name = canonical_name(key, e)
+        if name not in e and e.lr is None and re.search(r"\^\{?new\}?|_new\b", key):
+            raise WorksheetError(
+                f"{where}: an updated value, but the worksheet gives no learning rate: add "
+                f"lr = <the learning rate, e.g. 0.5> at the top of the worksheet to grade updated weights"
+            )
         if name not in e:
             close = difflib.get_close_matches(name, list(e.values()), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -550,12 +555,28 @@ def expression(q: Quantity, e: Explanation, digits: int = 6) -> str:
     return q.formula
 
 
+def _work_typo(work: str) -> str:
+    """What in a ``work`` string is not a sum of products of names ('' when nothing): a power
+    ``**``, an unbalanced parenthesis, an operator with nothing after it."""
+    if "**" in work:
+        return "'**' is a power; a chain-rule product is written with '*'"
+    if work.count("(") != work.count(")"):
+        return "its parentheses are unbalanced"
+    if re.search(r"[*+]\s*$|^\s*[*+]|[*+]\s*[*+]", work):
+        return "an operator has nothing on one side"
+    return ""
+
+
 def _work_note(work: str, q: Quantity, e: Explanation) -> str:
     """Compare the written work with the chain rule: factors it should not name, and chain-rule
     terms it leaves out (a hidden unit that feeds two units needs two terms)."""
     expected = [n for t in q.terms for n in t]
+    typo = _work_typo(work)
     if not expected:
-        return ""
+        return typo and f"the work cannot be read: {typo}"
+    if typo:  # read as a product anyway, and say what was assumed
+        rule = f"the chain rule for {q.name} is {' + '.join(' * '.join(t) for t in q.terms)}"
+        return f"the work cannot be read as written: {typo}; {rule}"
     # a path's named term (dE_o1/dout_h1, dL/dy_{1-1}|z_{1-2}) written for its product
     paths = {
         p.name: p.terms[0]
