@@ -305,3 +305,88 @@ def test_a_sum_whose_extent_is_not_written(tmp_path):
     first, second = report.steps
     assert first.verdict == FOLLOWS and "read as \\sum_{v=1}^n (x_v - y_v)" in first.detail, first.text()
     assert second.verdict == WRONG and "outside the sum" in second.detail
+
+
+# --- every notation of a derivative means the same thing (issue 14, trial) -------------------
+# Each right side is the textbook derivative, worked by hand: σ' = σ(1 − σ) (quotient rule on
+# 1/(1 + e^−x)); ReLU' = 1 for x > 0, else 0; d/dx log(1 + e^x) = e^x/(1 + e^x) = σ(x);
+# d/dx |x| = sign(x); d/dx tanh = sech² = 1 − tanh²; softplus' = σ.
+
+SIGMA_DEF = "$$\\sigma(x) = \\frac{1}{1+e^{-x}}$$\n\n"
+RELU_DEF = "$$\\text{ReLU}(x) = \\begin{cases} x & x > 0 \\\\ 0 & \\text{else} \\end{cases}$$\n\n"
+RELU_D = "\\begin{cases} 1 & x > 0 \\\\ 0 & \\text{else} \\end{cases}"
+SIG_D = "\\sigma(x)(1-\\sigma(x))"
+WRONG_SIG_D = "\\sigma(x)(1+\\sigma(x))"  # a slip: the sign inside the bracket
+
+
+@pytest.mark.parametrize("lhs", [
+    "\\frac{d}{dx}(\\sigma(x))", "\\frac{d}{dx}\\sigma(x)", "\\dfrac{d}{dx}\\sigma(x)",
+    "\\frac{\\partial}{\\partial x}\\sigma(x)", "\\frac{\\partial \\sigma(x)}{\\partial x}",
+    "\\frac{d\\sigma}{dx}", "\\frac{d \\sigma(x)}{dx}", "\\frac{\\mathrm{d}}{\\mathrm{d}x}\\sigma(x)",
+    "\\sigma'(x)", "\\sigma^{\\prime}(x)", "\\dot{\\sigma}(x)", "d/dx\\, \\sigma(x)",
+    "\\frac{d}{d x} \\sigma{\\left(x \\right)}",
+])
+@pytest.mark.parametrize("defined", [True, False], ids=["sigma defined", "sigma by convention"])
+def test_every_derivative_notation_of_sigma(tmp_path, lhs, defined):
+    head = SIGMA_DEF if defined else ""
+    report = _doc(tmp_path, head + f"$${lhs} = {SIG_D}$$\n\n$${lhs} = {WRONG_SIG_D}$$\n")
+    right, wrong = report.steps
+    assert right.verdict == FOLLOWS, right.text()
+    assert wrong.verdict == WRONG, wrong.text()
+    notes = [r.detail for r in report.records if r.kind == "note"]
+    assert any("logistic sigmoid" in n for n in notes) == (not defined)
+
+
+@pytest.mark.parametrize("name", ["\\text{ReLU}", "\\operatorname{ReLU}", "\\mathrm{ReLU}",
+                                  "\\text{relu}", "\\operatorname{relu}"])
+@pytest.mark.parametrize("op", ["\\frac{d}{dx}", "\\frac{\\partial}{\\partial x}", "d/dx"])
+def test_every_notation_of_relu(tmp_path, name, op):
+    wrong = "\\begin{cases} 0 & x > 0 \\\\ 1 & \\text{else} \\end{cases}"  # the cases swapped
+    for head in (RELU_DEF, ""):
+        report = _doc(tmp_path, head + f"$${op}{name}(x) = {RELU_D}$$\n\n$${op}{name}(x) = {wrong}$$\n")
+        assert [s.verdict for s in report.steps] == [FOLLOWS, WRONG], report.to_text()
+
+
+@pytest.mark.parametrize("step", [
+    "\\frac{d}{dx}\\max(0, x) = " + RELU_D,
+    "\\frac{\\partial}{\\partial x} |x| = \\operatorname{sign}(x)",
+    "\\frac{d}{dx} |x| = \\operatorname{sgn}(x)",
+    "\\frac{d}{dx} |x| = \\text{sgn}(x)",
+    "\\frac{\\partial}{\\partial x} \\tanh(x) = \\operatorname{sech}^2(x)",
+    "\\frac{d}{dx} \\tanh(x) = 1 - \\tanh^2(x)",
+    "\\tanh'(x) = 1 - \\tanh^2(x)",
+    "\\frac{d}{dx}\\log(1+e^{x}) = \\sigma(x)",
+    "\\frac{d}{dx} \\mathrm{softplus}(x) = \\sigma(x)",
+    "\\frac{d}{dx} \\operatorname{sigmoid}(x) = \\sigma(x)(1 - \\sigma(x))",
+    "f'(x) = \\frac{d}{dx} f(x)",
+    "\\frac{d}{dx}\\left(x^2 e^{x}\\right) = 2x e^{x} + x^2 e^{x}",
+])
+def test_function_names_and_notations_are_read(tmp_path, step):
+    report = _doc(tmp_path, f"$${step}$$\n")
+    assert [s.verdict for s in report.steps] == [FOLLOWS], report.to_text()
+
+
+def test_sigma_by_convention_shows_in_the_counterexample(tmp_path):
+    # d/dx log(1 + e^x) = σ(x), not 1 − σ(x): the wrong step is wrong for the real sigmoid, and
+    # the record says which σ it used
+    report = _doc(tmp_path, "$$\\frac{d}{dx}\\log(1+e^{x}) = 1 - \\sigma(x)$$\n")
+    (step,) = report.steps
+    assert step.verdict == WRONG
+    assert "logistic sigmoid" in report.to_text()
+
+
+def test_sigma_prime_at_an_argument(tmp_path):
+    # σ'(f(w)) is σ' evaluated at f(w): d/dw σ(f(w)) = σ'(f(w)) f'(w) (the chain rule)
+    report = _doc(tmp_path, SIGMA_DEF + "$$\\frac{d}{dw}\\sigma(f(w)) = \\sigma'(f(w)) f'(w)$$\n\n"
+                  "$$\\frac{d}{dw}\\sigma(f(w)) = \\sigma'(f(w))$$\n")
+    assert [s.verdict for s in report.steps] == [FOLLOWS, WRONG], report.to_text()
+
+
+def test_latex_align_with_d_notation(tmp_path):
+    path = tmp_path / "sig.tex"
+    path.write_text("\\documentclass{article}\n\\begin{document}\nLet $\\sigma(x) = \\frac{1}{1+e^{-x}}$.\n"
+                    "\\begin{align}\n\\frac{d}{dx}\\sigma(x) &= \\frac{e^{-x}}{(1+e^{-x})^2} \\\\\n"
+                    "&= \\sigma(x)\\,(1-\\sigma(x))\n\\end{align}\n\\end{document}\n")
+    report = check_derivation(path)
+    assert [(s.line, s.verdict) for s in report.steps] == [(5, FOLLOWS), (6, FOLLOWS)], report.to_text()
+    assert report.exit_code == 0

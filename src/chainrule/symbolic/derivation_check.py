@@ -186,10 +186,24 @@ def latex_blocks(source: str) -> list[Block]:
     for m in _TEX_ENV.finditer(body):
         _unclosed(source, offset, body[last:m.start()], last)
         tex = m.group(2) or m.group(3) or m.group(4) or ""
-        if m.group(1) and m.group(1).startswith("align"):
-            tex = "\\begin{aligned}" + tex + "\\end{aligned}"
-        line = source.count("\n", 0, offset + m.start()) + 1
-        blocks.append(Block(line, tex, body[last:m.start()], source.count("\n", 0, offset + last) + 1))
+        start = m.start(2) if m.group(2) is not None else m.start()
+        prose, prose_line = body[last:m.start()], source.count("\n", 0, offset + last) + 1
+        # \intertext{...} between an align's rows is prose: the rows after it are a new formula
+        pieces = re.split(r"(\\intertext\{[^{}]*\})", tex) if m.group(1) else [tex]
+        for k in range(0, len(pieces), 2):
+            piece = pieces[k]
+            if k:
+                prose = re.sub(r"^\\intertext\{|\}$", "", pieces[k - 1])
+                prose_line = source.count("\n", 0, offset + start) + 1
+            if piece.strip().strip("\\").strip():
+                if m.group(1) and m.group(1).startswith("align"):
+                    piece = "\\begin{aligned}" + piece + "\\end{aligned}"
+                line = source.count("\n", 0, offset + (start if k else m.start())) + 1
+                blocks.append(Block(line, piece, prose, prose_line))
+            start += len(piece if not piece.startswith("\\begin{aligned}") else
+                         piece[len("\\begin{aligned}"):-len("\\end{aligned}")])
+            if k + 1 < len(pieces):
+                start += len(pieces[k + 1])
         last = m.end()
     _unclosed(source, offset, body[last:], last)
     return blocks
@@ -262,6 +276,7 @@ class Checker:
         self.numeric_from = 0  # the line where numeric work starts, once it does
         self.numeric_last = False  # whether the block before was numeric work
         self.numbers = numeric_work.Reader()
+        self.told: set[str] = set()  # conventions (σ undefined: the logistic sigmoid) already noted
 
     # definitions --------------------------------------------------------------------------
     def expand(self, expr: sp.Basic) -> sp.Basic:
@@ -291,7 +306,31 @@ class Checker:
                     lambda e, d=d: _fresh(d.body).xreplace(dict(zip(d.params, e.indices, strict=True))))
             if expr == before:
                 break
+        return self._conventions(expr)
+
+    def _conventions(self, expr: sp.Basic) -> sp.Basic:
+        """σ, ReLU and softplus that the document does not define mean what they mean in the
+        field (the registry's formulas); f'(a) written at an argument is then evaluated."""
+        def known(e: sp.Basic) -> bool:
+            return isinstance(e, AppliedUndef) and len(e.args) == 1 and e.func.__name__ in _CONVENTIONS \
+                and (e.func.__name__, "any") not in self.functions
+        if any(known(e) for e in expr.atoms(AppliedUndef)):
+            expr = expr.replace(known, lambda e: _convention(e.func.__name__)(e.args[0]))
+        if expr.has(sp.Subs):
+            expr = expr.replace(lambda e: isinstance(e, sp.Subs), lambda e: e.doit())
         return expr
+
+    def _say_conventions(self, line: int, *exprs: sp.Basic) -> bool:
+        """A note, the first time a step uses σ (ReLU, softplus) the document never defined,
+        that it is read as the field's function. Returns False (the step is judged on)."""
+        for e in sorted(set().union(*(x.atoms(AppliedUndef) for x in exprs)), key=str):
+            name = e.func.__name__
+            if name in _CONVENTIONS and (name, "any") not in self.functions and name not in self.told:
+                self.told.add(name)
+                shown, what, _ = _CONVENTIONS[name]
+                self.records.append(Record(line, "note", "", detail=(
+                    f"{shown} is not defined in the document: read as {what}, the field's convention")))
+        return False
 
     def forget(self, lhs: sp.Basic) -> None:
         """A name defined again means what the new definition says, in every form it was
@@ -403,6 +442,7 @@ class Checker:
             new_claim = True
         parts: list[str] = []
         for n, row in enumerate(_aligned_rows(tex)):
+            row = lr.split_top(row, ("&&",))[0]  # "&& \text{by the chain rule}": a remark
             row = " ".join(lr.split_top(row, ("&",)))  # alignment marks, not the cases' columns
             pieces = [p.strip() for p in lr.split_top(row, ("=",))]
             if n and not pieces[0]:
@@ -535,7 +575,7 @@ class Checker:
         if expr is None or prev is None:
             rec.how = "could not read " + ("this line" if expr is None else "the line before") + \
                 f": {getattr(self, '_last_error', '')}"
-        elif self._undefined(prev, expr):
+        elif self._say_conventions(line, prev, expr) or self._undefined(prev, expr):
             rec.how = f"{', '.join(self._undefined(prev, expr))} is not defined"
         else:
             v = self.judge(prev, expr)
@@ -645,6 +685,23 @@ class Checker:
 
     def finish(self) -> None:
         self._close_chain()
+
+
+#: what an undefined σ, ReLU or softplus means: (as shown, in words, the registered formula)
+_CONVENTIONS = {"sigma": ("σ", "the logistic sigmoid σ(x) = 1/(1 + e^(−x))", "sigmoid"),
+                "ReLU": ("ReLU", "ReLU(x) = max(0, x)", "relu"),
+                "softplus": ("softplus", "softplus(x) = log(1 + e^x)", "softplus")}
+
+
+def _convention(name: str) -> sp.Lambda:
+    """The registry's definition of the function an undefined name means (one place for the
+    math: ``chainrule.functional``'s formulas), as a one-argument ``Lambda``."""
+    from chainrule.functional import FORMULAS
+
+    definition, _, ns = FORMULAS[_CONVENTIONS[name][2]].symbolic()
+    x = ns[FORMULAS[_CONVENTIONS[name][2]].wrt]
+    definition = definition.xreplace({v: 1 for k, v in ns.items() if k == "beta"})  # softplus's β = 1
+    return sp.Lambda(x, definition)
 
 
 def _index_bare_vectors(expr: sp.Basic, vectors: set[str]) -> sp.Basic:

@@ -114,6 +114,8 @@ def from_expression(text: str, wrt: str | None = None) -> Derivation:
 
 def _function_name(formula) -> str:
     head = re.match(r"\s*([^\s(=]+)", formula.definition_text).group(1)
+    if head != "tanh" and isinstance(getattr(sp, head, None), sp.FunctionClass):
+        return formula.name  # "log σ(x)": a function named log would print, and read back, as log(x)
     return _FUNCTION_NAMES.get(head, head if re.fullmatch(r"[A-Za-z]\w*", head) else "F")
 
 

@@ -144,10 +144,107 @@ def clean(tex: str) -> str:
     tex = re.sub(r"\\(nonumber|notag)(?![a-zA-Z])", " ", tex)
     tex = _SPACING.sub(" ", tex)
     tex = tex.replace("\\mathcal{J}", "J").replace("\\mathrm", "\\text").replace("\\operatorname", "\\text")
-    tex = re.sub(r"\\text\{\s*(ReLU)\s*\}", r"\\text{ReLU}", tex)
-    tex = re.sub(r"\\text\{(?!ReLU\})[^{}]*\}", " ", tex)  # remarks
+    tex = derivative_notation(tex)
+    tex = _function_names(tex)
+    while (unbraced := _unbrace_calls(tex)) != tex:  # σ{(f{(w)})}: inner calls too
+        tex = unbraced
+    # remarks; not a function's name (\operatorname{SiLU}(x)), nor a placeholder \text{P0} of
+    # an earlier stage read again
+    tex = re.sub(r"\\text\{(?!(?:" + "|".join(_TEXT_FUNCTIONS) + r"|[CDPQX]\d+)\})(?![A-Za-z]+\}\s*\()[^{}]*\}",
+                 " ", tex)
     tex = tex.replace("\\cdot", "\\cdot ").replace("\\times", "\\cdot ")
     return re.sub(r"\s+", " ", tex).strip().rstrip(".,;")
+
+
+# --- notations of the same thing, written one way ----------------------------------------------
+
+#: function names written as \text{...}, \operatorname{...} or \mathrm{...} (or as a macro such as
+#: \sgn) that the parser does not know, and what they are read as: a SymPy function, or a name
+#: whose meaning the checker supplies when the document does not define it (σ, ReLU, softplus)
+_TEXT_FUNCTIONS: dict[str, Any] = {
+    "ReLU": "ReLU", "sign": sp.sign, "sech": sp.sech, "csch": sp.csch, "coth": sp.coth,
+    "erf": sp.erf, "softplus": "softplus",
+}
+#: other spellings of those names (\text{relu}, \operatorname{sgn}, \text{sigmoid} = σ)
+_NAME_SPELLINGS = {"relu": "ReLU", "Relu": "ReLU", "sgn": "sign", "Softplus": "softplus",
+                   "sigmoid": None, "sigm": None}
+#: names the parser knows as commands when written \text{tanh}, \operatorname{exp}, ...
+_PARSER_COMMANDS = {"tanh", "sinh", "cosh", "exp", "log", "ln", "max", "min", "sin", "cos", "tan",
+                    "arctan", "arcsin", "arccos"}
+
+
+def _function_names(tex: str) -> str:
+    """One spelling per function name: ``\\operatorname{tanh}`` is ``\\tanh``, ``\\text{sgn}``
+    and ``\\sgn`` are ``\\text{sign}``, ``\\text{relu}`` is ``\\text{ReLU}``, ``\\text{sigmoid}``
+    is ``\\sigma``; a known name stays a function, anything else in ``\\text{}`` is a remark."""
+    def one(m: re.Match) -> str:
+        name = m.group(1) or m.group(2)
+        if name in _PARSER_COMMANDS:
+            return "\\" + name + " "
+        if name in _NAME_SPELLINGS:
+            target = _NAME_SPELLINGS[name]
+            return "\\sigma " if target is None else f"\\text{{{target}}}"
+        if name in _TEXT_FUNCTIONS:
+            return f"\\text{{{name}}}"
+        return m.group(0)
+
+    macros = "|".join(n for n in (*_TEXT_FUNCTIONS, *_NAME_SPELLINGS) if n not in ("sign",))
+    return re.sub(r"\\text\{\s*([A-Za-z]+)\s*\}|\\(" + macros + r")(?![A-Za-z])", one, tex)
+
+
+def _unbrace_calls(tex: str) -> str:
+    """``\\sigma{\\left(x\\right)}`` (SymPy's own LaTeX for a function call) is ``\\sigma(x)``."""
+    out, i = [], 0
+    for m in re.finditer(r"(\\[A-Za-z]+|\\text\{[A-Za-z]+\}|(?<![\\A-Za-z])[A-Za-z])\{\s*\(", tex):
+        if m.start() < i:
+            continue
+        brace = m.end() - m.group(0)[::-1].index("{") - 1
+        end = group_end(tex, brace)
+        inner = tex[brace + 1:end - 1].strip()
+        if not (inner.startswith("(") and group_end(inner, 0, "(", ")") == len(inner)):
+            continue
+        out.append(tex[i:brace])
+        out.append(inner)
+        i = end
+    out.append(tex[i:])
+    return "".join(out)
+
+
+_LEIBNIZ_D = re.compile(r"^\s*d(?![A-Za-z]{2})(?=\s|\\|[({]|[A-Za-z](?![A-Za-z])|$)")
+_LEIBNIZ_VAR = re.compile(r"^\s*d\s*((?:\\[A-Za-z]+(?:\{[^{}]*\})?|[A-Za-z])(?:_\{[^{}]*\}|_[A-Za-z0-9])?)\s*$")
+
+
+def derivative_notation(tex: str) -> str:
+    """Every way of writing a first derivative, as ``\\frac{\\partial ...}{\\partial x}``:
+    ``\\frac{d}{dx}``, ``\\dfrac{d}{dx}``, ``\\frac{\\mathrm{d}}{\\mathrm{d}x}``, ``\\frac{df}{dx}``,
+    ``d/dx`` and ``\\partial/\\partial x`` inline, ``\\dot{f}(x)`` (as ``f'(x)``). ``d`` and ``∂``
+    mean the same here: every function the reader meets has one variable, or is differentiated
+    holding the others fixed, as the textbook does."""
+    tex = re.sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", tex)
+    tex = re.sub(r"\\text\{\s*d\s*\}", "d", tex)
+    tex = re.sub(r"\\dot\{([^{}]+)\}\s*(?=\()", r"\1'", tex)
+    out, i = [], 0
+    for m in re.finditer(r"\\frac\s*\{", tex):
+        if m.start() < i:
+            continue
+        num_end = group_end(tex, m.end() - 1)
+        if num_end >= len(tex) or tex[num_end] != "{":
+            continue
+        den_end = group_end(tex, num_end)
+        num, den = tex[m.end():num_end - 1], tex[num_end + 1:den_end - 1]
+        var = _LEIBNIZ_VAR.match(den)
+        if not (var and _LEIBNIZ_D.match(num)):
+            continue
+        top = num.strip()[1:].strip()
+        out.append(tex[i:m.start()])
+        out.append(f"\\frac{{\\partial {top}}}{{\\partial {var.group(1)}}}" if top
+                   else f"\\frac{{\\partial}}{{\\partial {var.group(1)}}}")
+        i = den_end
+    out.append(tex[i:])
+    tex = "".join(out)
+    # d/dx and ∂/∂x written inline
+    return re.sub(r"(?<![A-Za-z\\])(?:d|\\partial)\s*/\s*(?:d|\\partial)\s*([A-Za-z])(?![A-Za-z])",
+                  r"\\frac{\\partial}{\\partial \1} ", tex)
 
 
 # --- the reader -----------------------------------------------------------------------------
@@ -161,19 +258,24 @@ class _Pre:
         self.cases: list[sp.Basic] = []
         self.excluded: list[tuple[str, str]] = []  # \sum_{v \neq j}: (v, j)
         self.calls: list[tuple[str, list[str]]] = []  # function name, argument LaTeX
+        self.primes: list[tuple[str, str, int]] = []  # f'(x): function LaTeX, argument LaTeX, order
 
     def token(self, kind: str, k: int) -> str:
         return f"\\text{{{kind}{k}}}"
 
 
-def read(tex: str, ctx: Context | None = None) -> sp.Basic:
-    """One expression (no ``=``) to SymPy; raises ``Unreadable``."""
+def read(tex: str, ctx: Context | None = None, _outer: _Pre | None = None) -> sp.Basic:
+    """One expression (no ``=``) to SymPy; raises ``Unreadable``.
+
+    ``_outer``: the pre-processing of the expression this one is part of (the operand of a
+    derivative, a function's argument), whose placeholders it may hold."""
     ctx = ctx or Context()
-    pre = _Pre(ctx)
+    pre = _outer or _Pre(ctx)
     s = clean(tex)
     if not s:
         raise Unreadable("an empty expression")
     s = _cases(s, pre)
+    s = _primes(s, pre)
     s = _derivatives(s, pre)
     s = _sums(s, pre)
     s = _functions(s, pre)
@@ -239,7 +341,10 @@ def _condition(cond: str, ctx: Context):
     words = re.sub(r"\\text\{([^{}]*)\}", r"\1", raw).strip().rstrip(".").lower().replace(" ", "")
     if words in ("else", "elsewhere", "otherwise", ""):
         return sp.true
-    parts = [p for p in split_top(raw, (",", "\\text{ and }", "\\text{and}")) if p.strip()]
+    either = split_top(raw, ("\\vee", "\\lor", "\\text{ or }", "\\text{or}"))
+    if len(either) > 1:  # x ≥ 3 ∨ x ≤ −3
+        return sp.Or(*(_condition(c, ctx) for c in either))
+    parts = [p for p in split_top(raw, (",", "\\text{ and }", "\\text{and}", "\\wedge", "\\land")) if p.strip()]
     out = []
     for p in parts:
         rel = read(p.replace("\\neq", "\\ne "), ctx) if "\\neq" not in p else None
@@ -380,13 +485,34 @@ def _sums(s: str, pre: _Pre) -> str:
     return re.sub(r"\\sum_(?:\{\s*([a-z])\s*\}|([a-z]))(?=\s*[^\s^=])", bare, s)
 
 
-_FUNC_TEX = {"\\sigma": "sigma", "\\text{ReLU}": "ReLU"}
+_FUNC_TEX = {"\\sigma": "sigma", **{f"\\text{{{n}}}": n for n in _TEXT_FUNCTIONS}}
+_PRIME = re.compile(r"(\\text\{[A-Za-z]+\}|\\[A-Za-z]+|(?<![\\A-Za-z])[A-Za-z])\s*"
+                    r"((?:'|\^\{?\s*\\prime\s*\}?|\\prime)+)\s*\(")
+
+
+def _primes(s: str, pre: _Pre) -> str:
+    """``f'(x)``, ``\\sigma'(z)``, ``f^{\\prime}(x)``, ``f''(x)``: the derivative of the function
+    at the argument (placeholders ``\\text{Qk}``)."""
+    out, i = [], 0
+    for m in _PRIME.finditer(s):
+        if m.start() < i:
+            continue
+        end = group_end(s, m.end() - 1, "(", ")")
+        order = m.group(2).count("'") + m.group(2).count("prime")
+        pre.primes.append((m.group(1), s[m.end():end - 1], order))
+        out.append(s[i:m.start()])
+        out.append(f" {pre.token('Q', len(pre.primes) - 1)} ")
+        i = end
+    out.append(s[i:])
+    return "".join(out)
 
 
 def _functions(s: str, pre: _Pre) -> str:
     """Function applications as atoms ``\\text{Ck}``, their arguments read separately (the
     parser takes ``name(...)`` for a product when the argument holds parentheses)."""
     names = dict(_FUNC_TEX)
+    for name in re.findall(r"\\text\{([A-Za-z]+)\}\s*\(", s):  # \operatorname{SiLU}(x)
+        names.setdefault(f"\\text{{{name}}}", name)
     for name in pre.ctx.functions:
         if re.fullmatch(r"[A-Za-z]+(_[A-Za-z])?", name) and name not in ("sigma", "ReLU"):
             names[name] = name
@@ -394,14 +520,15 @@ def _functions(s: str, pre: _Pre) -> str:
                        else r"(?<![\\A-Za-z{])" + re.escape(t) + r"(?![A-Za-z_])"
                        for t in sorted(names, key=len, reverse=True))
     out, i = [], 0
-    for m in re.finditer(rf"({pattern})\s*\(", s):
+    for m in re.finditer(rf"({pattern})\s*(\^\s*(?:\{{[^{{}}]*\}}|\w))?\s*\(", s):
         if m.start() < i:
             continue
         end = group_end(s, m.end() - 1, "(", ")")
         args = split_top(s[m.end():end - 1], (",",))
         pre.calls.append((names[m.group(1)], args))
         out.append(s[i:m.start()])
-        out.append(f" {pre.token('C', len(pre.calls) - 1)} ")
+        call = pre.token('C', len(pre.calls) - 1)
+        out.append(f" ({call}){m.group(2)} " if m.group(2) else f" {call} ")  # sech^2(x) = (sech(x))^2
         i = end
     out.append(s[i:])
     return "".join(out)
@@ -415,17 +542,21 @@ def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
     expr = _symbols(expr, ctx)
     # placeholders back: C (a call), D (a derivative), P (cases), X (a sum's excluded term)
     def atom(sym: sp.Symbol) -> sp.Basic | None:
-        m = re.fullmatch(r"(?:\\text\{)?([CDPX])(\d+)\}?", sym.name)
+        m = re.fullmatch(r"(?:\\text\{)?([CDPQX])(\d+)\}?", sym.name)
         if not m:
             return None
         kind, k = m.group(1), int(m.group(2))
         if kind == "C":
             name, args = pre.calls[k]
-            return sp.Function(name)(*(read(a, ctx) for a in args))
+            known = _TEXT_FUNCTIONS.get(name)
+            func = known if callable(known) else sp.Function(name)
+            return func(*(read(a, ctx, pre) for a in args))
+        if kind == "Q":
+            return _prime(*pre.primes[k], ctx, pre)
         if kind == "D":
             operand, var = pre.derivatives[k]
             v = _symbols(_parse(_prepare_var(var), original), ctx)
-            body = _apply_bare_functions(read(operand, ctx) if operand else sp.Integer(1), v, ctx)
+            body = _apply_bare_functions(read(operand, ctx, pre) if operand else sp.Integer(1), v, ctx)
             if isinstance(v, sp.Symbol):  # ∂/∂f of σ(f(w)): the variable is f(w)
                 apps = [a for a in body.atoms(sp.core.function.AppliedUndef) if a.func.__name__ == v.name]
                 if apps:
@@ -449,12 +580,29 @@ def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
     return expr
 
 
+def _prime(name: str, arg: str, order: int, ctx: Context, pre: _Pre) -> sp.Basic:
+    """``f'(a)``: d/dξ f(ξ) at ξ = a (a plain ``Derivative`` when ``a`` is a variable)."""
+    if re.fullmatch(r"[A-Za-z]", name):
+        ctx.functions.add(name)  # f'(x) says f is a function
+    xi = sp.Dummy("xi", real=True)
+    at = read(f"{name}(\\xi)", ctx).xreplace({sp.Symbol("xi", real=True): xi})
+    if xi not in at.free_symbols or at == xi:
+        raise Unreadable(f"{name}' applied to ({arg}): {name} is not a function")
+    derivative = sp.Derivative(at, (xi, order), evaluate=False)
+    value = read(arg, ctx, pre)
+    if isinstance(value, sp.Symbol):
+        return sp.Derivative(at.xreplace({xi: value}), (value, order), evaluate=False)
+    return sp.Subs(derivative, xi, value)
+
+
 def _prepare_var(var: str) -> str:
     return var.replace("\\hat{y}", "\\upsilon")
 
 
 def _apply_bare_functions(body: sp.Basic, var: sp.Basic, ctx: Context) -> sp.Basic:
-    """∂f/∂w with f a function: ∂f(w)/∂w."""
+    """∂f/∂w with f a function: ∂f(w)/∂w; dσ/dx is dσ(x)/dx."""
+    if isinstance(body, sp.Symbol) and body.name in ("sigma", "ReLU", "softplus") and isinstance(var, sp.Symbol):
+        return sp.Function(body.name)(var)
     for s in list(body.free_symbols):
         if isinstance(s, sp.Symbol) and s.name in ("f", "g") and not isinstance(var, sp.Indexed):
             body = body.xreplace({s: sp.Function(s.name)(var)})
@@ -472,6 +620,10 @@ def _symbols(expr: sp.Basic, ctx: Context) -> sp.Basic:
         if not isinstance(s, sp.Symbol):
             continue
         name = s.name.replace("hat{y}", "upsilon")
+        delta = re.fullmatch(r"delta_\{?\s*([a-z])\s*,?\s*([a-z])\s*\}?", name)
+        if delta:  # δ_ij, with two indices, is Kronecker's delta
+            sub[s] = sp.KroneckerDelta(*(sp.Symbol(q, **INDEX) for q in delta.groups()))
+            continue
         m = _SUBSCRIPTED.match(name)
         if m and (m.group(2).isalpha() or m.group(2).isdigit()):
             base = "hat_y" if m.group(1) == "upsilon" else m.group(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import sympy as sp
@@ -131,6 +132,19 @@ class TexPrinter(LatexPrinter):
 
     def _print_KroneckerDelta(self, expr, exp=None):
         return rf"\delta_{{{_index_text(expr.args, self)}}}"
+
+    def _print_Derivative(self, expr):
+        # the operand in brackets unless it is one name or one function call: "\frac{d}{dw} f(w)
+        # \tanh(...)" and "\frac{d}{dx} e^{x_i} \sum_k e^{x_k}" leave the reader to guess how far
+        # the derivative reaches (chainrule check reads the rest of the term)
+        mark = sp.Symbol("OPERAND")
+        op = super()._print_Derivative(sp.Derivative(mark, *expr.variable_count, evaluate=False))
+        if isinstance(expr.expr, (sp.Symbol, sp.Indexed, AppliedUndef)):  # ∂x_i/∂x_j, dσ(x)/dx
+            m = re.fullmatch(r"\\frac\{([^{}]*(?:\{[^{}]*\})?)\}\{(.*)\}\s*OPERAND", op)
+            if m:
+                return rf"\frac{{{m.group(1)} {self._print(expr.expr)}}}{{{m.group(2)}}}"
+            return op.replace("OPERAND", self._print(expr.expr))
+        return op.replace("OPERAND", rf"\left({self._print(expr.expr)}\right)")
 
     def _print_Sum(self, expr):
         skip = excluded(expr)
