@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,19 +43,46 @@ def bump(t: Any) -> None:
 
 
 class Node:
-    """How a tensor was made: the primitive, its arguments, and the tensors among them."""
+    """How a tensor was made: the primitive, its arguments, and the tensors among them.
 
-    __slots__ = ("prim", "parents", "args", "kwargs", "trace", "residual", "stamp")
+    ``parents`` gives, per argument, the Tensor it came from (None for a constant). The node
+    keeps the first two in slots of its own and only the rest in a tuple: a tuple holding
+    tensors would be one more object per op for Python's cyclic garbage collector, whose full
+    collections traverse every live node of a graph while it is built (the 100,000-op chain's
+    forward spent over half its time there; see benchmarks/README.md).
+    """
 
-    def __init__(self, prim: Primitive, parents: tuple, args: tuple, kwargs: dict,
+    __slots__ = ("prim", "arity", "_first", "_second", "_more", "args", "kwargs", "trace",
+                 "residual", "stamp")
+
+    def __init__(self, prim: Primitive, parents: Sequence, args: Sequence, kwargs: dict,
                  residual: Any = None):
         self.prim = prim
-        self.parents = parents  # per argument: the Tensor, or None for a constant
-        self.args = args  # per argument: the NumPy value the forward saw
+        self.arity = n = len(args)
+        if n == 2:
+            self._first, self._second = parents
+            self._more = ()
+        elif n == 1:
+            self._first, self._second, self._more = parents[0], None, ()
+        else:
+            self._first = parents[0] if n else None
+            self._second = parents[1] if n > 1 else None
+            self._more = tuple(parents[2:])
+        self.args = tuple(args)  # per argument: the NumPy value the forward saw
         self.kwargs = kwargs
         self.trace = None  # under detect_anomaly: where the op was created (an ``AnomalyRecord``)
         self.residual = residual  # what ``prim.fwd`` kept for the VJPs (None: nothing)
         self.stamp = _Versions.count  # in-place operations so far (see ``_check_saved``)
+
+    @property
+    def parents(self) -> tuple:
+        """Per argument: the Tensor, or None for a constant (all None once released)."""
+        n = self.arity
+        if n == 2:
+            return (self._first, self._second)
+        if n == 1:
+            return (self._first,)
+        return (self._first, self._second, *self._more)[:n]
 
     @property
     def released(self) -> bool:
@@ -65,7 +92,9 @@ class Node:
         """Drop the saved inputs, so their memory goes as soon as the backward pass is past."""
         self.args = None
         self.residual = None
-        self.parents = (None,) * len(self.parents)
+        self._first = self._second = None
+        if self._more:
+            self._more = (None,) * len(self._more)
 
 
 class _GradModeState(threading.local):
@@ -121,13 +150,16 @@ class enable_grad(_SetGradMode):
         super().__init__(True)
 
 
-def topological_order(root: Any) -> list:
-    """Tensors that ``root`` depends on (those requiring grad), each before its users."""
+def topological_order(root: Any, *more_roots: Any) -> list:
+    """Tensors that ``root`` (and ``more_roots``) depend on, those requiring grad, each placed
+    before its users."""
     order: list = []
     visited: set = {root}  # tensors hash by identity
     # Depth-first with an explicit stack of (tensor, iterator over its parents): a tensor is
     # placed once all of its parents are, with no recursion and one stack entry per tensor.
     stack: list = [(root, iter(root._node.parents if root._node is not None else ()))]
+    if more_roots:  # below root: a stand-in for a user of every other root, removed at the end
+        stack.insert(0, (None, iter(more_roots)))
     while stack:
         t, parents = stack[-1]
         for p in parents:
@@ -136,11 +168,15 @@ def topological_order(root: Any) -> list:
                 if p._node is None:  # a leaf has no parents to place first: place it now
                     order.append(p)
                     continue
-                stack.append((p, iter(p._node.parents)))
+                node = p._node  # node.parents, inlined: a property call per node is measurable
+                stack.append((p, iter((node._first,) if node.arity == 1
+                                      else (node._first, node._second) + node._more)))
                 break
         else:
             stack.pop()
             order.append(t)
+    if more_roots:
+        order.pop()  # the stand-in
     return order
 
 
@@ -232,10 +268,11 @@ def _released_error(t: Any) -> RuntimeError:
         "values were freed by the first backward(); pass retain_graph=True to the first call")
 
 
-def backprop(root: Any, seed: Any, retain_graph: bool = False,
+def backprop(roots: tuple, seeds: tuple, retain_graph: bool = False,
              capture: Iterable[Any] | None = None, create_graph: bool = False) -> dict[int, Any]:
-    """Propagate ``seed`` (dL/droot) back through the graph (see ``_walk``; with
-    ``create_graph``, ``_walk_recorded``, which also retains the graph).
+    """Propagate each of ``seeds`` (dL/droot) back from its root of ``roots`` through the graph
+    (see ``_walk``; with ``create_graph``, ``_walk_recorded``, which also retains the graph).
+    Several roots give the sum of their vector-Jacobian products (``torch.autograd.backward``).
 
     Python's cyclic garbage collector is paused meanwhile: the walk makes no reference cycles,
     yet the collections its allocations trigger would each traverse every live tensor of the
@@ -252,11 +289,11 @@ def backprop(root: Any, seed: Any, retain_graph: bool = False,
     try:
         if token is None:  # pragma: no cover - a NumPy without the context variable
             with np.errstate(all="ignore"):
-                return (_walk_recorded(root, seed, capture) if create_graph
-                        else _walk(root, seed, retain_graph, capture))
+                return (_walk_recorded(roots, seeds, capture) if create_graph
+                        else _walk(roots, seeds, retain_graph, capture))
         if create_graph:
-            return _walk_recorded(root, seed, capture)
-        return _walk(root, seed, retain_graph, capture)
+            return _walk_recorded(roots, seeds, capture)
+        return _walk(roots, seeds, retain_graph, capture)
     finally:
         if token is not None:
             _np_errstate_var.reset(token)
@@ -264,9 +301,9 @@ def backprop(root: Any, seed: Any, retain_graph: bool = False,
             gc.enable()
 
 
-def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
+def _walk(roots: tuple, seeds: tuple, retain_graph: bool,
           capture: Iterable[Any] | None) -> dict[int, np.ndarray]:
-    """Propagate ``seed`` (dL/droot) back through the graph.
+    """Propagate ``seeds`` (dL/droot for each of ``roots``) back through the graph.
 
     Without ``capture``: accumulate into the ``.grad`` of leaves (and of tensors that asked
     ``retain_grad()``), as ``Tensor.backward`` does. With ``capture``: touch no ``.grad`` and
@@ -277,11 +314,12 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
     in one that may be shared: the incoming gradient passed on, a view, a saved input.
     """
     wanted = None if capture is None else set(capture)
-    order = topological_order(root)
+    order = topological_order(*roots)
     # In anomaly mode every gradient is checked, also for a graph recorded outside it (PyTorch).
     check_all = _Anomaly.enabled
     _check_saved(order)  # fail before any .grad is touched, not halfway through the walk
-    grads: dict = {root: seed}  # tensor -> dL/dtensor so far (tensors hash by identity)
+    # tensor -> dL/dtensor so far (tensors hash by identity)
+    grads: dict = {roots[0]: seeds[0]} if len(roots) == 1 else _seed_grads(roots, seeds)
     owned: set = set()  # tensors whose gradient buffer the engine may write into
     result: dict[int, np.ndarray] = {}
     while order:
@@ -305,7 +343,10 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
             mine = False
         if node is None:
             continue
-        prim, args, kwargs, residual, parents = node.prim, node.args, node.kwargs, node.residual, node.parents
+        prim, args, kwargs, residual = node.prim, node.args, node.kwargs, node.residual
+        # node.parents, inlined (a recorded node has at least one argument)
+        parents = ((node._first,) if node.arity == 1
+                   else (node._first, node._second) + node._more)
         # The VJP rules are looked up here rather than through ``prim.vjp`` (one call less per
         # gradient; ``Primitive.vjp`` is the same lookup, for everyone else).
         vjps = prim.vjps if prim.vjp_argnum is None else ()
@@ -327,8 +368,12 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
                 _check_finite(gi, t, f"backward (gradient for argument {i})")
             # A new array the VJP made (not g, the output, a saved input or what another parent
             # got) is the engine's to sum into in place.
-            fresh = (gi.base is None and gi is not g and gi is not data and gi.flags.writeable
-                     and _unshared(gi, args, given))
+            fresh = gi.base is None and gi is not g and gi is not data and gi.flags.writeable
+            if fresh:  # by identity (``in`` would compare arrays), without a call per gradient
+                for a in args if given is None else (*args, *given):
+                    if a is gi:
+                        fresh = False
+                        break
             if given is None:
                 given = [gi]
             else:
@@ -348,8 +393,9 @@ def _walk(root: Any, seed: np.ndarray, retain_graph: bool,
                 grads[p] = np.asarray(prev + gi)  # 0-d + 0-d gives a NumPy scalar, not an array
                 owned.add(p)
         if not retain_graph:  # Node.release, inlined (one call less per node)
-            node.args = node.residual = None
-            node.parents = (None,) * len(parents)
+            node.args = node.residual = node._first = node._second = None
+            if node._more:
+                node._more = (None,) * len(node._more)
     return result
 
 
@@ -361,7 +407,7 @@ def recording_backward() -> bool:
     return _Recording.active
 
 
-def _walk_recorded(root: Any, seed: Any, capture: Iterable[Any] | None) -> dict[int, Any]:
+def _walk_recorded(roots: tuple, seeds: tuple, capture: Iterable[Any] | None) -> dict[int, Any]:
     """``_walk`` with every gradient a Tensor and every VJP run on Tensors, under grad mode.
 
     The VJPs are the same functions as on the fast path: called with the incoming gradient,
@@ -372,11 +418,11 @@ def _walk_recorded(root: Any, seed: Any, capture: Iterable[Any] | None) -> dict[
     retained, as ``create_graph`` implies ``retain_graph`` in PyTorch.
     """
     wanted = None if capture is None else set(capture)
-    order = topological_order(root)
+    order = topological_order(*roots)
     _check_saved(order)
-    tensor_type = type(root)
+    tensor_type = type(roots[0])
     check_all = _Anomaly.enabled
-    grads: dict = {root: seed}
+    grads: dict = _seed_grads(roots, seeds)
     result: dict[int, Any] = {}
     saved_mode, saved_recording = _GradMode.enabled, _Recording.active
     _GradMode.enabled, _Recording.active = True, True
@@ -413,17 +459,13 @@ def _walk_recorded(root: Any, seed: Any, capture: Iterable[Any] | None) -> dict[
     return result
 
 
-def _unshared(gi: np.ndarray, args: tuple, given: list | None) -> bool:
-    """False if ``gi`` is a saved input or was given to another parent: the engine must not
-    write into those (the caller has checked the incoming gradient and the output)."""
-    for a in args:
-        if gi is a:
-            return False
-    if given is not None:
-        for a in given:
-            if gi is a:
-                return False
-    return True
+def _seed_grads(roots: tuple, seeds: tuple) -> dict:
+    """The walk's starting gradients: a root given more than once gets the sum of its seeds
+    (out of place: a seed may be the caller's)."""
+    grads: dict = {}
+    for r, s in zip(roots, seeds, strict=True):
+        grads[r] = s if r not in grads else grads[r] + s
+    return grads
 
 
 def _store_grad(t: Any, g: np.ndarray, mine: bool) -> None:

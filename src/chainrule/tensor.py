@@ -262,39 +262,40 @@ class Tensor:
                                  f"{self.data.shape}")
         if create_graph:
             seed = _seed_tensor(gradient, seed)
-        backprop(self, seed, retain_graph=create_graph if retain_graph is None else retain_graph,
+        backprop((self,), (seed,),
+                 retain_graph=create_graph if retain_graph is None else retain_graph,
                  create_graph=create_graph)
 
     # --- arithmetic -----------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
-        return apply(ops.add, self, other)
+        return _binary(ops.add, self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return apply(ops.add, other, self)
+        return _binary(ops.add, other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return apply(ops.sub, self, other)
+        return _binary(ops.sub, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return apply(ops.sub, other, self)
+        return _binary(ops.sub, other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return apply(ops.mul, self, other)
+        return _binary(ops.mul, self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return apply(ops.mul, other, self)
+        return _binary(ops.mul, other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return apply(ops.div, self, other)
+        return _binary(ops.div, self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return apply(ops.div, other, self)
+        return _binary(ops.div, other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return apply(ops.power, self, other)
+        return _binary(ops.power, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return apply(ops.power, other, self)
+        return _binary(ops.power, other, self)
 
     def __neg__(self) -> Tensor:
         return apply(ops.neg, self)
@@ -870,7 +871,7 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
     # needs a gradient (measured: ~0.2 us less per op than three comprehensions).
     arrays, parents, needed = [], [], False
     for a in args:
-        if not isinstance(a, Tensor):
+        if type(a) is not Tensor and not isinstance(a, Tensor):
             if type(a) is list or type(a) is tuple:  # a list holding Tensors: stack it
                 a = _stack_if_tensors(a)
             if not isinstance(a, Tensor):  # a constant; a NumPy scalar as a Python one (_weak)
@@ -891,13 +892,52 @@ def apply(prim: ops.Primitive, *args: Any, **kwargs: Any) -> Tensor:
         out, residual = prim.fwd(*arrays, **kwargs)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    node = Node(prim, tuple(parents), tuple(arrays), kwargs, residual)
-    result = Tensor._wrap(out, node)
+    result = Tensor._wrap(out, Node(prim, parents, arrays, kwargs or _NO_KWARGS, residual))
     if _Anomaly.enabled:
-        node.trace = AnomalyRecord(_user_frame(), (digest(out), *(
+        result._node.trace = AnomalyRecord(_user_frame(), (digest(out), *(
             digest(a.data) if isinstance(a, Tensor) else None for a in parents)))
         _check_finite(out, result, "forward result")
     return result
+
+
+def _binary(prim: ops.Primitive, a: Any, b: Any) -> Tensor:
+    """``apply(prim, a, b)`` for the arithmetic operators: the same result, without the general
+    argument loop, in the commonest cases (a Tensor with a Tensor or a Python number). This is
+    the per-op cost that long graphs of small elementwise operations pay (``y * c + d``)."""
+    if type(a) is Tensor:
+        if type(b) is Tensor:
+            parents, arrays = [a, b], [a.data, b.data]
+            needed = a.requires_grad or b.requires_grad
+        elif type(b) is float or type(b) is int:
+            parents, arrays, needed = [a, None], [a.data, b], a.requires_grad
+        else:
+            return apply(prim, a, b)
+    elif type(b) is Tensor and (type(a) is float or type(a) is int):
+        parents, arrays, needed = [None, b], [a, b.data], b.requires_grad
+    else:
+        return apply(prim, a, b)
+    if not (needed and _GradMode.enabled):
+        out = prim.fn(*arrays)
+        return Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+    if prim.fwd is not None or _Anomaly.enabled:  # what apply does beyond the lines below
+        return apply(prim, a, b)
+    out = prim.fn(*arrays)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    result = _new_tensor(Tensor)  # Tensor._wrap(out, node), inlined: one call less per op
+    result.data = out
+    result.grad = None
+    result.requires_grad = True
+    result.name = None
+    result._node = Node(prim, parents, arrays, _NO_KWARGS)
+    result._retains_grad = False
+    return result
+
+
+# The keyword arguments of every node recorded without any: one shared dict, never written
+# (a node's ``kwargs`` is only read), rather than a new one per op.
+_NO_KWARGS: dict = {}
+_new_tensor = object.__new__
 
 
 # The package's own directory: a user's file may well sit under another path named chainrule.
@@ -912,37 +952,33 @@ def _user_frame() -> str:
     return "<unknown>"
 
 
-def grad(output: Tensor, inputs: Sequence[Tensor] | Tensor, grad_output: ArrayLike | None = None,
-         retain_graph: bool | None = None, create_graph: bool = False,
-         allow_unused: bool = False, *, grad_outputs: ArrayLike | None = None) -> list[Tensor | None]:
-    """d(output)/d(input) for each input, without touching any ``.grad`` (``torch.autograd.grad``).
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Sequence[Tensor] | Tensor,
+         grad_output: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False, *, grad_outputs: Any = None) -> list[Tensor | None]:
+    """d(outputs)/d(input) for each input, without touching any ``.grad`` (``torch.autograd.grad``).
 
-    ``output`` is one Tensor; ``grad_output`` (or PyTorch's spelling ``grad_outputs``) seeds a
-    non-scalar output with v, giving v^T J. Inputs may be intermediate tensors of the graph, not
-    only leaves. ``create_graph=True`` records the backward pass, so the returned gradients
-    carry a graph and can be differentiated again (a gradient that depends on no input needing
-    grad comes back with ``requires_grad=False``, as in PyTorch); ``retain_graph`` defaults to
-    ``create_graph``. Returns a list with one Tensor (or None, with ``allow_unused``) per input.
-    Raises ``ValueError`` for an output that does not require grad, an input that does not, or
-    an unused input without ``allow_unused``; ``RuntimeError`` for a freed graph or an input
-    changed in place after it was used.
+    ``outputs`` is one Tensor or a sequence of Tensors; with several, each input's gradient is
+    the sum over the outputs of v_k^T J_k (PyTorch's semantics). ``grad_outputs`` (PyTorch's
+    name; ``grad_output``, the third positional argument, is the same) seeds them: for one
+    output, v of the output's shape (PyTorch's one-element list ``[v]`` too); for a sequence
+    of outputs, a sequence of the same length. A seed may be omitted (None, or no
+    ``grad_outputs`` at all) only for an output with one element, where it is 1.
+    Inputs may be intermediate tensors of the graph, not only leaves. ``create_graph=True``
+    records the backward pass, so the returned gradients carry a graph and can be
+    differentiated again (a gradient that depends on no input needing grad comes back with
+    ``requires_grad=False``, as in PyTorch); ``retain_graph`` defaults to ``create_graph``.
+    Returns a list with one Tensor (or None, with ``allow_unused``) per input, of its shape and
+    dtype. Raises ``ValueError`` for an output that does not require grad, a missing seed for
+    an output with more than one element, a seed of the wrong shape or a count of seeds that
+    does not match the outputs, an input that does not require grad, or an unused input
+    without ``allow_unused``; ``TypeError`` for an output that is not a Tensor; ``RuntimeError``
+    for a freed graph or an input changed in place after it was used.
     """
     if grad_outputs is not None:
         if grad_output is not None:
             raise TypeError("grad(): pass grad_output or grad_outputs, not both")
         grad_output = grad_outputs
-    if not isinstance(output, Tensor) or not output.requires_grad:
-        raise ValueError("grad() needs an output tensor that requires grad")
-    if grad_output is None:
-        if output.size != 1:
-            raise ValueError(f"grad() without grad_output needs a scalar output, got shape {output.shape}")
-        seed = np.ones(output.shape, dtype=output.dtype)
-    else:
-        seed = np.array(_value(grad_output), dtype=output.dtype)
-        if seed.shape != output.shape:
-            raise ValueError(f"grad_output has shape {seed.shape}, expected {output.shape}")
-    if create_graph:
-        seed = _seed_tensor(grad_output, seed)
+    roots, seeds = _roots_and_seeds(outputs, grad_output, create_graph, "grad()", "grad_outputs")
     if retain_graph is None:
         retain_graph = create_graph
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -950,7 +986,7 @@ def grad(output: Tensor, inputs: Sequence[Tensor] | Tensor, grad_output: ArrayLi
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise ValueError(f"grad() inputs must be tensors that require grad, got "
                              f"{t!r:.60}")
-    found = backprop(output, seed, retain_graph=retain_graph, capture=inputs,
+    found = backprop(roots, seeds, retain_graph=retain_graph, capture=inputs,
                      create_graph=create_graph)
     result: list[Tensor | None] = []
     for t in inputs:
@@ -960,6 +996,69 @@ def grad(output: Tensor, inputs: Sequence[Tensor] | Tensor, grad_output: ArrayLi
                              "output; pass allow_unused=True to get None for it")
         result.append(g if g is None or isinstance(g, Tensor) else Tensor._wrap(g))
     return result
+
+
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
+             retain_graph: bool | None = None, create_graph: bool = False) -> None:
+    """Accumulate the gradients of several outputs into the leaves' ``.grad`` in one backward
+    pass (``torch.autograd.backward``): each leaf gets the sum over ``tensors`` of
+    v_k^T d tensors_k / d leaf, as if each ``tensors[k].backward(grad_tensors[k])`` ran, but
+    walking the shared graph once. ``grad_tensors`` follows ``grad``'s ``grad_outputs`` (None
+    only for one-element outputs). Raises as ``grad`` does."""
+    roots, seeds = _roots_and_seeds(tensors, grad_tensors, create_graph, "backward()",
+                                    "grad_tensors")
+    backprop(roots, seeds, retain_graph=create_graph if retain_graph is None else retain_graph,
+             create_graph=create_graph)
+
+
+def _roots_and_seeds(outputs: Any, given: Any, create_graph: bool, fn: str,
+                     name: str) -> tuple[tuple, tuple]:
+    """The outputs as a tuple of Tensors and a seed for each (an array, or with
+    ``create_graph`` a Tensor), checked as ``grad``'s docstring says."""
+    if isinstance(outputs, Tensor):
+        outputs = (outputs,)
+        if (isinstance(given, (list, tuple)) and len(given) == 1
+                and (given[0] is None or (isinstance(given[0], (Tensor, np.ndarray))
+                                          and given[0].shape == outputs[0].shape))):
+            given = given[0]  # PyTorch's spelling for one output: grad_outputs=[v]
+        given = (given,)
+    elif isinstance(outputs, (list, tuple)):
+        outputs = tuple(outputs)
+        if not outputs:
+            raise ValueError(f"{fn} needs at least one output tensor, got an empty sequence")
+        if given is None:
+            given = (None,) * len(outputs)
+        elif isinstance(given, (list, tuple)):
+            if len(given) != len(outputs):
+                raise ValueError(f"{fn}: {len(outputs)} outputs but {len(given)} {name}; pass "
+                                 "one per output (None for a one-element output)")
+        else:
+            raise TypeError(f"{fn}: with a sequence of outputs, {name} must be a sequence of the "
+                            f"same length, got {type(given).__name__}")
+    else:
+        raise TypeError(f"{fn} needs a Tensor or a sequence of Tensors as outputs, got "
+                        f"{type(outputs).__name__}")
+    seeds = []
+    for k, (out, v) in enumerate(zip(outputs, given, strict=True)):
+        which = "" if len(outputs) == 1 else f" {k}"
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{fn}: output{which} must be a Tensor, got {type(out).__name__}")
+        if not out.requires_grad:
+            raise ValueError(f"{fn} needs output tensors that require grad; output{which} "
+                             "never requires grad (no input of its graph had requires_grad=True, "
+                             "or it was made under no_grad)")
+        if v is None:
+            if out.size != 1:
+                raise ValueError(f"{fn}: output{which} has shape {out.shape}; a seed may be "
+                                 f"omitted only for a scalar (one-element) output: pass {name}")
+            seed = np.ones(out.shape, dtype=out.dtype)
+        else:
+            seed = np.array(_value(v), dtype=out.dtype)
+            if seed.shape != out.shape:
+                raise ValueError(f"{fn}: the seed for output{which} has shape {seed.shape}, "
+                                 f"expected the output's shape {out.shape}")
+        seeds.append(_seed_tensor(v, seed) if create_graph else seed)
+    return outputs, tuple(seeds)
 
 
 # --- creation ------------------------------------------------------------------------------
