@@ -569,3 +569,148 @@ def test_newton_step_on_logistic_regression_matches_torch() -> None:
     h = cr.hessian(loss, cr.tensor(w0)).data
     th = torch.autograd.functional.hessian(loss, torch.tensor(w0)).numpy()
     np.testing.assert_allclose(h, th, rtol=1e-12)
+
+
+# --- jacobian's vectorize= and strategy= (torch.autograd.functional.jacobian's parameters) ------
+
+def _tuples(tree: Any) -> Any:
+    return tuple(_tuples(t) for t in tree) if isinstance(tree, (list, tuple)) else tree
+
+
+@pytest.mark.parametrize("strategy", ["reverse-mode", "forward-mode"])
+def test_jacobian_vectorize_and_strategy_match_torch(strategy: str) -> None:
+    ours = cr.jacobian(_f_vec, (cr.tensor(X2), cr.tensor(Y2)), vectorize=True, strategy=strategy)
+    theirs = torch.autograd.functional.jacobian(_f_vec, _tt(X2, Y2), vectorize=True,
+                                                strategy=strategy)
+    _assert_tree(ours, _tuples(theirs))  # torch's forward mode nests lists, not tuples
+    x = RNG.standard_normal((2, 2))  # one input, one output, more output than input elements
+    ours = cr.jacobian(lambda t: F.tanh(t).reshape(4, 1) * cr.tensor(np.arange(3.0)), cr.tensor(x),
+                       vectorize=True, strategy=strategy)
+    theirs = torch.autograd.functional.jacobian(
+        lambda t: torch.tanh(t).reshape(4, 1) * torch.arange(3.0, dtype=torch.float64),
+        torch.tensor(x), vectorize=True, strategy=strategy)
+    _assert_tree(ours, theirs)
+
+
+def test_jacobian_forward_mode_matches_autograd_and_keeps_float32() -> None:
+    x = RNG.standard_normal(3)
+    ours = cr.jacobian(lambda t: cr.exp(t) * t.sum(), cr.tensor(x), vectorize=True,
+                       strategy="forward-mode")
+    theirs = autograd.jacobian(lambda t: anp.exp(t) * anp.sum(t))(x)
+    np.testing.assert_allclose(ours.data, theirs, rtol=1e-13, atol=1e-15)
+    j32 = cr.jacobian(lambda t: t * t, cr.tensor(x, dtype=np.float32), vectorize=True,
+                      strategy="forward-mode")
+    assert j32.dtype == np.float32
+    np.testing.assert_allclose(j32.data, np.diag(2 * x.astype(np.float32)), rtol=1e-6)
+    # an input the output does not use: a zero block, as torch gives without strict
+    _, jy = cr.jacobian(lambda a, b: a * 2, (cr.tensor([1.0, 2.0]), cr.tensor([3.0])),
+                        vectorize=True, strategy="forward-mode")
+    np.testing.assert_array_equal(jy.data, [[0.0], [0.0]])
+
+
+def test_hessian_vectorize_matches_torch() -> None:
+    _assert_tree(cr.hessian(_f_two, (cr.tensor(X2), cr.tensor(Y2)), vectorize=True),
+                 torch.autograd.functional.hessian(_f_two, _tt(X2, Y2), vectorize=True))
+
+
+def test_jacobian_option_errors_as_torch() -> None:
+    x = cr.tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match="strategy"):
+        cr.jacobian(lambda t: t * 2, x, strategy="sideways")
+    with pytest.raises(NotImplementedError, match="vectorize=True"):
+        cr.jacobian(lambda t: t * 2, x, strategy="forward-mode")
+    with pytest.raises(NotImplementedError, match="vectorize=True"):
+        torch.autograd.functional.jacobian(lambda t: t * 2, torch.ones(2), strategy="forward-mode")
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        cr.jacobian(lambda t: t * 2, x, vectorize=True, strategy="forward-mode", create_graph=True)
+    with pytest.raises(RuntimeError, match="strict"):
+        cr.jacobian(lambda t: t * 2, x, vectorize=True, strict=True)
+    with pytest.raises(RuntimeError, match="strict"):
+        torch.autograd.functional.jacobian(lambda t: t * 2, torch.ones(2), vectorize=True,
+                                           strict=True)
+
+
+# --- grad and backward of several outputs (torch.autograd.grad / torch.autograd.backward) -------
+
+W3 = RNG.standard_normal((2, 3))
+X3 = RNG.standard_normal(3)
+
+
+def _three_outputs(w: Any, x: Any) -> tuple:
+    y = w @ x
+    exp = cr.exp if isinstance(y, cr.Tensor) else torch.exp
+    return y, (y * y).sum(), exp(y)
+
+
+def test_grad_of_several_outputs_matches_torch() -> None:
+    seeds = [RNG.standard_normal(2), None, RNG.standard_normal(2)]
+    w, x = cr.tensor(W3, requires_grad=True), cr.tensor(X3, requires_grad=True)
+    ours = cr.grad(_three_outputs(w, x), [w, x], grad_outputs=seeds)
+    tw, tx = _tt(W3, X3)
+    theirs = torch.autograd.grad(_three_outputs(tw, tx), [tw, tx],
+                                 grad_outputs=[None if s is None else torch.tensor(s) for s in seeds])
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_grad_of_several_outputs_is_the_sum_of_each() -> None:
+    # By linearity: the seeded sum over outputs equals the sum of separate grad() calls; an
+    # output listed twice counts twice; a root that is an ancestor of another root works too.
+    x = cr.tensor(X3, requires_grad=True)
+    y = x * x
+    z = y.sum()
+    (g,) = cr.grad([z, y, z], [x], [None, np.ones(3), 2.0], retain_graph=True)
+    np.testing.assert_allclose(g.data, 4 * 2 * X3, rtol=1e-15)  # (1 + 1 + 2) * 2x, by hand
+    (g,) = cr.grad([y, z], [y], [np.full(3, 0.5), None])  # an intermediate input: 0.5 + 1
+    np.testing.assert_allclose(g.data, np.full(3, 1.5))
+
+
+def test_grad_of_several_outputs_create_graph_matches_torch() -> None:
+    x = cr.tensor(X3, requires_grad=True)
+    (g,) = cr.grad([(x ** 3).sum(), cr.exp(x).sum()], [x], create_graph=True)
+    (h,) = cr.grad(g.sum(), [x])
+    tx = torch.tensor(X3, requires_grad=True)
+    (tg,) = torch.autograd.grad([(tx ** 3).sum(), tx.exp().sum()], [tx], create_graph=True)
+    (th,) = torch.autograd.grad(tg.sum(), [tx])
+    np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-13)
+
+
+def test_grad_one_output_with_a_one_element_list_seed_as_torch() -> None:
+    x = cr.tensor(X3, requires_grad=True)
+    v = RNG.standard_normal(3)
+    (g,) = cr.grad(x * 2.0, [x], grad_outputs=[cr.tensor(v)])
+    tx = torch.tensor(X3, requires_grad=True)
+    (tg,) = torch.autograd.grad(tx * 2.0, [tx], grad_outputs=[torch.tensor(v)])
+    np.testing.assert_allclose(g.data, tg.numpy(), rtol=1e-15)
+
+
+def test_backward_of_several_tensors_matches_torch() -> None:
+    w, x = cr.tensor(W3, requires_grad=True), cr.tensor(X3, requires_grad=True)
+    y, s, _ = _three_outputs(w, x)
+    seed = RNG.standard_normal(2)
+    cr.backward([y, s], [seed, None])
+    tw, tx = _tt(W3, X3)
+    ty, ts, _ = _three_outputs(tw, tx)
+    torch.autograd.backward([ty, ts], [torch.tensor(seed), None])
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-13)
+    cr.backward(_three_outputs(w, x)[2].sum())  # one tensor: accumulates into .grad
+    torch.autograd.backward(_three_outputs(tw, tx)[2].sum())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-13)
+
+
+def test_grad_of_several_outputs_bad_input() -> None:
+    x = cr.tensor(X3, requires_grad=True)
+    y = x * 2.0
+    with pytest.raises(ValueError, match="scalar"):
+        cr.grad([y, y.sum()], [x])  # y has three elements: its seed cannot be omitted
+    with pytest.raises(ValueError, match="2 outputs but 1"):
+        cr.grad([y, y.sum()], [x], grad_outputs=[np.ones(3)])
+    with pytest.raises(TypeError, match="sequence"):
+        cr.grad([y, y.sum()], [x], grad_outputs=np.ones(3))
+    with pytest.raises(ValueError, match="require grad"):
+        cr.grad([y.sum(), cr.tensor(1.0)], [x])
+    with pytest.raises(ValueError, match="at least one"):
+        cr.grad([], [x])
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        cr.grad([y, y.sum()], [x], grad_outputs=[np.ones(2), None])

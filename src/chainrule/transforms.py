@@ -13,7 +13,8 @@ v^T (J^T u)), ``hessian`` as the Jacobian of the gradient, ``hvp`` as the gradie
 (gradient . v). A Jacobian takes one backward pass per output element.
 
 Differences from PyTorch: inputs may also be NumPy arrays or nested lists (converted to float
-tensors), and ``jacobian``/``hessian`` have no ``vectorize`` or ``strategy`` options.
+tensors); ``jacobian``/``hessian`` accept ``vectorize=True`` but compute row by row (no
+``vmap``), and ``hessian`` has no ``outer_jacobian_strategy``.
 """
 from __future__ import annotations
 
@@ -196,32 +197,97 @@ def _jacobian_of(outs: tuple[Tensor, ...], xs: tuple[Tensor, ...], create_graph:
     return blocks
 
 
+_STRATEGIES = ("reverse-mode", "forward-mode")
+
+
+def _jacobian_forward_mode(outs: tuple[Tensor, ...], xs: tuple[Tensor, ...],
+                           fn_name: str) -> list[list[Tensor]]:
+    """J[k][i] one column (input element) at a time, J e_j, by the double-VJP trick: the
+    backward pass recorded once as g(u) = J^T u, linear in a stand-in u for the outputs'
+    cotangent; then the gradient of e_j . g(u) with respect to u is J e_j."""
+    us = tuple(Tensor._wrap(np.zeros(o.shape, dtype=o.dtype)).requires_grad_(True) for o in outs)
+    vjps = _grads(outs, us, xs, True, False, fn_name, "Jacobian")
+    blocks: list[list[Tensor]] = [[] for _ in outs]
+    for x, g in zip(xs, vjps, strict=True):
+        columns: list[list[np.ndarray]] = [[] for _ in outs]
+        for j in range(x.size):
+            found: list[Any] = [None] * len(us)
+            if g.requires_grad:
+                seed = np.zeros(x.shape, dtype=g.dtype)
+                seed.flat[j] = 1
+                found = grad(g, us, seed, retain_graph=True, allow_unused=True)
+            for k, (o, c) in enumerate(zip(outs, found, strict=True)):
+                columns[k].append(np.zeros(o.shape, dtype=o.dtype) if c is None else c.data)
+        for k, o in enumerate(outs):
+            if x.size == 0:
+                block = np.zeros(o.shape + x.shape, dtype=x.dtype)
+            else:  # columns stacked first: move their axis behind the output's
+                block = np.moveaxis(np.stack(columns[k]), 0, -1).reshape(o.shape + x.shape)
+            blocks[k].append(Tensor._wrap(block.astype(x.dtype, copy=False)))
+    return blocks
+
+
 def jacobian(func: Callable[..., Any], inputs: Any, create_graph: bool = False,
-             strict: bool = False) -> Any:
+             strict: bool = False, vectorize: bool = False,
+             strategy: str = "reverse-mode") -> Any:
     """The Jacobian of ``func`` at ``inputs`` (``torch.autograd.functional.jacobian``).
 
     For one input and one output: a Tensor of shape ``output.shape + input.shape``. For a tuple
     of inputs: a tuple over the inputs; for a tuple of outputs: a tuple over the outputs (of
-    tuples over the inputs when both are tuples). One reverse pass per output element.
+    tuples over the inputs when both are tuples).
+
+    ``strategy="reverse-mode"`` (the default) takes one reverse pass per output element, over
+    one recorded forward pass. ``strategy="forward-mode"`` builds it a column (input element)
+    at a time, J e_j, from the backward pass recorded once (the double-VJP trick, as ``jvp``):
+    fewer passes when the inputs have fewer elements than the outputs. As in PyTorch,
+    forward mode needs ``vectorize=True`` and does not take ``create_graph=True``
+    (``NotImplementedError``), and ``vectorize=True`` does not take ``strict=True``
+    (``RuntimeError``).
+
+    Differs from PyTorch: ``vectorize=True`` is accepted and gives the same values, but is not
+    vectorized. PyTorch batches the rows through ``vmap``; chainrule has no batching transform,
+    so the rows (columns in forward mode) are still computed one pass each. Raises
+    ``ValueError`` for another ``strategy``.
     """
     fn_name = "jacobian"
+    if strategy not in _STRATEGIES:
+        raise ValueError(f'{fn_name}: strategy must be "reverse-mode" or "forward-mode", got '
+                         f"{strategy!r}")
+    if strategy == "forward-mode":
+        if create_graph:
+            raise NotImplementedError(f'{fn_name}: create_graph=True and strategy="forward-mode" '
+                                      "are not supported together (as in PyTorch); use "
+                                      'strategy="reverse-mode"')
+        if not vectorize:
+            raise NotImplementedError(f'{fn_name}: strategy="forward-mode" is only implemented '
+                                      "with vectorize=True (as in PyTorch)")
+    if vectorize and strict:
+        raise RuntimeError(f"{fn_name}: strict=True and vectorize=True are not supported "
+                           "together (as in PyTorch); set one of them to False")
     is_tuple, xs = _as_tuple(inputs, "inputs", fn_name)
     xs = _prepare_inputs(xs, create_graph, fn_name)
     out_tuple, outs = _outputs(func(*xs), fn_name)
-    blocks = _jacobian_of(outs, xs, create_graph, strict, fn_name)
+    if strategy == "forward-mode":
+        blocks = _jacobian_forward_mode(outs, xs, fn_name)
+    else:
+        blocks = _jacobian_of(outs, xs, create_graph, strict, fn_name)
     per_output = [tuple(b) if is_tuple else b[0] for b in blocks]
     return tuple(per_output) if out_tuple else per_output[0]
 
 
 def hessian(func: Callable[..., Any], inputs: Any, create_graph: bool = False,
-            strict: bool = False) -> Any:
+            strict: bool = False, vectorize: bool = False) -> Any:
     """The Hessian of a scalar ``func`` at ``inputs`` (``torch.autograd.functional.hessian``).
 
     For one input of shape s: a Tensor of shape s + s. For a tuple of inputs: a tuple of tuples,
     ``H[i][j]`` of shape ``inputs[i].shape + inputs[j].shape``. ``func`` must return a Tensor with
-    one element (``ValueError`` otherwise).
+    one element (``ValueError`` otherwise). ``vectorize`` is accepted as in ``jacobian``: the
+    same values, computed row by row (``RuntimeError`` with ``strict=True``, as PyTorch).
     """
     fn_name = "hessian"
+    if vectorize and strict:
+        raise RuntimeError(f"{fn_name}: strict=True and vectorize=True are not supported "
+                           "together (as in PyTorch); set one of them to False")
     is_tuple, xs = _as_tuple(inputs, "inputs", fn_name)
     xs = _prepare_inputs(xs, create_graph, fn_name)
     _, outs = _outputs(func(*xs), fn_name)
