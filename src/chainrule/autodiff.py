@@ -155,9 +155,10 @@ def topological_order(root: Any, *more_roots: Any) -> list:
     before its users."""
     order: list = []
     visited: set = {root}  # tensors hash by identity
-    # Depth-first with an explicit stack of (tensor, iterator over its parents): a tensor is
-    # placed once all of its parents are, with no recursion and one stack entry per tensor.
-    stack: list = [(root, iter(root._node.parents if root._node is not None else ()))]
+    # Depth-first with an explicit stack of (tensor, its parents still to go through; see
+    # ``_pending``): a tensor is placed once all of its parents are, with no recursion and one
+    # stack entry per tensor.
+    stack: list = [(root, () if root._node is None else _pending(root._node))]
     if more_roots:  # below root: a stand-in for a user of every other root, removed at the end
         stack.insert(0, (None, iter(more_roots)))
     while stack:
@@ -168,9 +169,10 @@ def topological_order(root: Any, *more_roots: Any) -> list:
                 if p._node is None:  # a leaf has no parents to place first: place it now
                     order.append(p)
                     continue
-                node = p._node  # node.parents, inlined: a property call per node is measurable
-                stack.append((p, iter((node._first,) if node.arity == 1
-                                      else (node._first, node._second) + node._more)))
+                # _pending(p._node), inlined: a call per node is measurable
+                node, n = p._node, p._node.arity
+                stack.append((p, (node._first,) if n == 1 else (node._first, node._second)
+                              if n == 2 else iter((node._first, node._second) + node._more)))
                 break
         else:
             stack.pop()
@@ -178,6 +180,19 @@ def topological_order(root: Any, *more_roots: Any) -> list:
     if more_roots:
         order.pop()  # the stand-in
     return order
+
+
+def _pending(node: Node) -> Any:
+    """What ``topological_order``'s loop goes through for ``node``: its parents (inlined, no
+    property call). With one or two the tuple itself, which the loop may start again from the
+    top after placing a parent (the placed ones are skipped); no iterator per stack entry, which
+    keeps a million-op chain's walk within its memory bound (tests/test_scale.py)."""
+    n = node.arity
+    if n == 1:
+        return (node._first,)
+    if n == 2:
+        return (node._first, node._second)
+    return iter((node._first, node._second) + node._more)
 
 
 def _check_saved(order: list) -> None:
