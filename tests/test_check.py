@@ -292,3 +292,13 @@ def test_an_updated_value_without_lr_says_to_add_it(tmp_path):
     sheet.write_text('network = "reference"\nlr = 0.5\n\n[values]\n"w_{11-1}^{new}" = 0.1\n', encoding="utf-8")
     (v,) = check_worksheet(sheet).verdicts
     assert v.name == "w_{11-1}^{new}" and v.status == WRONG  # graded, not refused
+
+
+def test_the_report_shows_more_digits_than_the_sheet_wrote(tmp_path):
+    """The trial: -0.019049119 written, exact -0.0190491183 (Mazur: dE_o2/dout_h1 =
+    dE_o2/dnet_o2 * w7 = -0.0380982365 * 0.5): the report must not show -0.0190491 for both."""
+    sheet = tmp_path / "m.toml"
+    sheet.write_text('network = "mazur-2-2-2"\n[values]\n"dE_o2/dout_h1" = -0.019049119\n', encoding="utf-8")
+    (v,) = check_worksheet(sheet).verdicts
+    assert v.status == WRONG
+    assert "(-0.0190491183)" in v.message() and "earlier values give -0.0190491183" in v.message()

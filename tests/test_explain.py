@@ -322,7 +322,8 @@ def test_float32_network_stays_float32():
         # --digits counts significant digits, in every range (issue 11)
         (1.30620000001, 4, "1.306"),
         (1.30620000001, 5, "1.3062"),
-        (0.0212, 4, "0.02120"),
+        (0.0212000001, 4, "0.02120"),  # rounded: the trailing zero is a digit shown
+        (0.0212, 4, "0.0212"),  # exactly 0.0212: as short as it is (issue 11: no tanh(0.5000))
         (2.843451798526683e-05, 4, "2.843e-05"),
         (2.843451798526683e-05, 6, "2.84345e-05"),
         (-0.0029287, 4, "-0.002929"),
@@ -330,7 +331,8 @@ def test_float32_network_stays_float32():
         (1.0, 4, "1"),
         (0.0, 4, "0"),
         (0.786876, 2, "0.79"),
-        (-4.2e-7, 3, "-4.20e-07"),
+        (-4.2000001e-7, 3, "-4.20e-07"),
+        (0.05 + 0.2 + 0.25, 4, "0.5"),  # the trial's z_{1-1}: an exact sum
     ],
 )
 def test_display_rounding(value, digits, text):
@@ -339,7 +341,8 @@ def test_display_rounding(value, digits, text):
 
 def test_given_numbers_are_written_short():
     assert fmt(0.36, 4, given=True) == "0.36"
-    assert fmt(0.36, 4) == "0.3600"
+    assert fmt(0.36, 4) == "0.36"  # any number the digits hold exactly
+    assert fmt(0.36000001, 4) == "0.3600"
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ The values themselves stay exact float64; only the display rounds. ``digits`` (`
 always counts significant digits: 1.3062 at 4 digits is 1.306, 2.8435e-05 is 2.843e-05, and a
 value below 1e-4 or with more integer digits than N is written in scientific notation (as
 Python's ``g`` format does), trailing zeros kept, so each number shows the precision it has.
-A given number that N digits hold exactly (a weight such as 0.36, a local derivative of 1) is
-written as short as it is.
+A number that N digits hold exactly (a weight such as 0.36, a local derivative of 1, a sum that
+comes out exactly 0.5) is written as short as it is: trailing zeros would claim a rounding.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ DEFAULT_DIGITS = 4
 def fmt(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
     """``value`` to ``digits`` significant digits (at least 1).
 
-    A ``given`` number (an input, a weight) and a whole number are written as short as they
-    are (0.36, -2.06, 1), as a hand-worked solution copies them.
+    A number that ``digits`` hold exactly (an input, a weight, an exact 0.5) is written as short
+    as it is (0.36, -2.06, 1, 0.5), as a hand-worked solution copies it. ``given`` is kept for
+    callers that mark given numbers; it no longer changes the result.
     """
     v = float(value)
     if math.isnan(v) or math.isinf(v):
@@ -30,8 +31,8 @@ def fmt(value: float, digits: int = DEFAULT_DIGITS, given: bool = False) -> str:
         return str(int(v))
     digits = max(int(digits), 1)
     short = f"{v:.{digits}g}"
-    if given and float(short) == v:  # exactly representable: write it as short as it is
-        return short
+    if float(short) == v:  # exact at these digits (given, or computed exactly: 0.05 + 0.2 + 0.25)
+        return short  # as short as it is: trailing zeros would claim a rounding that did not happen
     text = f"{v:#.{digits}g}"
     mantissa, e, exponent = text.partition("e")
     return mantissa.rstrip(".") + e + exponent

@@ -82,11 +82,9 @@ def _plain_graph(e: Explanation, digits: int) -> list[str]:
         "-------------------------------------------------------",
     ]
     lines += [f"  d{node}/d{parent} = {text}" for node, parent, text in local_rows(e, digits)]
-    lines += [
-        "",
-        f"Backward: gradients dL/d(tensor), L = {e.nodes[-1].name}",
-        "-----------------------------------------",
-    ]
+    top = e.nodes[-1].name
+    title = f"Backward: the gradient d{top}/d(tensor) of every tensor"
+    lines += ["", title, "-" * len(title)]
     lines += [f"  d{e.nodes[-1].name}/d{n.name} = {grad}" for n, _, grad in node_rows(e, digits)]
     if e.update_arrays:
         lines += ["", f"Gradient-descent update (eta = {e.lr})", "-----------------------"]

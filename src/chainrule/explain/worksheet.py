@@ -76,6 +76,13 @@ class Verdict:
     attempt: int = 1
     attempts: int = 1
 
+    def _precise(self, value: float) -> str:
+        """``value`` with more significant digits than the sheet wrote (at least 6), so that it
+        never looks the same as a written value it differs from (-0.019049119 vs -0.0190491183)."""
+        mantissa = self.written.lower().partition("e")[0].replace("_", "").lstrip("+-").replace(".", "")
+        written_digits = len(mantissa.lstrip("0")) or 1
+        return f"{value:.{max(6, written_digits + 1)}g}"
+
     def message(self) -> str:
         mantissa, _, exponent = self.written.lower().partition("e")
         if exponent:  # written as 2.8e-5: the exact value in the same form
@@ -90,25 +97,25 @@ class Verdict:
             text = head
         elif self.status == ROUNDING:
             text = (
-                f"{head}: exact {shown_exact} ({self.exact:.6g}); from the sheet's own earlier values it is "
-                f"{self.recomputed:.6g}, so it is off only by carried rounding"
+                f"{head}: exact {shown_exact} ({self._precise(self.exact)}); from the sheet's own earlier values "
+                f"it is {self._precise(self.recomputed)}, so it is off only by carried rounding"
             )
         else:
-            text = f"{head}: exact {shown_exact} ({self.exact:.6g})"
+            text = f"{head}: exact {shown_exact} ({self._precise(self.exact)})"
             if self.expression:
                 text += f" = {self.expression}"
             if self.sign_error:
                 text += "; a sign error: the written value is the exact value's negative"
             if self.causes:
                 text += (
-                    f"; the step itself is right (the sheet's own values give {self.recomputed:.6g}): it is "
+                    f"; the step itself is right (the sheet's own values give {self._precise(self.recomputed)}): it is "
                     f"wrong because {', '.join(self.causes)} on the sheet is wrong"
                 )
                 inherited = [o for o in self.origins if o not in self.causes]
                 if inherited:
                     text += f", itself carried from the original slip {', '.join(inherited)}"
             elif self.recomputed is not None:
-                text += f"; the sheet's own earlier values give {self.recomputed:.6g}"
+                text += f"; the sheet's own earlier values give {self._precise(self.recomputed)}"
         if self.note:
             text += f". Note: {self.note}"
         return text
