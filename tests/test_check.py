@@ -289,7 +289,9 @@ def test_an_updated_value_without_lr_says_to_add_it(tmp_path):
     with pytest.raises(WorksheetError, match=r"add lr = <the learning rate, e.g. 0.5> at the top"):
         check_worksheet(_sheet(tmp_path, '"w_{11-1}^{new}" = 0.1\n'))
     sheet = tmp_path / "lr.toml"
-    sheet.write_text('network = "reference"\nlr = 0.5\n\n[values]\n"w_{11-1}^{new}" = 0.1\n', encoding="utf-8")
+    sheet.write_text(
+        'network = "reference"\nlr = 0.5\n\n[values]\n"w_{11-1}^{new}" = 0.1\n', encoding="utf-8"
+    )
     (v,) = check_worksheet(sheet).verdicts
     assert v.name == "w_{11-1}^{new}" and v.status == WRONG  # graded, not refused
 
@@ -302,3 +304,23 @@ def test_the_report_shows_more_digits_than_the_sheet_wrote(tmp_path):
     (v,) = check_worksheet(sheet).verdicts
     assert v.status == WRONG
     assert "(-0.0190491183)" in v.message() and "earlier values give -0.0190491183" in v.message()
+
+
+def test_the_original_slip_is_the_one_whose_error_explains_the_rest(tmp_path):
+    """The trial: z_{1-1} = 1.3162 is a slip (exact 1.3062); y_{1-1} = 0.7886 misses the
+    sheet's own sigmoid(1.3162) = 0.788549 by 5.1e-5, just over its tolerance of 5e-5, but z's
+    error carries 0.788549 - 0.786877 = 1.7e-3 into it: z_{1-1} is the original slip."""
+    import math
+
+    own = 1 / (1 + math.exp(-1.3162))  # sigmoid of the sheet's z_{1-1}
+    assert abs(0.7886 - own) > 5e-5 and abs(own - 1 / (1 + math.exp(-1.3062))) > 1e-3
+    values = '"z_{1-1}" = 1.3162\n"y_{1-1}" = 0.7886\n"z_{1-2}" = 0.9143\n'
+    by = {v.name: v for v in check_worksheet(_sheet(tmp_path, values)).verdicts}
+    y = by["y_{1-1}"]
+    assert (
+        y.status == WRONG and y.causes == ["z_{1-1} = 1.3162"] and y.own_error == pytest.approx(0.7886 - own)
+    )
+    assert "wrong mostly because z_{1-1} = 1.3162 on the sheet is wrong" in y.message()
+    z2 = by["z_{1-2}"]
+    assert z2.causes == ["y_{1-1} = 0.7886"] and z2.origins == ["z_{1-1} = 1.3162"]
+    assert "itself carried from the original slip z_{1-1} = 1.3162" in z2.message()

@@ -519,7 +519,8 @@ def test_gradient_arrays_follow_the_network_files_layout():
     note = "(in-out: row i = from hidden unit i of layer 1 (its output y_{i-1}), column j = to unit j)"
     assert f"  dL/dw_2 {note} = " in ref.to_text()
     matrix = explain_network(load_network(), notation="matrix").arrays
-    assert matrix[0].inputs == "input x[i]" and matrix[2].inputs == "hidden unit i of layer 1 (its output y1[i])"
+    assert matrix[0].inputs == "input x[i]"
+    assert matrix[2].inputs == "hidden unit i of layer 1 (its output y1[i])"
     # a bias-first file's rows are the units' (out-in); bias vectors have no layout
     doc = {
         "sizes": [2, 1],

@@ -171,7 +171,9 @@ def test_json_step_weights_are_laid_out_as_the_gradients(run_cli):
     assert doc["losses"] == pytest.approx(losses, rel=1e-13)
     # matrix notation is out-in throughout (the reference file: in-out in the reference notation)
     docs = [
-        json.loads(run_cli(["explain", "--lr", "0.5", "--steps", "2", "--notation", n, "--format", "json"])[1])
+        json.loads(
+            run_cli(["explain", "--lr", "0.5", "--steps", "2", "--notation", n, "--format", "json"])[1]
+        )
         for n in ("reference", "matrix")
     ]
     assert {w["layout"] for s in docs[0]["steps"] for w in s["weights"]} == {"in-out"}

@@ -78,7 +78,7 @@ def _braced(text: str, start: int) -> int:
             depth -= 1
             if depth == 0:
                 return k + 1
-    raise AssertionError(f"unbalanced braces from {text[start:start + 60]!r}")
+    raise AssertionError(f"unbalanced braces from {text[start : start + 60]!r}")
 
 
 def latex_math(doc: str) -> tuple[list[tuple[str, bool]], str]:
@@ -142,10 +142,10 @@ def katex_page(tmp_path_factory):
 def katex_errors(page, segments: list[tuple[str, bool]]) -> list[str]:
     """KaTeX's error for each segment it cannot typeset (strict: non-ASCII text in math, too)."""
     script = (
-        "(() => { const out = []; for (const [tex, display] of %s) {"
+        "(() => { const out = []; for (const [tex, display] of SEGMENTS) {"
         " try { katex.renderToString(tex, {displayMode: display, throwOnError: true, strict: 'error'}); }"
         " catch (e) { out.push(e.message + '  IN  ' + tex.slice(0, 300)); } } return out; })()"
-    ) % json.dumps(segments)
+    ).replace("SEGMENTS", json.dumps(segments))
     return page.evaluate(script)
 
 

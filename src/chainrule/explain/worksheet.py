@@ -72,6 +72,7 @@ class Verdict:
     note: str = ""
     origins: list[str] = field(default_factory=list)  # the original slips, however far up
     sign_error: bool = False  # the exact value's negative
+    own_error: float | None = None  # where it also misses the sheet's own values, by less than it inherits
     label: str = ""  # the sheet's own name for it, where that is an alias (out_h1)
     attempt: int = 1
     attempts: int = 1
@@ -97,8 +98,8 @@ class Verdict:
             text = head
         elif self.status == ROUNDING:
             text = (
-                f"{head}: exact {shown_exact} ({self._precise(self.exact)}); from the sheet's own earlier values "
-                f"it is {self._precise(self.recomputed)}, so it is off only by carried rounding"
+                f"{head}: exact {shown_exact} ({self._precise(self.exact)}); from the sheet's own earlier "
+                f"values it is {self._precise(self.recomputed)}, so it is off only by carried rounding"
             )
         else:
             text = f"{head}: exact {shown_exact} ({self._precise(self.exact)})"
@@ -106,10 +107,17 @@ class Verdict:
                 text += f" = {self.expression}"
             if self.sign_error:
                 text += "; a sign error: the written value is the exact value's negative"
-            if self.causes:
+            if self.causes and self.own_error is not None:
                 text += (
-                    f"; the step itself is right (the sheet's own values give {self._precise(self.recomputed)}): it is "
-                    f"wrong because {', '.join(self.causes)} on the sheet is wrong"
+                    f"; it is wrong mostly because {', '.join(self.causes)} on the sheet is wrong "
+                    f"(the sheet's own values give {self._precise(self.recomputed)}: "
+                    f"this step adds only {self.own_error:.2g})"
+                )
+            elif self.causes:
+                text += (
+                    f"; the step itself is right (the sheet's own values give "
+                    f"{self._precise(self.recomputed)}): it is wrong because "
+                    f"{', '.join(self.causes)} on the sheet is wrong"
                 )
                 inherited = [o for o in self.origins if o not in self.causes]
                 if inherited:
@@ -523,7 +531,10 @@ def _judge_step(v: Verdict, q: Quantity, sheet: _Sheet, final: dict[str, Verdict
         v.status, v.recomputed = ROUNDING, honest
         return
     if not _close(v.claimed, v.recomputed, tol):
-        return  # a slip in this step itself
+        own, inherited = v.claimed - v.recomputed, v.recomputed - honest
+        if abs(inherited) <= abs(own):
+            return  # a slip in this step itself: it explains more than the earlier errors do
+        v.own_error = own  # off the sheet's own values too, but the earlier error is the larger
     causes = []
     for u in wrong:  # u's error alone, propagated through this step
         alone = q.recompute(sheet.lookup(exact=frozenset(w for w in wrong if w != u)))
