@@ -62,3 +62,42 @@ def test_bad_name_is_one_line_on_stderr_and_exit_2(capsys, argv, fragment):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and fragment in err
+
+
+# --- one design for every format (issue 14, trial): without --steps the definition, derivative
+# and chain rule; with --steps the whole derivation ------------------------------------------
+
+def test_latex_flag_and_format_latex_print_the_same(capsys):
+    assert _run(capsys, "sigmoid", "--latex")[1] == _run(capsys, "sigmoid", "--format", "latex")[1]
+    assert _run(capsys, "sigmoid", "--latex", "--steps")[1] == \
+        _run(capsys, "sigmoid", "--format", "latex", "--steps")[1]
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "latex", "json", "html"])
+def test_every_format_without_steps_shows_the_three_formulas_only(capsys, fmt):
+    f = chainrule.formula("tanh")
+    code, out, err = _run(capsys, "tanh", "--format", fmt)
+    assert code == 0 and err == ""
+    if fmt == "text":
+        assert out == _run(capsys, "tanh")[1]  # the same as no --format at all
+        wanted = (f.definition_text, f.derivative_text, f.chain_rule_text)
+    elif fmt == "json":
+        import json
+
+        doc = json.loads(out)
+        assert [doc[k]["latex"] for k in ("function", "derivative", "chain_rule")] == \
+            [f.definition, f.derivative, f.chain_rule]
+        wanted = ()
+    else:
+        wanted = (f.definition, f.derivative, f.chain_rule) if fmt != "html" else ()
+    for line in wanted:
+        assert line in out
+    assert "proved by SymPy" not in out  # no steps without --steps
+    code, steps, _ = _run(capsys, "tanh", "--format", fmt, "--steps")
+    assert code == 0 and "proved by SymPy" in steps
+
+
+@pytest.mark.parametrize("steps", [(), ("--steps",)])
+def test_wrt_on_a_registered_name_is_always_an_error(capsys, steps):
+    code, out, err = _run(capsys, "sigmoid", "--wrt", "y", *steps)
+    assert code == 2 and out == "" and "--wrt" in err and len(err.strip().splitlines()) == 1

@@ -52,4 +52,10 @@ def _derivation(path: str):
 
         raise CommandError("check: grading a derivation needs the symbolic extra: "
                            "pip install 'chainrule[symbolic]'") from None
+    from pathlib import Path
+
+    if not Path(path).is_file():  # worded as a missing worksheet is (resolve_file)
+        from chainrule.cli import CommandError
+
+        raise CommandError(f"derivation {path!r} not found" + (" (it is a directory)" if Path(path).is_dir() else ""))
     return check_derivation(path)

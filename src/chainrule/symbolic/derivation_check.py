@@ -755,8 +755,11 @@ def _how(v) -> str:
     return v.describe()
 
 
-def _short(tex: str) -> str:
-    return " ".join(tex.split())[:120]
+def _short(tex: str, width: int = 120) -> str:
+    """One line of at most ``width`` characters; a shortened one ends in " …" (never a cut that
+    reads like the writer's own text)."""
+    one = " ".join(tex.split())
+    return one if len(one) <= width else one[:width - 2].rstrip() + " …"
 
 
 def _split_remark(tex: str) -> tuple[str, str]:
@@ -803,7 +806,10 @@ def check_derivation(path: str | Path) -> DerivationReport:
     """
     path = Path(path)
     source = path.read_text(encoding="utf-8")
-    blocks = latex_blocks(source) if path.suffix.lower() in (".tex", ".latex") else markdown_blocks(source)
+    try:
+        blocks = latex_blocks(source) if path.suffix.lower() in (".tex", ".latex") else markdown_blocks(source)
+    except DerivationError as exc:  # "line 1: $$ opened here is never closed": say in which file
+        raise DerivationError(f"{path}: {exc}") from None
     if not blocks:
         raise DerivationError(f"{path}: no display math ($$ ... $$) found")
     checker = Checker()

@@ -69,6 +69,34 @@ def _why_unreadable(text: str, exc: Exception) -> str:
     return f"{exc}" or type(exc).__name__
 
 
+def _sympy_functions() -> set[str]:
+    return {n for n in dir(sp) if not n.startswith("_") and isinstance(getattr(sp, n), sp.FunctionClass)}
+
+
+def _unknown_functions(text: str, names: dict[str, Any]) -> None:
+    """A name of two letters or more applied to an argument (``tahn(x)``) must be a function
+    SymPy knows (or max, min, abs, ln): otherwise it would be read as a variable times the
+    argument (``tahn·x``) and derived without a word. Raises ``ValueError`` naming it, with the
+    nearest known names (a registered function, such as sigmoid, is derived by its name)."""
+    import difflib
+
+    from chainrule.functional import FORMULAS
+
+    known = _sympy_functions() | set(names)
+    for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w+)\s*\(", text):
+        name = m.group(1)
+        if name in known:
+            continue
+        if name in FORMULAS:
+            written = FORMULAS[name].sympy[0] if FORMULAS[name].sympy else "its definition"
+            raise ValueError(f"derive: {name!r} is a registered function, not one an expression can "
+                             f"apply: run 'chainrule derive {name}', or write it out ({written})")
+        close = difflib.get_close_matches(name, sorted(known | set(FORMULAS)), n=3, cutoff=0.7)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
+            " (functions: exp, log, sqrt, tanh, max, min, abs, ... as SymPy names them)"
+        raise ValueError(f"derive: unknown function {name!r} in {text!r}{hint}")
+
+
 def from_expression(text: str, wrt: str | None = None) -> Derivation:
     """Parse ``text`` (SymPy syntax, ``max``/``min``/``abs`` allowed) and derive it."""
     from sympy.parsing.sympy_parser import (
@@ -79,6 +107,7 @@ def from_expression(text: str, wrt: str | None = None) -> Derivation:
     )
 
     names = {"max": sp.Max, "min": sp.Min, "abs": sp.Abs, "e": sp.E, "ln": sp.log}
+    _unknown_functions(text, names)
     for name in set(re.findall(r"[A-Za-z_]\w*", text)):
         if name not in names and not hasattr(sp, name):
             names[name] = sp.Symbol(name, real=True)
