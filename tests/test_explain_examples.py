@@ -256,3 +256,20 @@ def test_two_hidden_layers_against_numpy_and_torch():
                 assert e[f"dL/dw_{{{i + 1}{j + 1}-{li}}}"].value == pytest.approx(
                     w.grad[j, i].item(), rel=1e-12
                 )
+
+
+def test_a_constant_first_layer_with_its_layout_given_explains_from_the_layer_after(tmp_path):
+    """Without [data] requires_grad, the circuit's first layer (fixed weights, constant input)
+    is a constant: the explanation starts at layer 2, while the file's layouts are one per file
+    layer (found by tests/test_fuzz.py: it raised ValueError about the layout list's length)."""
+    text = find_example("cs231n-circuit").read_text()
+    text = text.replace("requires_grad = true", "# requires_grad left out")
+    text = text.split("[aliases]")[0]  # the aliases name quantities of the whole circuit
+    path = tmp_path / "circuit.toml"
+    path.write_text(text)
+    e = explain_network(load_network(path))
+    # f = z q with q = x + y = 3 a constant now, the explanation's input x_1: df/dz = q = 3 is
+    # the only gradient left (the layer numbering starts at the first layer explained)
+    assert e["x_1"].value == 3.0 and e["z_{1-1}"].value == -12.0
+    assert e["dz_{1-1}/dw_{11-1}"].value == 3.0
+    assert "dz_{1-1}/dw_{11-2}" not in e
