@@ -18,7 +18,6 @@ import chainrule.cli as cli  # noqa: E402
 from chainrule.functional import FORMULAS  # noqa: E402
 from chainrule.symbolic.derivation_check import WRONG, check_derivation  # noqa: E402
 
-
 # The elementwise functions (and losses): their loop takes ~1-10 s each. The vector functions
 # (softmax, cross-entropy, cosine similarity...) take 5-45 s each and are not looped here yet:
 # log_softmax (s_j is not defined in its document), cross_entropy, multi_margin_loss and

@@ -57,5 +57,6 @@ def _derivation(path: str):
     if not Path(path).is_file():  # worded as a missing worksheet is (resolve_file)
         from chainrule.cli import CommandError
 
-        raise CommandError(f"derivation {path!r} not found" + (" (it is a directory)" if Path(path).is_dir() else ""))
+        where = " (it is a directory)" if Path(path).is_dir() else ""
+        raise CommandError(f"derivation {path!r} not found{where}")
     return check_derivation(path)

@@ -807,7 +807,8 @@ def check_derivation(path: str | Path) -> DerivationReport:
     path = Path(path)
     source = path.read_text(encoding="utf-8")
     try:
-        blocks = latex_blocks(source) if path.suffix.lower() in (".tex", ".latex") else markdown_blocks(source)
+        is_tex = path.suffix.lower() in (".tex", ".latex")
+        blocks = latex_blocks(source) if is_tex else markdown_blocks(source)
     except DerivationError as exc:  # "line 1: $$ opened here is never closed": say in which file
         raise DerivationError(f"{path}: {exc}") from None
     if not blocks:

@@ -150,7 +150,8 @@ def clean(tex: str) -> str:
         tex = unbraced
     # remarks; not a function's name (\operatorname{SiLU}(x)), nor a placeholder \text{P0} of
     # an earlier stage read again
-    tex = re.sub(r"\\text\{(?!(?:" + "|".join(_TEXT_FUNCTIONS) + r"|[CDPQX]\d+)\})(?![A-Za-z]+\}\s*\()[^{}]*\}",
+    tex = re.sub(r"\\text\{(?!(?:" + "|".join(_TEXT_FUNCTIONS)
+                 + r"|[CDPQX]\d+)\})(?![A-Za-z]+\}\s*\()[^{}]*\}",
                  " ", tex)
     tex = tex.replace("\\cdot", "\\cdot ").replace("\\times", "\\cdot ")
     return re.sub(r"\s+", " ", tex).strip().rstrip(".,;")
@@ -211,7 +212,8 @@ def _unbrace_calls(tex: str) -> str:
 
 
 _LEIBNIZ_D = re.compile(r"^\s*d(?![A-Za-z]{2})(?=\s|\\|[({]|[A-Za-z](?![A-Za-z])|$)")
-_LEIBNIZ_VAR = re.compile(r"^\s*d\s*((?:\\[A-Za-z]+(?:\{[^{}]*\})?|[A-Za-z])(?:_\{[^{}]*\}|_[A-Za-z0-9])?)\s*$")
+_LEIBNIZ_VAR = re.compile(
+    r"^\s*d\s*((?:\\[A-Za-z]+(?:\{[^{}]*\})?|[A-Za-z])(?:_\{[^{}]*\}|_[A-Za-z0-9])?)\s*$")
 
 
 def derivative_notation(tex: str) -> str:
@@ -344,7 +346,8 @@ def _condition(cond: str, ctx: Context):
     either = split_top(raw, ("\\vee", "\\lor", "\\text{ or }", "\\text{or}"))
     if len(either) > 1:  # x ≥ 3 ∨ x ≤ −3
         return sp.Or(*(_condition(c, ctx) for c in either))
-    parts = [p for p in split_top(raw, (",", "\\text{ and }", "\\text{and}", "\\wedge", "\\land")) if p.strip()]
+    separators = (",", "\\text{ and }", "\\text{and}", "\\wedge", "\\land")
+    parts = [p for p in split_top(raw, separators) if p.strip()]
     out = []
     for p in parts:
         rel = read(p.replace("\\neq", "\\ne "), ctx) if "\\neq" not in p else None
@@ -601,7 +604,8 @@ def _prepare_var(var: str) -> str:
 
 def _apply_bare_functions(body: sp.Basic, var: sp.Basic, ctx: Context) -> sp.Basic:
     """∂f/∂w with f a function: ∂f(w)/∂w; dσ/dx is dσ(x)/dx."""
-    if isinstance(body, sp.Symbol) and body.name in ("sigma", "ReLU", "softplus") and isinstance(var, sp.Symbol):
+    if (isinstance(body, sp.Symbol) and body.name in ("sigma", "ReLU", "softplus")
+            and isinstance(var, sp.Symbol)):
         return sp.Function(body.name)(var)
     for s in list(body.free_symbols):
         if isinstance(s, sp.Symbol) and s.name in ("f", "g") and not isinstance(var, sp.Indexed):
