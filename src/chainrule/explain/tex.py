@@ -118,19 +118,8 @@ def tex_text(text: str) -> str:
     return "".join(out)
 
 
-_MATH_SPECIAL = {
-    "\\": r"\backslash ",
-    "_": r"\_",
-    "%": r"\%",
-    "&": r"\&",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\sim ",
-    "^": r"\wedge ",
-    " ": r"\ ",
-}
+# In math mode the same, except where text mode's commands do not exist there.
+_MATH_SPECIAL = {**_SPECIAL, "\\": r"\backslash ", "~": r"\sim ", "^": r"\wedge ", " ": r"\ "}
 
 
 def tex_mono(name: str) -> str:
