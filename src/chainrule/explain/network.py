@@ -194,6 +194,21 @@ def _parameter(value: Any, trainable: bool, name: str) -> Tensor:
     return Tensor(value, requires_grad=trainable, name=name)
 
 
+def _constant_layers(spec: NetworkSpec) -> int:
+    """How many leading layers are constants to the engine (every parameter fixed, fed by an
+    input without requires_grad): the explanation starts after them."""
+    if spec.input_requires_grad:
+        return 0
+    count = 0
+    for li, bias in enumerate(spec.biases):
+        fixed = spec.fixed[li] if spec.fixed else ()
+        if "weights" in fixed and (bias is None or "bias" in fixed):
+            count += 1
+        else:
+            break
+    return count
+
+
 def explain_network(
     spec: NetworkSpec, *, notation: str = "reference", lr: float | None = None, digits: int = 4
 ) -> Explanation:
@@ -206,7 +221,7 @@ def explain_network(
         digits=digits,
         title=spec.title or None,
         delta=spec.delta,
-        layout=spec.display_layouts(),
+        layout=spec.display_layouts()[_constant_layers(spec):],
     )
     try:
         e.add_aliases(spec.aliases)

@@ -152,10 +152,6 @@ def _layouts(layout: str | Sequence[str] | None, n_layers: int) -> list[str] | N
     if layout is None:
         return None
     given = [layout] * n_layers if isinstance(layout, str) else list(layout)
-    if len(given) > n_layers and all(g in LAYOUTS for g in given):
-        # Leading layers whose parameters are all fixed, fed by a constant input, are constants
-        # to the engine: the explanation starts after them, so their layouts are not needed.
-        given = given[len(given) - n_layers:]
     if len(given) != n_layers or any(g not in LAYOUTS for g in given):
         raise ValueError(
             f"layout must be one of {', '.join(LAYOUTS)}, or a list of {n_layers} of them (one per "
