@@ -148,6 +148,12 @@ class TexPrinter(LatexPrinter):
 
     def _print_Sum(self, expr):
         skip = excluded(expr)
+        if skip is None and len(expr.limits) > 1:
+            # Σ_u Σ_v written as two sums, as on paper (SymPy's \substack form is read by few)
+            out = self._print(sp.Sum(expr.function, expr.limits[0]))  # the first limit is innermost
+            for var, lo, hi in expr.limits[1:]:
+                out = rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {out}"
+            return out
         if skip is None:
             return super()._print_Sum(expr)
         var, other, body = skip
