@@ -390,3 +390,111 @@ def test_latex_align_with_d_notation(tmp_path):
     report = check_derivation(path)
     assert [(s.line, s.verdict) for s in report.steps] == [(5, FOLLOWS), (6, FOLLOWS)], report.to_text()
     assert report.exit_code == 0
+
+
+# --- notations a class writes (a teacher's trial of thirty write-ups): each right document is
+# --- read and every step follows; the same document with one slip planted is wrong at that step
+
+NOTATIONS = [
+    # (id, a right derivation, the slip: (written, instead), which step the slip makes wrong)
+    ("margin as a name",  # \mathrm{margin} is one name, not m·a·r·g·i·n and not a remark
+     "$$\\frac{d}{ds} \\max(0, \\mathrm{margin} - y s) = \\begin{cases} -y & \\text{for}\\: "
+     "\\mathrm{margin} - y s > 0 \\\\ 0 & \\text{otherwise} \\end{cases}$$\n",
+     ("\\text{for}\\: \\mathrm{margin}", "\\text{for}\\: -\\mathrm{margin}"), 0),
+    ("theta defined by cases",  # θ(a) defined, then used as θ\left(...\right)
+     "$$\\theta(a) = \\begin{cases} 1 & a > 0 \\\\ 0 & \\text{otherwise} \\end{cases}$$\n\n"
+     "$$\\frac{d}{dx} \\max(0, x - c) = \\theta\\left(x - c\\right)$$\n",
+     ("\\theta\\left(x - c\\right)", "\\theta\\left(c - x\\right)"), 0),
+    ("indicator",
+     "$$\\frac{d}{dx} \\max(0, x - c) = \\mathbb{1}[x - c > 0]$$\n", ("x - c > 0]", "x - c < 0]"), 0),
+    ("substack sum",
+     "$$\\sum_{\\substack{1 \\leq v \\leq C\\\\1 \\leq u \\leq m}} x_{uv} = \\sum_{u=1}^{m} "
+     "\\sum_{v=1}^{C} x_{uv}"
+     " = \\sum_{1 \\le v \\le C} \\sum_{u=1}^{m} x_{uv}$$\n", ("\\sum_{u=1}^{m} "
+     "x_{uv}$$", "\\sum_{u=1}^{m} 2x_{uv}$$"), 1),
+    ("norm written \\|y\\|, never defined",  # |y| of a vector is its Euclidean norm
+     "$$J = \\frac{\\sum_{j=1}^n y_j \\hat{y}_j}{\\|y\\|\\,\\|\\hat{y}\\|}$$\n\n"
+     "$$\\frac{\\partial J}{\\partial \\hat{y}_i} = \\frac{y_i}{\\|y\\|\\,\\|\\hat{y}\\|} - "
+     "\\frac{\\hat{y}_i J}{\\|\\hat{y}\\|^2}$$\n",
+     ("\\|\\hat{y}\\|^2}$$", "\\|\\hat{y}\\|}$$"), 0),
+    ("norm written \\lVert y \\rVert and defined after the line",
+     "$$\\frac{\\partial}{\\partial y_i} \\lVert y \\rVert = \\frac{y_i}{\\lVert y \\rVert}"
+     " \\qquad \\lVert y \\rVert = \\sqrt{\\sum_{k=1}^{n} y_k^2}$$\n", ("= \\frac{y_i}", "= \\frac{2 "
+     "y_i}"), 0),
+    ("Let with a sum in it",
+     "Let $s_i = \\frac{e^{z_i}}{\\sum_{k=1}^{n} e^{z_k}}$.\n\n"
+     "$$\\frac{\\partial s_i}{\\partial z_j} = s_i(\\delta_{ij} - s_j)$$\n", ("- s_j)", "+ s_j)"), 0),
+    ("a definition beside the line after \\qquad",
+     "$$L = -\\sum_{i=1}^{K} y_i \\log p_i, \\qquad p_i = \\frac{e^{z_i}}{\\sum_{j=1}^{K} e^{z_j}}$$\n\n"
+     "$$\\frac{\\partial p_i}{\\partial z_k} = p_i(\\delta_{ik} - p_k)$$\n", ("- p_k)", "- p_i)"), 0),
+    ("a name given its meaning in passing",
+     "The scores $s_i = w x_i$ give\n\n$$\\frac{\\partial}{\\partial w} \\sum_{i=1}^n s_i = "
+     "\\sum_{i=1}^n x_i$$\n",
+     ("= \\sum_{i=1}^n x_i", "= \\sum_{i=1}^n x_i^2"), 0),
+    ("derivative by a defined intermediate",  # ∂σ(z)/∂z with z = wx + b: z held as a variable
+     "Let $z = wx + b$.\n\n$$\\frac{\\partial \\sigma(z)}{\\partial w} = \\frac{\\partial "
+     "\\sigma(z)}{\\partial z}"
+     "\\cdot\\frac{\\partial z}{\\partial w} = \\sigma(z)(1 - \\sigma(z))\\, x$$\n", ("(1 - "
+     "\\sigma(z))", "(1 + \\sigma(z))"), 1),
+    ("derivative by a defined prediction",
+     "Let $\\hat{y} = \\sigma(z)$ and $L = -y\\log\\hat{y} - (1-y)\\log(1-\\hat{y})$.\n\n"
+     "$$\\frac{\\partial L}{\\partial z} = \\frac{\\partial L}{\\partial \\hat{y}} \\cdot "
+     "\\frac{\\partial \\hat{y}}{\\partial z}"
+     " = \\left(-\\frac{y}{\\hat{y}} + \\frac{1-y}{1-\\hat{y}}\\right)\\hat{y}(1-\\hat{y}) = "
+     "\\hat{y} - y$$\n",
+     ("= \\hat{y} - y$$", "= y - \\hat{y}$$"), 2),
+    ("a function's name without its argument",
+     "$$\\ell(w) = \\log(1 + e^{-w})$$\n\n$$\\frac{d\\ell}{dw} = -\\frac{e^{-w}}{1 + e^{-w}}$$\n",
+     ("= -\\frac", "= \\frac"), 0),
+    ("Huber's L_\\delta",
+     "$$L_\\delta(y, \\hat{y}) = \\begin{cases} \\frac{1}{2}(y - \\hat{y})^2 & |y - \\hat{y}| \\le "
+     "\\delta \\\\"
+     " \\delta\\left(|y - \\hat{y}| - \\frac{1}{2}\\delta\\right) & \\text{otherwise} \\end{cases}$$\n\n"
+     "$$\\frac{\\partial L_\\delta}{\\partial \\hat{y}} = \\begin{cases} \\hat{y} - y & |y - "
+     "\\hat{y}| \\le \\delta \\\\"
+     " \\delta \\, \\mathrm{sign}(\\hat{y} - y) & \\text{otherwise} \\end{cases}$$\n",
+     ("\\hat{y} - y & |y", "y - \\hat{y} & |y"), 0),
+    ("functions applied without brackets",  # \cosh x \cdot \cosh x is cosh(x)·cosh(x)
+     "$$\\frac{d}{dx}\\tanh(x) = \\frac{\\cosh x \\cdot \\cosh x - \\sinh x \\cdot \\sinh x}{\\cosh^2 x}$$\n",
+     ("x - \\sinh", "x + \\sinh"), 0),
+    ("an assumed range",  # max(αx, x) is x for x > 0 only when α < 1
+     "Let $0 < \\alpha < 1$.\n\n$$\\max(\\alpha x, x) = \\begin{cases} x & x > 0 \\\\ \\alpha x & x "
+     "\\le 0 \\end{cases}$$\n",
+     ("x & x > 0 \\\\ \\alpha x &", "\\alpha x & x > 0 \\\\ x &"), 0),
+    ("cases inside cases",
+     "$$\\frac{d}{dx}\\begin{cases} x^2 & x > 0 \\\\ \\begin{cases} x & x > -1 \\\\ -1 & "
+     "\\text{otherwise}\\end{cases}"
+     " & \\text{otherwise}\\end{cases} = \\begin{cases} 2x & x > 0 \\\\ \\begin{cases} 1 & x > -1 \\\\ 0 & "
+     "\\text{otherwise}\\end{cases} & \\text{otherwise}\\end{cases}$$\n", ("\\begin{cases} 1 & x > "
+     "-1", "\\begin{cases} 2 & x > -1"), 0),
+    ("e written upright",
+     "$$\\frac{d}{dx} \\mathrm{e}^{-x} = -\\mathrm{e}^{-x}$$\n", ("= -\\mathrm{e}", "= \\mathrm{e}"), 0),
+]
+
+
+@pytest.mark.parametrize("right,slip,at", [n[1:] for n in NOTATIONS], ids=[n[0] for n in NOTATIONS])
+def test_notations_a_class_writes(tmp_path, right, slip, at):
+    report = _doc(tmp_path, right)
+    assert report.steps and all(s.verdict == FOLLOWS for s in report.steps), report.to_text()
+    written, instead = slip
+    assert written in right
+    report = _doc(tmp_path, right.replace(written, instead, 1))
+    verdicts = [s.verdict for s in report.steps]
+    assert verdicts[at] == WRONG, report.to_text()
+    assert all(v == FOLLOWS for k, v in enumerate(verdicts) if k < at), report.to_text()
+
+
+def test_a_one_hot_target_said_in_the_prose(tmp_path):
+    doc = "(each row of the target is one-hot: $\\sum_v y_{v} = 1$)\n\n" \
+          "$$\\sum_{v=1}^{n} y_v \\hat{y}_j = \\hat{y}_j$$\n"
+    assert [s.verdict for s in _doc(tmp_path, doc).steps] == [FOLLOWS]
+    # without it, Σ_v y_v ŷ_j is not ŷ_j
+    assert [s.verdict for s in _doc(tmp_path, doc.split("\n\n", 1)[1]).steps] == [WRONG]
+
+
+def test_sympy_refusing_a_step_is_a_step_not_checked(tmp_path):
+    # a derivative SymPy cannot take is that formula's "not checked", never the end of the report
+    report = _doc(tmp_path, "$$\\frac{\\partial}{\\partial (x+1)} x^2 = 2x$$\n\n$$\\frac{d}{dx} x^2 = 2x$$\n")
+    first, last = report.steps
+    assert first.verdict == NOT_CHECKED and first.line == 1 and "SymPy" in first.how, report.to_text()
+    assert last.verdict == FOLLOWS, report.to_text()

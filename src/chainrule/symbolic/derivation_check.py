@@ -39,7 +39,7 @@ from sympy.core.function import AppliedUndef
 from chainrule.symbolic import latex_reader as lr
 from chainrule.symbolic import numeric_work
 from chainrule.symbolic.render import text as show
-from chainrule.symbolic.verify import DIFFERS, NUMERIC, PROVED, UNKNOWN, value_at, verify
+from chainrule.symbolic.verify import DIFFERS, NUMERIC, PROVED, UNKNOWN, Verification, value_at, verify
 
 FOLLOWS = "follows"
 WRONG = "does not follow"
@@ -226,11 +226,15 @@ _NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?(\s*(\\times|\\cdot)\s*10\^\{?-?\d+\}?)
 _LEAD = re.compile(r"^\s*\\text\{\s*([^{}]*?)\s*\}\s*")
 
 
+#: "Σ_j y_ij = 1", "\sum_{v=1}^{C} y_{iv} = 1": each row of the target sums to 1 (a one-hot y)
+_ROWS_SUM_TO_ONE = re.compile(r"\\sum_?(?:\{\s*[a-z]\s*(?:=\s*1\s*)?\}|[a-z])?(?:\s*\^\s*(?:\{[^{}]*\}|\w))?"
+                              r"\s*y_\{?[a-z]+\}?\s*=\s*1(?![\d.])")
 _NUMBERING = re.compile(r"\\label\{[^{}]*\}|\\tag\{[^{}]*\}|\\(nonumber|notag)(?![a-zA-Z])")
 _NETWORK_NAME = re.compile(r"_\{\d+-\d+\}")
 _HEADING = re.compile(r"^\s*(#{1,6}\s+\S|\(?[a-z]\)\s*\S|\d+\)\s*$|\d+\.\s+[A-Z]|[\u2460-\u2473]"
                       r"|\\(sub)*section\b|part\b)", re.I)
-_PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where)\s+\$([^$]+)\$", re.I)
+_PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where|with|define|given)\s+\$([^$]+)\$", re.I)
+_INLINE_MATH = re.compile(r"(?<![$\\])\$([^$]+)\$(?!\$)")
 
 
 def _is_numeric_work(tex: str, after_numeric: bool = False) -> bool:
@@ -279,16 +283,20 @@ class Checker:
         self.told: set[str] = set()  # conventions (σ undefined: the logistic sigmoid) already noted
 
     # definitions --------------------------------------------------------------------------
-    def expand(self, expr: sp.Basic) -> sp.Basic:
+    def expand(self, expr: sp.Basic, keep: frozenset = frozenset()) -> sp.Basic:
         """Every defined name replaced by its definition (repeatedly: definitions use others).
 
         The sums inside a definition get fresh index names: J = Σ_i Σ_j ... used in ∂J/∂z_ij
-        must not sum over the i and j of z_ij."""
+        must not sum over the i and j of z_ij. A derivative with respect to a defined name
+        (∂σ(z)/∂z with z = wx + b) is taken with that name still a variable, then the name is
+        replaced. ``keep``: names (symbols, or an indexed name's label) left as they are.
+        |y| of a vector the document does not define otherwise is its Euclidean norm."""
         if self.aliases:
             expr = _index_bare_vectors(expr.xreplace(self.aliases), self.ctx.vectors)
+        expr = self._by_defined_variables(expr, keep)
         for _ in range(6):
             before = expr
-            expr = expr.xreplace({k: _fresh(v) for k, v in self.symbols.items()})
+            expr = expr.xreplace({k: _fresh(v) for k, v in self.symbols.items() if k not in keep})
 
             def call(e: sp.Basic) -> sp.Basic:
                 vector = any(isinstance(a, sp.Symbol) and a.name in self.ctx.vectors for a in e.args)
@@ -300,13 +308,45 @@ class Checker:
 
             expr = expr.replace(lambda e: isinstance(e, AppliedUndef), call)
             for base, d in self.indexed.items():
+                if base in keep:
+                    continue
                 expr = expr.replace(
                     lambda e, b=base, d=d: isinstance(e, sp.Indexed) and str(e.base.label) == b
                     and len(e.indices) == len(d.params),
                     lambda e, d=d: _fresh(d.body).xreplace(dict(zip(d.params, e.indices, strict=True))))
             if expr == before:
                 break
-        return self._conventions(expr)
+        return self._conventions(self._norms(expr))
+
+    def _defined_variable(self, v: sp.Basic) -> Any:
+        """What names ``v`` in ``keep`` when it is a defined name (z = wx + b, ŷ_i = σ(z_i))."""
+        if isinstance(v, sp.Symbol) and v in self.symbols:
+            return v
+        if isinstance(v, sp.Indexed) and str(v.base.label) in self.indexed \
+                and len(v.indices) == len(self.indexed[str(v.base.label)].params):
+            return str(v.base.label)
+        return None
+
+    def _by_defined_variables(self, expr: sp.Basic, keep: frozenset) -> sp.Basic:
+        def take(d: sp.Derivative) -> sp.Basic:
+            names = keep | {self._defined_variable(v) for v in d.variables} - {None}
+            return sp.Derivative(self.expand(d.expr, frozenset(names)), *d.variable_count).doit()
+
+        if not expr.has(sp.Derivative):
+            return expr
+        return expr.replace(lambda e: isinstance(e, sp.Derivative) and any(
+            self._defined_variable(v) is not None for v in e.variables), take)
+
+    def _norms(self, expr: sp.Basic) -> sp.Basic:
+        """|y| not defined by the document: √(Σ_k y_k²), over the size y's sums run to."""
+        sub = {}
+        for s in expr.free_symbols:
+            m = re.fullmatch(r"\|(\w+)\|", getattr(s, "name", ""))
+            if m and s not in self.symbols:
+                base = sp.IndexedBase(m.group(1), real=True)
+                k = sp.Dummy("k", **lr.INDEX)
+                sub[s] = sp.sqrt(sp.Sum(base[k] ** 2, (k, 1, _size_of(expr, m.group(1)))))
+        return expr.xreplace(sub) if sub else expr
 
     def _conventions(self, expr: sp.Basic) -> sp.Basic:
         """σ, ReLU and softplus that the document does not define mean what they mean in the
@@ -359,8 +399,8 @@ class Checker:
             kind = "vector" if any(str(ix.base.label) in names for ix in rhs.atoms(sp.Indexed)) else "any"
             self.functions[(lhs.func.__name__, kind)] = _Def(lhs.args, rhs)
             self.ctx.functions.add(lhs.func.__name__)
-            if kind == "vector" or len(lhs.args) == 0:
-                self.symbols[sp.Symbol(lhs.func.__name__, real=True)] = lhs  # plain J means J(y, ŷ)
+            # plain J means J(y, ŷ); dℓ/dw of ℓ(w) = log(1 + e^(−w)) means ℓ(w)
+            self.symbols[sp.Symbol(lhs.func.__name__, real=True)] = lhs
             return True
         if isinstance(lhs, sp.Symbol) and lhs.name in self.ctx.vectors:
             # "Let ŷ = f(x, w)": ŷ is a function of w
@@ -389,7 +429,13 @@ class Checker:
         return expr
 
     def judge(self, a: sp.Basic, b: sp.Basic) -> Any:
-        return verify(self.expand(a), self.expand(b), constraints=tuple(sorted(self.constraints)))
+        try:
+            return verify(self.expand(a), self.expand(b), constraints=tuple(sorted(self.constraints)))
+        except (ValueError, TypeError, NotImplementedError, RecursionError, AttributeError) as exc:
+            # SymPy refusing one step (an odd derivative, a form it cannot build) is a step not
+            # checked, never the end of the whole report
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return Verification(UNKNOWN, reason=f"SymPy could not judge it ({first[:80]})")
 
     # one block ----------------------------------------------------------------------------------
     def block(self, blk: Block) -> None:
@@ -405,6 +451,12 @@ class Checker:
             self.constraints = set()
         self._prose_definitions(blk)
         tex = _NUMBERING.sub(" ", blk.tex).strip()
+        if self._assume(blk.line, tex):  # $$0 < \alpha < 1$$ on a line of its own
+            return
+        # a name written with an index anywhere in the line is a vector in the whole line: the
+        # |y| of "|y| = \sqrt{\sum_j y_j^2}" is its norm, though |y| comes before y_j
+        indexed = re.findall(r"(?<![\\A-Za-z])(\\hat\{y\}|[A-Za-z])_(?:\{[a-z, ]+\}|[a-z])(?!\s*\()", tex)
+        self.ctx.vectors |= {"hat_y" if b.startswith("\\hat") else b for b in indexed}
         numeric = _is_numeric_work(tex, self.numeric_last)
         self.numeric_last = numeric
         if numeric:
@@ -423,13 +475,17 @@ class Checker:
         if struck:
             self.records.append(Record(blk.line, "note", "", detail="struck-out work (\\cancel) ignored"))
         tex, remark = _split_remark(tex)
-        if re.search(r"\\sum_?\{?\s*[a-z]\s*\}?\s*y_\{?[a-z]+\}?\s*=\s*1", remark + " " + tex):
+        if _ROWS_SUM_TO_ONE.search(remark + " " + tex) or _ROWS_SUM_TO_ONE.search(blk.before):
             # "i.e. Σ_j y_ij = 1", "[∵ Σ_v y_iv = 1]": a one-hot target, assumed from here on
             if "rows_sum_to_one" not in self.constraints:
                 self.constraints.add("rows_sum_to_one")
-                self.records.append(Record(blk.line, "definition", "", "Σ_j y_ij", "1",
+                said = _ROWS_SUM_TO_ONE.search(remark + " " + tex) or _ROWS_SUM_TO_ONE.search(blk.before)
+                written = _short(said.group(0).rsplit("=", 1)[0])
+                self.records.append(Record(blk.line, "definition", "", written, "1",
                                            detail="assumed until the next part: each row of y sums to 1"))
-            if not remark:
+            rest = re.sub(r"\\text\{[^{}]*\}|\\(?:because|therefore|quad|qquad)|[\s,.;:()\[\]]", "",
+                          _ROWS_SUM_TO_ONE.sub("", tex))
+            if not remark and not rest:  # the line says only that: nothing to judge
                 return
         for name, value in _remark_definitions(remark):
             self._definition_from_text(blk.line, name, value)
@@ -480,16 +536,40 @@ class Checker:
 
     def _prose_definitions(self, blk: Block) -> None:
         """"If $\\hat{y} = f(x, w)$, we get": a definition made in a sentence's inline math."""
-        for m in _PROSE_DEFINITION.finditer(blk.before):
-            name, eq, value = m.group(1).partition("=")
-            if eq and "=" not in value:
-                self._definition_from_text(blk.before_line + blk.before[:m.start()].count("\n"),
-                                           name, value)
+        keyword = {m.start(1) for m in _PROSE_DEFINITION.finditer(blk.before)}
+        for m in _INLINE_MATH.finditer(blk.before):
+            if self._assume(blk.before_line + blk.before[:m.start()].count("\n"), m.group(1)):
+                continue
+            sides = lr.split_top(m.group(1), ("=",))
+            if len(sides) != 2 or not sides[1].strip() or _NUMERIC.match(sides[1]):
+                continue
+            # "Let $ŷ = f(x, w)$", and a name given its meaning in passing ("scores $s_i = w x_i$")
+            if m.start(1) in keyword or self._is_definition(sides[0]):
+                self._definition_from_text(blk.before_line + blk.before[:m.start()].count("\n"), *sides)
+
+    def _assume(self, line: int, tex: str) -> bool:
+        """"Let $0 < \\alpha < 1$", "$\\delta > 0$": a range assumed for one name from here on
+        (until the next part); every point a step is checked at lies inside it."""
+        found = _assumed_range(tex)
+        if found is None:
+            return False
+        name, lo, hi = found
+        try:
+            sym = lr.read(name, self.ctx)
+        except lr.Unreadable:
+            return False
+        if not isinstance(sym, sp.Symbol):
+            return False
+        self.constraints = {c for c in self.constraints if not c.startswith(f"range:{sym.name}:")}
+        self.constraints.add(f"range:{sym.name}:{lo}:{hi}")
+        self.records.append(Record(line, "note", "", detail=(
+            f"assumed until the next part: {_short(tex)} (every check draws {show(sym)} inside it)")))
+        return True
 
     def _is_definition(self, lhs_tex: str) -> bool:
         try:
             lhs = lr.read(lhs_tex, self.ctx)
-        except lr.Unreadable:
+        except (lr.Unreadable, ValueError, TypeError, RecursionError):
             return False
         if lhs.has(sp.Derivative):
             return False
@@ -549,9 +629,11 @@ class Checker:
         self.chain = []
 
     def _definition_from_text(self, line: int, name: str, value: str) -> None:
+        if not self._is_definition(name):  # "u = i" beside a line is a case, not a definition
+            return
         try:
             lhs, rhs = lr.read(name, self.ctx), lr.read(value, self.ctx)
-        except lr.Unreadable:
+        except (lr.Unreadable, ValueError, TypeError, RecursionError):
             return
         if self.define(lhs, rhs):
             self.records.append(Record(line, "definition", "", show(lhs), show(rhs)))
@@ -616,7 +698,11 @@ class Checker:
             labels = {ix.base.label for ix in e.atoms(sp.Indexed)}  # y of y_iv: elements are variables
             return {s.name for s in e.free_symbols - labels if isinstance(s, sp.Symbol) and not s.is_integer}
         na, nb = names(a), names(b)
-        return sorted((na ^ nb) - {"w"} - {str(s) for s in self.symbols} - self.seen)
+        known = {"w"} | {str(s) for s in self.symbols} | set(self.indexed) | self.seen
+        # an element (s_j) of a name that appears from nowhere: not defined, never seen before
+        new_bases = {str(ix.base.label) for ix in self.expand(b).atoms(sp.Indexed)} - \
+            {str(ix.base.label) for ix in self.expand(a).atoms(sp.Indexed)}
+        return sorted(((na ^ nb) | new_bases) - known)
 
     def _earlier(self, expr: sp.Basic):
         for line, _, e in reversed(self.chain[:-1]):
@@ -704,6 +790,43 @@ def _convention(name: str) -> sp.Lambda:
     return sp.Lambda(x, definition)
 
 
+_NUMBER = r"(-?\s*\d+(?:\.\d+)?|-?\s*\\infty)"
+_NAME = r"(\\[A-Za-z]+|[A-Za-z])"
+_LESS = r"\s*(<|\\leq?|\\leqslant)\s*"
+_MORE = r"\s*(>|\\geq?|\\geqslant)\s*"
+
+
+def _assumed_range(tex: str) -> tuple[str, float, float] | None:
+    """``0 < \\alpha < 1``, ``\\alpha \\in (0, 1)``, ``\\delta > 0``, ``x \\le 2``: (name, low, high)."""
+    def num(s: str) -> float:
+        s = s.replace(" ", "")
+        return float("-inf") if s == "-\\infty" else float("inf") if s == "\\infty" else float(s)
+
+    t = tex.strip().rstrip(".,")
+    if (m := re.fullmatch(_NUMBER + _LESS + _NAME + _LESS + _NUMBER, t)):
+        return m.group(3), num(m.group(1)), num(m.group(5))
+    if (m := re.fullmatch(_NAME + r"\s*\\in\s*[(\[]\s*" + _NUMBER + r"\s*,\s*" + _NUMBER + r"\s*[)\]]", t)):
+        return m.group(1), num(m.group(2)), num(m.group(3))
+    if (m := re.fullmatch(_NUMBER + _LESS + _NAME, t)):
+        return m.group(3), num(m.group(1)), float("inf")
+    if (m := re.fullmatch(_NUMBER + _MORE + _NAME, t)):
+        return m.group(3), float("-inf"), num(m.group(1))
+    if (m := re.fullmatch(_NAME + _MORE + _NUMBER, t)):
+        return m.group(1), num(m.group(3)), float("inf")
+    if (m := re.fullmatch(_NAME + _LESS + _NUMBER, t)):
+        return m.group(1), float("-inf"), num(m.group(3))
+    return None
+
+
+def _size_of(expr: sp.Basic, label: str) -> sp.Basic:
+    """The upper limit of a sum over the elements of ``label`` in ``expr`` (n when none)."""
+    for S in expr.atoms(sp.Sum):
+        for var, _lo, hi in S.limits:
+            if any(str(ix.base.label) == label and var in ix.indices for ix in S.function.atoms(sp.Indexed)):
+                return hi
+    return sp.Symbol("n", **lr.INDEX)
+
+
 def _index_bare_vectors(expr: sp.Basic, vectors: set[str]) -> sp.Basic:
     """In a term of ``Σ_i``, a vector written without its index is its i-th element:
     ``Σ_i (ŷ_i − y_i) ∂f(x, w)/∂w`` with ŷ = f(x, w) is ``Σ_i (ŷ_i − y_i) ∂ŷ_i/∂w``."""
@@ -771,11 +894,12 @@ def _remark_definitions(remark: str) -> list[tuple[str, str]]:
     """``|y| &= \\sqrt{...}`` rows written beside a line."""
     out = []
     m = re.search(r"\\begin\{aligned\}(.*?)\\end\{aligned\}", remark, re.S)
-    if m:
-        for row in m.group(1).split("\\\\"):
-            if "=" in row:
-                name, _, value = row.replace("&", "").partition("=")
-                out.append((name.strip(), value.strip()))
+    rows = m.group(1).split("\\\\") if m else \
+        lr.split_top(re.sub(r"\\text\{\s*(?:and|where|with)\s*\}", ",", remark), (",",))
+    for row in rows:  # "|y| = \sqrt{...}" rows, or "p_i = \frac{...}{...}" after \qquad
+        sides = lr.split_top(row.replace("&", ""), ("=",))
+        if len(sides) == 2 and sides[0].strip() and sides[1].strip():
+            out.append((sides[0].strip(), sides[1].strip()))
     return out
 
 
@@ -819,6 +943,12 @@ def check_derivation(path: str | Path) -> DerivationReport:
             checker.block(blk)
         except lr.Unreadable as exc:
             checker.records.append(Record(blk.line, "step", NOT_CHECKED, how=str(exc)))
+            checker.chain = []
+        except (ValueError, TypeError, NotImplementedError, RecursionError) as exc:
+            # SymPy refusing a form (∂/∂(x + 1)): this formula is not checked, the rest is
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            checker.records.append(Record(blk.line, "step", NOT_CHECKED,
+                                          how=f"SymPy could not read it ({first[:80]})"))
             checker.chain = []
     checker.finish()
     report = DerivationReport(str(path), checker.records)

@@ -143,17 +143,20 @@ def clean(tex: str) -> str:
         tex = strip_command(tex, command)
     tex = re.sub(r"\\(nonumber|notag)(?![a-zA-Z])", " ", tex)
     tex = _SPACING.sub(" ", tex)
+    tex = re.sub(r"\\[lr]?[Vv]ert(?![a-zA-Z])|\\\|", "|", tex)  # ‖y‖ (\lVert y \rVert, \|y\|) is |y|
     tex = tex.replace("\\mathcal{J}", "J").replace("\\mathrm", "\\text").replace("\\operatorname", "\\text")
     tex = derivative_notation(tex)
     tex = _function_names(tex)
     while (unbraced := _unbrace_calls(tex)) != tex:  # σ{(f{(w)})}: inner calls too
         tex = unbraced
+    tex = re.sub(r"\\text\{\s*([A-Za-z])\s*\}", r" \1 ", tex)  # \mathrm{e}^{-x}, \mathrm{x}: a letter
     # remarks; not a function's name (\operatorname{SiLU}(x)), nor a placeholder \text{P0} of
     # an earlier stage read again
     tex = re.sub(r"\\text\{(?!(?:" + "|".join(_TEXT_FUNCTIONS)
-                 + r"|[CDPQX]\d+)\})(?![A-Za-z]+\}\s*\()[^{}]*\}",
+                 + r"|[CDNPQX]\d+)\})(?![A-Za-z]+\}\s*\()[^{}]*\}",
                  " ", tex)
     tex = tex.replace("\\cdot", "\\cdot ").replace("\\times", "\\cdot ")
+    tex = _BARE_ARGUMENT.sub(r"\1(\2)", tex)
     return re.sub(r"\s+", " ", tex).strip().rstrip(".,;")
 
 
@@ -172,6 +175,12 @@ _NAME_SPELLINGS = {"relu": "ReLU", "Relu": "ReLU", "sgn": "sign", "Softplus": "s
 #: names the parser knows as commands when written \text{tanh}, \operatorname{exp}, ...
 _PARSER_COMMANDS = {"tanh", "sinh", "cosh", "exp", "log", "ln", "max", "min", "sin", "cos", "tan",
                     "arctan", "arcsin", "arccos"}
+
+
+#: \cosh x, \log \hat{y}_{uv}: a function applied to one name without brackets (the parser would
+#: take \cosh x \cdot \cosh x for cosh(x·cosh x))
+_BARE_ARGUMENT = re.compile(r"(\\(?:sinh|cosh|tanh|sin|cos|tan|exp|log|ln)(?:\^\{?\d\}?)?)\s+"
+                            r"((?:\\hat\{y\}|[A-Za-z])(?:_\{[^{}]*\}|_[A-Za-z0-9])?)(?![A-Za-z{(_^'])")
 
 
 def _function_names(tex: str) -> str:
@@ -249,6 +258,67 @@ def derivative_notation(tex: str) -> str:
                   r"\\frac{\\partial}{\\partial \1} ", tex)
 
 
+#: words that are remarks or the parts of a case's condition, never a variable's name
+_WORDS = {"if", "for", "and", "or", "else", "otherwise", "elsewhere", "where", "since", "hence",
+          "then", "when", "with", "so", "thus", "by", "let", "i.e", "ie", "eg", "all", "each"}
+_NAMED = re.compile(r"(?<![A-Za-z])\\(?:text|mathrm|textrm|mathit|operatorname)\s*"
+                    r"\{\s*([A-Za-z][A-Za-z0-9]+)\s*\}")
+_SPACE = r"(?:\s|\\[,:;! ]|\\quad|\\qquad)*"
+_BEFORE_OPERAND = re.compile(r"(^|[-+=({,*/^_&<>]|\\cdot|\\times|\\frac\{|\}\{|\\[lgn]eq?|\\left"
+                             r"|\\text\{\s*[A-Za-z]+\s*\})" + _SPACE + "$")
+_AFTER_OPERAND = re.compile(r"^" + _SPACE
+                            + r"($|[-+=)},*/^_<>&]|\\cdot|\\times|\\right|\\\\|\\[lgn]eq?(?![a-z]))")
+
+
+def _names(tex: str, pre: _Pre) -> str:
+    """``\\mathrm{margin}``, ``\\text{lr}`` standing where an operand stands (between operators)
+    are one variable each, not remarks (placeholders ``\\text{Nk}``); a function's name (followed
+    by its argument) and the words of a remark or a case's condition stay what they are."""
+    out, i = [], 0
+    for m in _NAMED.finditer(tex):
+        name = m.group(1)
+        if name.lower() in _WORDS or name in _TEXT_FUNCTIONS or name in _NAME_SPELLINGS \
+                or name in _PARSER_COMMANDS or re.fullmatch(r"[CDNPQX]\d+", name):
+            continue
+        if not (_BEFORE_OPERAND.search(tex[:m.start()]) and _AFTER_OPERAND.match(tex[m.end():])):
+            continue
+        pre.names.append(name)
+        out.append(tex[i:m.start()])
+        out.append(f" {pre.token('N', len(pre.names) - 1)} ")
+        i = m.end()
+    out.append(tex[i:])
+    return "".join(out)
+
+
+_INDICATOR = re.compile(r"\\mathbb\s*\{\s*1\s*\}|\\mathbf\s*\{\s*1\s*\}|\\mathbb\s*1|𝟙")
+
+
+def _indicators(tex: str, pre: _Pre) -> str:
+    """The indicator ``\\mathbb{1}[u > 0]`` (also ``\\mathbb{1}(...)``, ``\\mathbb{1}\\{...\\}``,
+    ``\\mathbb{1}_{u > 0}``): 1 where the condition holds, else 0 (a case placeholder)."""
+    while (m := _INDICATOR.search(tex)):
+        rest = tex[m.end():]
+        lead = len(rest) - len(rest.lstrip())
+        k = m.end() + lead
+        pairs = {"[": "]", "(": ")"}
+        if tex.startswith("\\{", k):
+            end = tex.find("\\}", k)
+            cond, after = tex[k + 2:end], end + 2
+        elif tex.startswith("_{", k):
+            end = group_end(tex, k + 1)
+            cond, after = tex[k + 2:end - 1], end
+        elif k < len(tex) and tex[k] in pairs:
+            end = group_end(tex, k, tex[k], pairs[tex[k]])
+            cond, after = tex[k + 1:end - 1], end
+        else:
+            raise Unreadable("an indicator \\mathbb{1} without its condition in brackets")
+        if end < 0:
+            raise Unreadable("an indicator's condition never closed")
+        pre.cases.append(sp.Piecewise((1, _condition(cond, pre.ctx, pre)), (0, True)))
+        tex = tex[:m.start()] + f" {pre.token('P', len(pre.cases) - 1)} " + tex[after:]
+    return tex
+
+
 # --- the reader -----------------------------------------------------------------------------
 
 class _Pre:
@@ -262,6 +332,8 @@ class _Pre:
         self.calls: list[tuple[str, list[str]]] = []  # function name, argument LaTeX
         self.primes: list[tuple[str, str, int]] = []  # f'(x): function LaTeX, argument LaTeX, order
 
+        self.names: list[str] = []  # \mathrm{margin}: one variable's name, not a remark
+
     def token(self, kind: str, k: int) -> str:
         return f"\\text{{{kind}{k}}}"
 
@@ -273,7 +345,7 @@ def read(tex: str, ctx: Context | None = None, _outer: _Pre | None = None) -> sp
     derivative, a function's argument), whose placeholders it may hold."""
     ctx = ctx or Context()
     pre = _outer or _Pre(ctx)
-    s = clean(tex)
+    s = clean(_indicators(_names(tex, pre), pre))
     if not s:
         raise Unreadable("an empty expression")
     s = _cases(s, pre)
@@ -320,16 +392,15 @@ def _cases(s: str, pre: _Pre) -> str:
         k = s.find("\\begin{cases}")
         if k < 0:
             return s
-        end = s.find("\\end{cases}", k)
-        if end < 0:
-            raise Unreadable("\\begin{cases} without \\end{cases}")
+        end = _end_of_cases(s, k)
         body = s[k + len("\\begin{cases}"):end]
         pieces = []
-        for row in body.split("\\\\"):
+        for row in split_top(body, ("\\\\",)):  # rows of this cases, not of one nested in it
             if not row.strip():
                 continue
-            expr, _, cond = row.partition("&")
-            pieces.append((read(expr, pre.ctx), _condition(cond, pre.ctx)))
+            expr, *cond = split_top(row, ("&",))
+            cond = "&".join(cond)
+            pieces.append((read(expr, pre.ctx, pre), _condition(cond, pre.ctx, pre)))
         if not pieces:
             raise Unreadable("an empty \\begin{cases}")
         if pieces[-1][1] is not sp.true:
@@ -338,22 +409,41 @@ def _cases(s: str, pre: _Pre) -> str:
         s = s[:k] + f" {pre.token('P', len(pre.cases) - 1)} " + s[end + len("\\end{cases}"):]
 
 
-def _condition(cond: str, ctx: Context):
+def _end_of_cases(s: str, start: int) -> int:
+    """Where the ``\\end{cases}`` that closes the ``\\begin{cases}`` at ``start`` begins (cases
+    nest: a case of max(0, ·) inside a case of the loss)."""
+    depth, i = 0, start
+    while True:
+        opening, closing = s.find("\\begin{cases}", i), s.find("\\end{cases}", i)
+        if closing < 0:
+            raise Unreadable("\\begin{cases} without \\end{cases}")
+        if 0 <= opening < closing:
+            depth, i = depth + 1, opening + 1
+            continue
+        depth -= 1
+        if depth == 0:
+            return closing
+        i = closing + 1
+
+
+def _condition(cond: str, ctx: Context, pre: _Pre | None = None):
+    """A case's condition (``x > 0``, ``u = i, v \\neq j``, ``\\text{otherwise}``) as a SymPy
+    relation; ``pre``: the expression's pre-processing, whose placeholders it may hold."""
     raw = cond.strip()
     words = re.sub(r"\\text\{([^{}]*)\}", r"\1", raw).strip().rstrip(".").lower().replace(" ", "")
     if words in ("else", "elsewhere", "otherwise", ""):
         return sp.true
     either = split_top(raw, ("\\vee", "\\lor", "\\text{ or }", "\\text{or}"))
     if len(either) > 1:  # x ≥ 3 ∨ x ≤ −3
-        return sp.Or(*(_condition(c, ctx) for c in either))
+        return sp.Or(*(_condition(c, ctx, pre) for c in either))
     separators = (",", "\\text{ and }", "\\text{and}", "\\wedge", "\\land")
     parts = [p for p in split_top(raw, separators) if p.strip()]
     out = []
     for p in parts:
-        rel = read(p.replace("\\neq", "\\ne "), ctx) if "\\neq" not in p else None
+        rel = read(p.replace("\\neq", "\\ne "), ctx, pre) if "\\neq" not in p else None
         if rel is None:
             a, b = p.split("\\neq", 1)
-            rel = sp.Ne(read(a, ctx), read(b, ctx))
+            rel = sp.Ne(read(a, ctx, pre), read(b, ctx, pre))
         if isinstance(rel, sp.Eq) or isinstance(rel, sp.core.relational.Relational):
             out.append(rel)
         else:
@@ -469,7 +559,30 @@ _SUM_BARE = re.compile(r"\\sum_(?:\{\s*([a-z])\s*\}|([a-z]))(?!\s*=)(?![^\\]*\^)
 _SUM_FULL = re.compile(r"\\sum_\{\s*([a-z])\s*=\s*1\s*\}\^\{?\s*([A-Za-z0-9]+)\s*\}?")
 
 
+_BOUND = r"\s*([A-Za-z0-9]+)\s*\\(?:leq?|leqslant)\s*([a-z])\s*\\(?:leq?|leqslant)\s*([A-Za-z0-9]+)\s*"
+
+
+def _ranges(s: str) -> str:
+    """``\\sum_{1 \\le k \\le n}`` is ``\\sum_{k=1}^{n}``;
+    ``\\sum_{\\substack{1 \\le v \\le C \\\\ 1 \\le u \\le m}}`` (SymPy's form of a double sum) is
+    ``\\sum_{u=1}^{m} \\sum_{v=1}^{C}``."""
+    def substack(m: re.Match) -> str:
+        rows = [r for r in m.group(1).split("\\\\") if r.strip()]
+        sums = []
+        for row in reversed(rows):
+            r = re.fullmatch(_BOUND, row)
+            if not r:
+                raise Unreadable(f"a sum over {row.strip()!r}: expected bounds such as 1 \\leq k \\leq n")
+            sums.append(f"\\sum_{{{r.group(2)}={r.group(1)}}}^{{{r.group(3)}}}")
+        return " ".join(sums) + " "
+
+    s = re.sub(r"\\sum_\{\s*\\substack\{((?:[^{}]|\{[^{}]*\})*)\}\s*\}", substack, s)
+    return re.sub(r"\\sum_\{" + _BOUND + r"\}",
+                  lambda m: f"\\sum_{{{m.group(2)}={m.group(1)}}}^{{{m.group(3)}}} ", s)
+
+
 def _sums(s: str, pre: _Pre) -> str:
+    s = _ranges(s)
     for m in _SUM_FULL.finditer(s):
         pre.ctx.sizes[m.group(1)] = m.group(2)
 
@@ -488,6 +601,9 @@ def _sums(s: str, pre: _Pre) -> str:
     return re.sub(r"\\sum_(?:\{\s*([a-z])\s*\}|([a-z]))(?=\s*[^\s^=])", bare, s)
 
 
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+          "lambda", "mu", "nu", "xi", "pi", "rho", "tau", "upsilon", "phi", "chi", "psi", "omega",
+          "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Phi", "Psi", "Omega"}
 _FUNC_TEX = {"\\sigma": "sigma", **{f"\\text{{{n}}}": n for n in _TEXT_FUNCTIONS}}
 _PRIME = re.compile(r"(\\text\{[A-Za-z]+\}|\\[A-Za-z]+|(?<![\\A-Za-z])[A-Za-z])\s*"
                     r"((?:'|\^\{?\s*\\prime\s*\}?|\\prime)+)\s*\(")
@@ -517,7 +633,9 @@ def _functions(s: str, pre: _Pre) -> str:
     for name in re.findall(r"\\text\{([A-Za-z]+)\}\s*\(", s):  # \operatorname{SiLU}(x)
         names.setdefault(f"\\text{{{name}}}", name)
     for name in pre.ctx.functions:
-        if re.fullmatch(r"[A-Za-z]+(_[A-Za-z])?", name) and name not in ("sigma", "ReLU"):
+        if name in _GREEK:  # θ(u) = ... defined as a function: \theta\left(...\right) is a call
+            names["\\" + name] = name
+        elif re.fullmatch(r"[A-Za-z]+(_[A-Za-z])?", name) and name not in ("sigma", "ReLU"):
             names[name] = name
     pattern = "|".join(re.escape(t) if t.startswith("\\")
                        else r"(?<![\\A-Za-z{])" + re.escape(t) + r"(?![A-Za-z_])"
@@ -543,9 +661,13 @@ def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
     expr = expr.replace(lambda e: isinstance(e, sp.log) and len(e.args) == 2,
                         lambda e: sp.log(e.args[0]))
     expr = _symbols(expr, ctx)
+    # \theta(u), L_\delta(y, ŷ), read by the parser as functions named "\theta", "L_\delta":
+    # θ and L_δ, named as a bare L_{\delta} is (L_delta)
+    expr = expr.replace(lambda e: isinstance(e, sp.core.function.AppliedUndef) and "\\" in e.func.__name__,
+                        lambda e: sp.Function(_plain_name(e.func.__name__))(*e.args))
     # placeholders back: C (a call), D (a derivative), P (cases), X (a sum's excluded term)
     def atom(sym: sp.Symbol) -> sp.Basic | None:
-        m = re.fullmatch(r"(?:\\text\{)?([CDPQX])(\d+)\}?", sym.name)
+        m = re.fullmatch(r"(?:\\text\{)?([CDNPQX])(\d+)\}?", sym.name)
         if not m:
             return None
         kind, k = m.group(1), int(m.group(2))
@@ -567,6 +689,8 @@ def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
             return sp.Derivative(body, v, evaluate=False)
         if kind == "P":
             return pre.cases[k]
+        if kind == "N":
+            return sp.Symbol(pre.names[k], real=True)
         v, j = pre.excluded[k]
         return 1 - sp.KroneckerDelta(sp.Symbol(v, **INDEX), sp.Symbol(j, **INDEX))
 
@@ -581,6 +705,11 @@ def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
     if leftover:
         raise Unreadable(f"{leftover[0]} in {original.strip()[:60]!r}")
     return expr
+
+
+def _plain_name(name: str) -> str:
+    """``\\theta`` -> ``theta``, ``L_{\\delta}`` and ``L_\\delta`` -> ``L_delta``."""
+    return re.sub(r"\{?\\([A-Za-z]+)\}?", r"\1", name)
 
 
 def _prime(name: str, arg: str, order: int, ctx: Context, pre: _Pre) -> sp.Basic:
@@ -644,6 +773,8 @@ def _symbols(expr: sp.Basic, ctx: Context) -> sp.Basic:
             sub[s] = sp.Symbol(name.replace("upsilon", "hat_y"), real=True)
         elif "\\" not in name:
             sub[s] = sp.Symbol(name, real=True)
+        elif re.fullmatch(r"[A-Za-z]_\{?\\[A-Za-z]+\}?", name):  # L_{\delta}: the name L_δ
+            sub[s] = sp.Symbol(_plain_name(name), real=True)
     # |y| of a vector is its norm: replaced before y becomes real (|ŷ|² must not become ŷ²)
     def norm(e):
         (arg,) = e.args

@@ -11,7 +11,8 @@ Numeric checks instantiate everything an expression leaves open:
 * every ``Indexed`` element, scalar symbol and undefined function ``f(w)`` (a random
   quadratic) gets a random value; ``positive`` symbols get positive values;
 * named constraints hold at every point (``rows_sum_to_one``: a one-hot or probability target,
-  each row of ``y`` sums to 1, as the reference solution's cross-entropy assumes).
+  each row of ``y`` sums to 1, as the reference solution's cross-entropy assumes;
+  ``range:alpha:0:1``: a symbol the document assumes inside a range, 0 < α < 1).
 
 Points where either side is not a finite real number (log of a negative value, a boundary of
 a ``Piecewise``) are skipped and others drawn.
@@ -171,12 +172,30 @@ def _uniform(t: int, unit: bool, name: str, lo: float, hi: float) -> float:
     return random.Random(f"{t}|{unit}|{name}").uniform(lo, hi)
 
 
-def _draw(sym: sp.Basic, name: str, t: int, unit: bool) -> sp.Float:
+def _draw(sym: sp.Basic, name: str, t: int, unit: bool,
+          bounds: tuple[float, float] | None = None) -> sp.Float:
+    if bounds is not None:  # an assumed range (0 < α < 1): values strictly inside it
+        lo, hi = bounds
+        if lo > float("-inf") and hi < float("inf"):
+            return sp.Float(_uniform(t, unit, name, lo + 0.02 * (hi - lo), hi - 0.02 * (hi - lo)), 15)
+        if lo > float("-inf"):
+            return sp.Float(lo + _uniform(t, unit, name, 0.05, 2.0), 15)
+        return sp.Float(hi - _uniform(t, unit, name, 0.05, 2.0), 15)
     if unit:
         return sp.Float(_uniform(t, unit, name, 0.05, 0.95), 15)
     if getattr(sym, "is_positive", False) or getattr(sym, "is_nonnegative", False):
         return sp.Float(_uniform(t, unit, name, 0.2, 2.0), 15)
     return sp.Float(_uniform(t, unit, name, -2.0, 2.0), 15)
+
+
+def _bounds(constraints: tuple[str, ...], name: str) -> tuple[float, float] | None:
+    """The range a constraint ``range:NAME:LO:HI`` assumes for the symbol ``name``."""
+    for c in constraints:
+        kind, _, rest = c.partition(":")
+        if kind == "range" and rest.rsplit(":", 2)[0] == name:
+            _, lo, hi = rest.rsplit(":", 2)
+            return float(lo), float(hi)
+    return None
 
 
 def _index_value(t: int, name: str, n: int) -> int:
@@ -266,7 +285,7 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
         elif isinstance(s, sp.Symbol) and s.is_integer:
             values[s] = _index_value(t, str(s), n)  # as an index of the same name
         else:
-            values[s] = _draw(s, str(s), t, unit)
+            values[s] = _draw(s, str(s), t, unit, _bounds(constraints, str(s)))
     point.update({str(k): (float(v) if not isinstance(v, int) else v) for k, v in values.items()})
     moving = {c.split(":", 1)[1] for c in constraints if c.startswith("depends on w:")}
 
@@ -334,7 +353,9 @@ def verify(a: sp.Basic, b: sp.Basic, defs: Mapping[Any, Any] | None = None,
     if not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
         return Verification(UNKNOWN, reason="one side is not an expression")
     sizes, _ = _sizes_and_indices(a - b)
-    if prove and not constraints and not sizes and _try_prove(a.doit(), b.doit()):
+    # an identity SymPy proves holds inside any assumed range; other assumptions it cannot use
+    unconditional = all(c.startswith("range:") for c in constraints)
+    if prove and unconditional and not sizes and _try_prove(a.doit(), b.doit()):
         return Verification(PROVED)
     if sizes:  # one point per size n = 1..5: each point writes out every sum, which is the cost
         points = min(points, 5)
