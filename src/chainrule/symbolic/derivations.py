@@ -136,7 +136,7 @@ def from_expression(text: str, wrt: str | None = None) -> Derivation:
     start, steps = st.run(expr, x)
     f = sp.Function("f")
     part = Part("derivative", sp.Derivative(f(x), x), start, steps)
-    return Derivation(text, f"∂/∂{x}", (f(x), expr), [part], x)
+    return Derivation(text, f"∂/∂{x}", (f(x), expr), [part], x, where=_where([part]))
 
 
 # --- a registered function -----------------------------------------------------------------
@@ -187,7 +187,21 @@ def _elementwise(formula, definition, derivative, ns) -> Derivation:
             f"{_text_name(fname)}′(f(w))·∂f(w)/∂w", defs=defs, before=true)
     parts.append(Part("the chain rule", sp.Derivative(F(*inner), W), true, chain_steps))
     return Derivation(formula.name, formula.title, (F(*args), definition), parts, x, display, defs,
-                      formula.note)
+                      formula.note, _where(parts))
+
+
+THETA = sp.Function("theta")
+
+
+def _where(parts, named=()) -> list[tuple[sp.Basic, sp.Basic]]:
+    """The definitions a reader needs under the function's own: the ``named`` ones (s_j, |y|,
+    ŷ_uv), then θ, the unit step, where a step writes one (SymPy's Heaviside, printed θ; 0 at 0,
+    the subgradient PyTorch takes at a hinge's kink)."""
+    where = list(named)
+    if any(s.expr.has(sp.Heaviside) for p in parts for s in p.steps):
+        a = sp.Symbol("a", real=True)
+        where.append((THETA(a), sp.Piecewise((1, a > 0), (0, True))))
+    return where
 
 
 def _text_name(fname: str) -> str:
@@ -202,6 +216,7 @@ def _vector(formula, definition, derivative, ns) -> Derivation:
     x = sp.sympify(formula.wrt, locals=ns)
     display: dict[str, tuple[str, str]] = {}
     defs: dict[Any, Any] = {}
+    named: list[tuple[sp.Basic, sp.Basic]] = []  # what the final forms name: s_j, |y|, |ŷ|
     i = ns.get("i")
     fname = _function_name(formula)
     own = derivative
@@ -220,6 +235,7 @@ def _vector(formula, definition, derivative, ns) -> Derivation:
         lhs_f = s[i] if formula.name == "softmax" else sp.IndexedBase("ell", real=True)[i]
         if formula.name == "log_softmax":
             display["ell"] = ("ℓ", r"\ell")
+            named.append((s[j], softmax_def.subs(i, j)))  # the softmax, which ∂ℓ_i/∂x_j is written in
     elif formula.name == "cosine_similarity":
         a_, b_ = ns["a"], ns["b"]
         k, n = ns["k"], ns["n"]
@@ -231,6 +247,7 @@ def _vector(formula, definition, derivative, ns) -> Derivation:
         own = own.xreplace({sp.Sum(a_[k] ** 2, (k, 1, n)): ny ** 2, sp.Sum(b_[k] ** 2, (k, 1, n)): nyh ** 2})
         display.update({"a": ("y", "y"), "b": ("ŷ", r"\hat{y}"), "|y|": ("|y|", "|y|"),
                         "|ŷ|": ("|ŷ|", r"|\hat{y}|")})
+        named += [(ny, defs[ny]), (nyh, defs[nyh])]
         lhs_f = J
     else:
         lhs_f = sp.Function(fname)(*sorted({ix.base for ix in definition.atoms(sp.Indexed)}, key=str))
@@ -244,7 +261,8 @@ def _vector(formula, definition, derivative, ns) -> Derivation:
     if formula.name in ("softmax", "log_softmax") and deltas:
         parts.append(_by_cases(parts[0].lhs, own, deltas.pop(), defs, fold))
     parts.append(_chain(definition, own, x, lhs_f, defs, display))
-    return Derivation(formula.name, formula.title, (lhs_f, definition), parts, x, display, defs, formula.note)
+    return Derivation(formula.name, formula.title, (lhs_f, definition), parts, x, display, defs, formula.note,
+                      _where(parts, named))
 
 
 def _softmax_of(base, k, n):
@@ -280,7 +298,7 @@ def _by_cases(lhs, own, delta, defs, fold) -> Part:
     return Part("by cases", lhs, own, steps)
 
 
-def _chain(definition, own, x, lhs_f, defs, display, extra_assumption="", constraints=()) -> Part:
+def _chain(definition, own, x, lhs_f, defs, display, extra_assumption="", constraints=(), given=None) -> Part:
     """∂/∂w of the function of x(w): Σ over x's indices of ∂J/∂x · ∂x/∂w.
 
     Verified by making every element of x a function of w (x_k(w) = c_k w + d_k w², random c
@@ -300,7 +318,8 @@ def _chain(definition, own, x, lhs_f, defs, display, extra_assumption="", constr
     rhs = sp.Sum(own * dxdw[idx], *[(q, 1, sizes[q]) for q in reversed(idx)])  # Σ_i Σ_j, i outside
     steps: list[st.Step] = []
     st.then(steps, rhs, "chain", f"∂J/∂w = Σ ∂J/∂{_show(base, display)} · ∂{_show(base, display)}/∂w",
-            defs=local, before=sp.Derivative(of_w, W), assumption=extra_assumption, constraints=constraints)
+            defs=local, before=sp.Derivative(of_w, W), assumption=extra_assumption, constraints=constraints,
+            given=given)
     return Part("the chain rule", sp.Derivative(lhs_f, W), sp.Derivative(lhs_f, W), steps)
 
 
@@ -336,7 +355,7 @@ def _cross_entropy(formula, definition, ns) -> Derivation:
     per_sample = definition.replace(lambda e: isinstance(e, sp.Indexed),
                                     lambda e: e.base[(u, *e.indices)])
     per_sample = per_sample.xreplace({k: v, c: kk, n: C})
-    J = sp.Sum(per_sample, (u, 1, m)) / m
+    J = -sp.Sum(-per_sample, (u, 1, m)) / m  # −(1/m) Σ_u Σ_v y_uv log ŷ_uv: the minus in front, as on paper
     x = z[i, j]
     yhat = sp.IndexedBase("hat_y", real=True)  # sorts before y: printed ŷ_ij − y_ij
     a, b = sp.Dummy("a", **_INDEX), sp.Dummy("b", **_INDEX)
@@ -372,8 +391,9 @@ def _cross_entropy(formula, definition, ns) -> Derivation:
     st.then(steps, (yhat[i, j] * sp.Sum(y[i, v], (v, 1, C)) - y[i, j]) / m,
             "sum over an index", "the v = j term y_ij ŷ_ij joins the sum over v ≠ j", defs=defs)
     own = (yhat[i, j] - y[i, j]) / m
+    one_hot = sp.Eq(sp.Sum(y[i, v], (v, 1, C)), 1)
     st.then(steps, own, "in the function's own terms", "Σ_v y_iv = 1 (a one-hot or probability target)",
-            defs=defs, assumption="each row of y sums to 1", constraints=("rows_sum_to_one",))
+            defs=defs, assumption="each row of y sums to 1", constraints=("rows_sum_to_one",), given=one_hot)
     parts = [Part(formula.title + ", m samples", D(Jf), start, steps)]
 
     # where: the softmax's ∂ŷ_uv/∂z_ij, by cases
@@ -394,5 +414,11 @@ def _cross_entropy(formula, definition, ns) -> Derivation:
     parts.append(Part("where ∂ŷ_uv/∂z_ij, by cases", dyhat, dyhat, jac))
     # log(e^z_uv / Σ_k e^z_uk) = z_uv − log Σ_k e^z_uk (e^z > 0): the same J, cheaper to differentiate
     J_log = sp.expand_log(J, force=True)
-    parts.append(_chain(J_log, own, x, Jf, defs, display, "each row of y sums to 1", ("rows_sum_to_one",)))
-    return Derivation(formula.name, formula.title, (Jf, J), parts, x, display, defs, formula.note)
+    parts.append(_chain(J_log, own, x, Jf, defs, display, "each row of y sums to 1", ("rows_sum_to_one",),
+                        given=one_hot))
+    where = [(yhat[u, v], softmax_def.xreplace({a: u, b: v}))]
+    # the registry's formula is one sample's loss; its note says so, and this derivation is over m
+    rest = formula.note.split(". ", 1)[1] if formula.note.startswith("For one sample") else formula.note
+    note = ("The registry's formula is one sample's loss; this derivation averages it over m samples, as "
+            f"F.cross_entropy's reduction='mean' does. {rest}")
+    return Derivation(formula.name, formula.title, (Jf, J), parts, x, display, defs, note, where)

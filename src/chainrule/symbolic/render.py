@@ -87,6 +87,9 @@ class TextPrinter(StrPrinter):
         name = _GREEK.get(type(expr).__name__, type(expr).__name__)
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
+    def _print_Heaviside(self, expr):  # the unit step, as SymPy's LaTeX writes it
+        return f"θ({self._print(expr.args[0])})"
+
     def _print_Max(self, expr):
         return f"max({', '.join(self._print(a) for a in expr.args)})"
 
@@ -102,6 +105,9 @@ class TextPrinter(StrPrinter):
     def doprint(self, expr):
         out = super().doprint(expr)
         return out.replace("**", "^").replace("*", "·").replace("<=", "≤").replace(">=", "≥")
+
+
+_OPERAND = "OPERAND"  # where a derivative's operand goes in SymPy's LaTeX for d/dx
 
 
 class TexPrinter(LatexPrinter):
@@ -120,7 +126,11 @@ class TexPrinter(LatexPrinter):
             return r"\hat{y}"
         if expr.name.startswith("|"):
             return expr.name.replace("ŷ", r"\hat{y}")
-        return super()._print_Symbol(expr, style=style)
+        out = super()._print_Symbol(expr, style=style)
+        # a name of several letters (margin) upright, as one name: italic "margin" is m·a·r·g·i·n
+        if re.fullmatch(r"[A-Za-z]{2,}", out) and out != _OPERAND:
+            return rf"\mathrm{{{out}}}"
+        return out
 
     def _print_Indexed(self, expr):
         label = expr.base.label
@@ -137,14 +147,14 @@ class TexPrinter(LatexPrinter):
         # the operand in brackets unless it is one name or one function call: "\frac{d}{dw} f(w)
         # \tanh(...)" and "\frac{d}{dx} e^{x_i} \sum_k e^{x_k}" leave the reader to guess how far
         # the derivative reaches (chainrule check reads the rest of the term)
-        mark = sp.Symbol("OPERAND")
+        mark = sp.Symbol(_OPERAND)
         op = super()._print_Derivative(sp.Derivative(mark, *expr.variable_count, evaluate=False))
         if isinstance(expr.expr, (sp.Symbol, sp.Indexed, AppliedUndef)):  # ∂x_i/∂x_j, dσ(x)/dx
-            m = re.fullmatch(r"\\frac\{([^{}]*(?:\{[^{}]*\})?)\}\{(.*)\}\s*OPERAND", op)
+            m = re.fullmatch(r"\\frac\{([^{}]*(?:\{[^{}]*\})?)\}\{(.*)\}\s*" + _OPERAND, op)
             if m:
                 return rf"\frac{{{m.group(1)} {self._print(expr.expr)}}}{{{m.group(2)}}}"
-            return op.replace("OPERAND", self._print(expr.expr))
-        return op.replace("OPERAND", rf"\left({self._print(expr.expr)}\right)")
+            return op.replace(_OPERAND, self._print(expr.expr))
+        return op.replace(_OPERAND, rf"\left({self._print(expr.expr)}\right)")
 
     def _print_Sum(self, expr):
         skip = excluded(expr)
@@ -198,12 +208,29 @@ def _lhs_text(d, part) -> str:
     return text(part.lhs, d.display)
 
 
+def _equation(lhs, rhs, d, form) -> str:
+    return f"{form(lhs, d.display)} = {form(rhs, d.display)}"
+
+
+def _where_words(k: int) -> str:
+    return "where" if k == 0 else "and"
+
+
+def _given(s, form, d) -> str:
+    """A step's assumption, in words and as an equation: "each row of y sums to 1 (Σ_v y_iv = 1)"."""
+    if not s.assumption:
+        return ""
+    return s.assumption + (f" ({form(s.given, d.display)})" if s.given is not None else "")
+
+
 def to_dict(d) -> dict[str, Any]:
     return {
         "schema": "chainrule.derivation", "version": 1,
         "name": d.name, "title": d.title, "verified": d.verified,
         "definition": {"text": f"{text(d.definition[0], d.display)} = {text(d.definition[1], d.display)}",
                        "latex": f"{latex(d.definition[0], d.display)} = {latex(d.definition[1], d.display)}"},
+        "where": [{"text": _equation(lhs, rhs, d, text), "latex": _equation(lhs, rhs, d, latex)}
+                  for lhs, rhs in d.where],
         "result": {"text": text(d.result, d.display), "latex": latex(d.result, d.display)},
         "note": d.note,
         "parts": [{
@@ -212,6 +239,8 @@ def to_dict(d) -> dict[str, Any]:
             "start": {"text": text(p.start, d.display), "latex": latex(p.start, d.display)},
             "steps": [{
                 "rule": s.rule, "note": s.note, "assumption": s.assumption,
+                "given": None if s.given is None else {"text": text(s.given, d.display),
+                                                       "latex": latex(s.given, d.display)},
                 "text": text(s.expr, d.display), "latex": latex(s.expr, d.display),
                 "verified": s.check.status, "points": s.check.points,
                 "verification": s.check.describe(),
@@ -234,6 +263,7 @@ def _json(d) -> str:
 def _text(d) -> str:
     lines = [f"{d.title} ({d.name})",
              f"  {text(d.definition[0], d.display)} = {text(d.definition[1], d.display)}"]
+    lines += [f"  {_where_words(k)} {_equation(lhs, rhs, d, text)}" for k, (lhs, rhs) in enumerate(d.where)]
     for p in d.parts:
         lines += ["", f"  {p.title}:", f"  {text(p.lhs, d.display)}"]
         if p.start != p.lhs:
@@ -242,7 +272,7 @@ def _text(d) -> str:
             lines.append(f"    = {text(s.expr, d.display)}")
             why = s.rule + (f": {s.note}" if s.note else "")
             if s.assumption:
-                why += f"; assuming {s.assumption}"
+                why += f"; assuming {_given(s, text, d)}"
             lines.append(f"        [{why}; {_verdict(s)}]")
     if d.note:
         lines += ["", f"  note: {d.note}"]
@@ -252,12 +282,16 @@ def _text(d) -> str:
 def _markdown(d) -> str:
     out = [f"## {d.title} (`{d.name}`)", "",
            f"$${latex(d.definition[0], d.display)} = {latex(d.definition[1], d.display)}$$", ""]
+    for k, (lhs, rhs) in enumerate(d.where):
+        out += [_where_words(k), "", f"$${_equation(lhs, rhs, d, latex)}$$", ""]
     for p in d.parts:
         out += [f"### {p.title}", "", f"$${latex(p.lhs, d.display)}$$", ""]
         if p.start != p.lhs:
             out += [f"$$= {latex(p.start, d.display)}$$", ""]
         for s in p.steps:
-            out += [f"$$= {latex(s.expr, d.display)}$$", "",
+            # the assumption as a remark beside the line, where check reads it (Σ_v y_iv = 1)
+            given = rf" \quad \text{{given }} {latex(s.given, d.display)}" if s.given is not None else ""
+            out += [f"$$= {latex(s.expr, d.display)}{given}$$", "",
                     f"*{s.rule}*{': ' + s.note if s.note else ''}"
                     f"{'; assuming ' + s.assumption if s.assumption else ''} ({_verdict(s)})", ""]
     if d.note:
@@ -276,15 +310,21 @@ def _latex(d) -> str:
     out = [f"% {d.title} ({d.name}): written by chainrule derive --steps --format latex",
            r"\begin{align*}",
            f"  {latex(d.definition[0], d.display)} &= {latex(d.definition[1], d.display)} \\\\"]
+    for k, (lhs, rhs) in enumerate(d.where):
+        out += [rf"  \intertext{{{_where_words(k)}}}",
+                f"  {latex(lhs, d.display)} &= {latex(rhs, d.display)} \\\\"]
     for p in d.parts:
         out.append(rf"  \intertext{{{_tex_text(p.title)}}}")
         first = latex(p.lhs, d.display)
         rows = []
         if p.start != p.lhs:
-            rows.append(("", latex(p.start, d.display)))
-        rows += [(f"{s.rule}; {_verdict(s)}", latex(s.expr, d.display)) for s in p.steps]
-        for k, (why, tex) in enumerate(rows):
+            rows.append(("", latex(p.start, d.display), ""))
+        rows += [(f"{s.rule}; {_verdict(s)}", latex(s.expr, d.display),
+                  "" if s.given is None else latex(s.given, d.display)) for s in p.steps]
+        for k, (why, tex, given) in enumerate(rows):
             tag = rf" && \text{{{_tex_text(why)}}}" if why else ""
+            if given:  # the assumption as math beside the row, where check reads it
+                tag += rf"; \text{{given }} {given}"
             out.append(f"  {first if k == 0 else ''} &= {tex}{tag} \\\\")
     out.append(r"\end{align*}")
     return "\n".join(out) + "\n"
@@ -301,6 +341,10 @@ def _html(d) -> str:
             math(f"{latex(d.definition[0], d.display)} = {latex(d.definition[1], d.display)}",
                  html.escape(f"{text(d.definition[0], d.display)} = {text(d.definition[1], d.display)}"),
                  display=True)]
+    for k, (lhs, rhs) in enumerate(d.where):
+        body.append(f"<p>{_where_words(k)}</p>")
+        body.append(math(_equation(lhs, rhs, d, latex), html.escape(_equation(lhs, rhs, d, text)),
+                         display=True))
     for p in d.parts:
         body.append(f"<h3>{html.escape(p.title)}</h3>")
         body.append(m(p.lhs))
@@ -309,9 +353,11 @@ def _html(d) -> str:
         body.append("<ol class='steps'>")
         for s in p.steps:
             ok = "ok" if s.check.ok else "bad"
+            given = "" if s.given is None else \
+                " " + math(latex(s.given, d.display), html.escape(text(s.given, d.display)), display=False)
             body.append(f"<li>{m(s.expr, prefix='= ')}<p class='why {ok}'>{html.escape(s.rule)}"
                         f"{': ' + html.escape(s.note) if s.note else ''}"
-                        f"{'; assuming ' + html.escape(s.assumption) if s.assumption else ''}"
+                        f"{'; assuming ' + html.escape(s.assumption) if s.assumption else ''}{given}"
                         f" <em>({html.escape(_verdict(s))})</em></p></li>")
         body.append("</ol>")
     if d.note:

@@ -25,8 +25,9 @@ MAX_STEPS = 80  # a guard against a rule that would loop; no registered function
 class Step:
     """One line of a derivation: ``= expr`` by ``rule``, and how the equality was verified.
 
-    ``assumption`` names what the step needs beyond algebra (a one-hot target row) and
-    ``constraints`` the same for the judge (``verify.verify``).
+    ``assumption`` names what the step needs beyond algebra (a one-hot target row), ``given``
+    writes it as an equation (Σ_v y_iv = 1), and ``constraints`` says the same to the judge
+    (``verify.verify``).
     """
 
     rule: str
@@ -35,6 +36,7 @@ class Step:
     note: str = ""
     assumption: str = ""
     constraints: tuple[str, ...] = ()
+    given: sp.Basic | None = None
 
 
 @dataclass
@@ -58,7 +60,10 @@ class Derivation:
     ``parts`` are the derivative of the function itself, then (for a vector function) its
     cases, then the chain-rule form ∂/∂w of the function of f(w). ``display`` maps SymPy
     symbols to their names in the text and in LaTeX (``p`` is written ŷ); ``defs`` maps the
-    placeholders the final forms use (σ, |y|, ŷ_ij) to their definitions.
+    placeholders the final forms use (σ, |y|, ŷ_ij) to their definitions, for the judge;
+    ``where`` writes the ones a reader needs as equations (``s_j = e^(x_j)/Σ_k e^(x_k)``,
+    ``|y| = √(Σ_k y_k²)``, θ the unit step), printed under the definition so that the document
+    says what every name means (and ``chainrule check`` reads it back).
     """
 
     name: str
@@ -69,6 +74,7 @@ class Derivation:
     display: dict[str, tuple[str, str]] = field(default_factory=dict)
     defs: dict[Any, Any] = field(default_factory=dict)
     note: str = ""
+    where: list[tuple[sp.Basic, sp.Basic]] = field(default_factory=list)
 
     @property
     def steps(self) -> list[Step]:
@@ -176,11 +182,12 @@ def _simplest(expr: sp.Basic) -> sp.Basic | None:
 
 
 def then(steps: list[Step], expr: sp.Basic, rule: str, note: str = "", defs: Mapping[Any, Any] | None = None,
-         before: sp.Basic | None = None, assumption: str = "", constraints: Iterable[str] = ()) -> Step:
+         before: sp.Basic | None = None, assumption: str = "", constraints: Iterable[str] = (),
+         given: sp.Basic | None = None) -> Step:
     """Append one more step (written by hand, e.g. "in σ's own terms") and verify it."""
     prev = before if before is not None else steps[-1].expr
     constraints = tuple(constraints)
     step = Step(rule, expr, verify(prev, expr, defs, constraints=constraints), note,
-                assumption, constraints)
+                assumption, constraints, given)
     steps.append(step)
     return step
