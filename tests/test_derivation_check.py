@@ -498,3 +498,15 @@ def test_sympy_refusing_a_step_is_a_step_not_checked(tmp_path):
     first, last = report.steps
     assert first.verdict == NOT_CHECKED and first.line == 1 and "SymPy" in first.how, report.to_text()
     assert last.verdict == FOLLOWS, report.to_text()
+
+
+def test_json_keeps_both_sides_whole(tmp_path, capsys):
+    # a long right side: the text report shortens it to one line, the JSON record keeps it as read
+    long_rhs = " + ".join(f"{k} x^{{{k - 1}}}" for k in range(1, 40))
+    path = tmp_path / "long.md"
+    path.write_text(f"$$\\frac{{d}}{{dx}} \\sum_{{k=1}}^{{39}} x^k = {long_rhs}$$\n")
+    assert cli.main(["check", str(path), "--format", "json"]) == 0
+    (step,) = [r for r in json.loads(capsys.readouterr().out)["records"] if r["kind"] == "step"]
+    assert step["rhs"] == long_rhs and step["verdict"] == FOLLOWS
+    assert cli.main(["check", str(path)]) == 0
+    assert " …" in capsys.readouterr().out

@@ -52,7 +52,8 @@ class DerivationError(ValueError):
 
 @dataclass
 class Record:
-    """One verdict. ``kind``: ``step``, ``result``, ``definition`` or ``note``."""
+    """One verdict. ``kind``: ``step``, ``result``, ``definition`` or ``note``. ``lhs`` and
+    ``rhs``: both sides as read, whole (``text()`` shortens them to a line)."""
 
     line: int
     kind: str
@@ -65,14 +66,15 @@ class Record:
 
     def text(self) -> str:
         head = f"line {self.line}: "
+        lhs, rhs = _short(self.lhs), _short(self.rhs)
         if self.kind == "definition":
             if self.verdict == NOT_CHECKED:
-                return head + f"definition {self.lhs} = {self.rhs} not read ({self.how})"
-            return head + f"definition {self.lhs} = {self.rhs}" + (f" ({self.detail})" if self.detail else "")
+                return head + f"definition {lhs} = {rhs} not read ({self.how})"
+            return head + f"definition {lhs} = {rhs}" + (f" ({self.detail})" if self.detail else "")
         if self.kind == "note":
             return head + self.detail
         what = "result" if self.kind == "result" else "step"
-        body = f"{what} {self.lhs} = {self.rhs}" if self.lhs or self.rhs else what
+        body = f"{what} {lhs} = {rhs}" if self.lhs or self.rhs else what
         verdict = self.verdict + (f" ({self.how})" if self.how else "")
         extra = f"; {self.detail}" if self.detail else ""
         return f"{head}{verdict}: {body}{extra}"
@@ -511,7 +513,7 @@ class Checker:
             parts = parts[1:]
             if not self.chain:
                 self.records.append(Record(blk.line, "step", NOT_CHECKED,
-                                           rhs=_short(parts[0] if parts else ""),
+                                           rhs=_one_line(parts[0] if parts else ""),
                                            how="a line starting with = with nothing before it"))
                 return
         elif not new_claim and len(parts) >= 2 and ("let" in lead or self._is_definition(parts[0])):
@@ -590,7 +592,8 @@ class Checker:
         if lhs is not None and not readable:
             self.forget(lhs)  # "ŷ = ⟨ŷ_1, ..., ŷ_n⟩": whatever ŷ was before, it is not now
         if lhs is None or not readable:
-            self.records.append(Record(line, "definition", NOT_CHECKED, _short(parts[0]), _short(parts[-1]),
+            self.records.append(Record(line, "definition", NOT_CHECKED, _one_line(parts[0]),
+                                       _one_line(parts[-1]),
                                        how="could not read it"))
             return
         # J(y, ŷ) = cos θ = Σ y_i ŷ_i / ...: a form with a name new to the document (θ) names
@@ -650,7 +653,7 @@ class Checker:
 
     def _step(self, line: int, tex: str, expr: sp.Basic | None) -> None:
         prev_line, prev_tex, prev = self.chain[-1]
-        rec = Record(line, "step", NOT_CHECKED, _short(prev_tex), _short(tex))
+        rec = Record(line, "step", NOT_CHECKED, _one_line(prev_tex), _one_line(tex))
         if expr is not None and not isinstance(expr, sp.Expr):
             self._last_error = f"it reads as {show(expr)}, a comparison, not an expression"
             expr = None
@@ -714,7 +717,9 @@ class Checker:
         return None
 
     def _dropped(self, a: sp.Basic, b: sp.Basic) -> str:
-        """What turns b back into a, where it is simple: a sign, a factor, or one term."""
+        """What turns b back into a, where it is simple: a sign, a factor, or one term (named
+        as the document writes it, σ(z)·x, not as its definitions expand)."""
+        written_a, written_b = a, b
         a, b = self.expand(a), self.expand(b)
         cons = tuple(sorted(self.constraints))
         sizes = [s for s in (a.free_symbols | b.free_symbols)
@@ -723,12 +728,16 @@ class Checker:
                 2, sp.Rational(1, 2), *sizes, *(1 / s for s in sizes))]:
             if verify(a, factor * b, constraints=cons, points=3, prove=False).ok:
                 return f"{words} was lost (the line before is {show(factor)} times this one)"
-        for term in sp.Add.make_args(sp.expand(a)) if isinstance(sp.expand(a), sp.Add) else ():
-            if verify(a - term, b, constraints=cons, points=3, prove=False).ok:
-                return f"the term {show(term)} was dropped"
-        for term in sp.Add.make_args(sp.expand(b)) if isinstance(sp.expand(b), sp.Add) else ():
-            if verify(a, b - 2 * term, constraints=cons, points=3, prove=False).ok:
-                return f"a minus sign was dropped: the term {show(term)} should be {show(-term)}"
+        for written in (written_a, a):
+            terms = sp.Add.make_args(sp.expand(written))
+            for term in terms if len(terms) > 1 else ():
+                if verify(a - self.expand(term), b, constraints=cons, points=3, prove=False).ok:
+                    return f"the term {show(term)} was dropped"
+        for written in (written_b, b):
+            terms = sp.Add.make_args(sp.expand(written))
+            for term in terms if len(terms) > 1 else ():
+                if verify(a, b - 2 * self.expand(term), constraints=cons, points=3, prove=False).ok:
+                    return f"a minus sign was dropped: the term {show(term)} should be {show(-term)}"
         return ""
 
     def _wrong_case(self, a: sp.Basic, b: sp.Basic, witness: dict[str, Any]) -> str:
@@ -766,7 +775,7 @@ class Checker:
                if r.line >= line0):  # only worth saying when a step in the chain went wrong
             v = self.judge(first, last)
             rec = Record(line, "result", FOLLOWS if v.ok else (WRONG if v.status == DIFFERS else NOT_CHECKED),
-                         _short(tex0), _short(tex), how=_how(v) if v.ok else v.describe())
+                         _one_line(tex0), _one_line(tex), how=_how(v) if v.ok else v.describe())
             self.records.append(rec)
 
     def finish(self) -> None:
@@ -876,6 +885,11 @@ def _how(v) -> str:
     if v.status == NUMERIC:
         return f"checked numerically at {v.points} points"
     return v.describe()
+
+
+def _one_line(tex: str) -> str:
+    """Both sides as read, whole (the JSON records keep them so; the text report shortens)."""
+    return " ".join(tex.split())
 
 
 def _short(tex: str, width: int = 120) -> str:
