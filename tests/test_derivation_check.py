@@ -170,7 +170,11 @@ class TestReferenceSolution:
         # line 207 is a definition naming θ, not a step
         steps = report.steps
         assert len(steps) == 66 and all(r.line <= 237 for r in steps)
-        assert [r.text() for r in steps if r.verdict == NOT_CHECKED] == []
+        # line 136: "for m samples we have L = Σ_{i=1}^m max(0, 1 − y_i ŷ_i) = Σ_{i=1}^n L(y_i, ŷ_i)":
+        #   the upper limit turns from m into n; it holds if m = n, which the document means and
+        #   never says, so it is neither called right nor wrong, and the report says why
+        (unsure,) = [r for r in steps if r.verdict == NOT_CHECKED]
+        assert unsure.line == 136 and "only if m = n" in unsure.how, unsure.text()
 
     def test_the_wrong_steps_are_exactly_the_real_slips(self, report):
         wrong = {r.line for r in report.steps if r.verdict == WRONG}
@@ -510,3 +514,19 @@ def test_json_keeps_both_sides_whole(tmp_path, capsys):
     assert step["rhs"] == long_rhs and step["verdict"] == FOLLOWS
     assert cli.main(["check", str(path)]) == 0
     assert " …" in capsys.readouterr().out
+
+
+def test_two_sizes_are_two_numbers(tmp_path):
+    # 1/m Σ_{i=1}^C x_i and 1/C Σ_{i=1}^m x_i agree only when m = C: once that went unseen (every
+    # size was the same number at each point); now m is another number than C, and a step that
+    # holds only if they are one is not called right (nor wrong: the reference writes "for m
+    # samples ... Σ_{i=1}^m = Σ_{i=1}^n", two names for one count)
+    doc = "$$\\frac{1}{m}\\sum_{i=1}^{C} x_i = \\sum_{i=1}^{C} \\frac{x_i}{m}$$\n"
+    assert [s.verdict for s in _doc(tmp_path, doc).steps] == [FOLLOWS]
+    swapped = doc.replace("\\sum_{i=1}^{C} \\frac{x_i}{m}$$", "\\frac{1}{C}\\sum_{i=1}^{m} x_i$$")
+    (s,) = _doc(tmp_path, swapped).steps
+    assert s.verdict == NOT_CHECKED and "only if C = m" in s.how, s.text()
+    # a factor that is wrong whatever the sizes is wrong
+    doubled = doc.replace("\\sum_{i=1}^{C} \\frac{x_i}{m}$$", "\\sum_{i=1}^{C} \\frac{2 x_i}{m}$$")
+    (s,) = _doc(tmp_path, doubled).steps
+    assert s.verdict == WRONG, s.text()

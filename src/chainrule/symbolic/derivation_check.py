@@ -684,6 +684,10 @@ class Checker:
                     rec.verdict, rec.how = FOLLOWS, _how(earlier[1])
                     rec.follows_from_line = earlier[0]
                     rec.detail = f"from line {earlier[0]} (not from the line before, which is wrong)"
+                elif (sizes := self._only_if_sizes_agree(prev, expr)):
+                    # Σ_{i=1}^m = Σ_{i=1}^n "for m samples": right only if the two names are one number
+                    rec.how = (f"it holds only if {' = '.join(sizes)}: the document writes these sizes "
+                               "as different names; are they the same number?")
                 else:
                     rec.verdict = WRONG
                     rec.how = v.describe()
@@ -693,6 +697,16 @@ class Checker:
                 rec.how = v.describe()
         self.records.append(rec)
         self.chain.append((line, tex, expr))
+
+    def _only_if_sizes_agree(self, a: sp.Basic, b: sp.Basic) -> list[str]:
+        """The size names (m, n) of a step that differs, when it holds with them one number."""
+        both = self.expand(a) - self.expand(b)
+        sizes = sorted({str(s) for s in both.free_symbols if isinstance(s, sp.Symbol) and s.is_integer
+                        and str(s) in lr.SIZE_NAMES}, key=str)
+        if "m" not in sizes and "M" not in sizes or len(sizes) < 2:
+            return []
+        cons = tuple(sorted(self.constraints | {"sizes_equal"}))
+        return sizes if verify(self.expand(a), self.expand(b), constraints=cons).ok else []
 
     def _undefined(self, a: sp.Basic, b: sp.Basic) -> list[str]:
         """Plain names (θ) that one side has, the other has not, and the document never defined."""

@@ -7,6 +7,8 @@ an expression; the judge only evaluates both sides with SymPy's own ``diff`` and
 Numeric checks instantiate everything an expression leaves open:
 
 * sizes (the upper limit ``n`` of a ``Sum``) run through 1..5, so sums are expanded for real;
+  the number of samples m is another number than n, C (classes, lengths) at each point
+  (``sizes_equal``: one number for all, to tell a step that holds only if m = n);
 * free indices (``i`` in ``z[i]``) take values inside the sizes;
 * every ``Indexed`` element, scalar symbol and undefined function ``f(w)`` (a random
   quadratic) gets a random value; ``positive`` symbols get positive values;
@@ -188,6 +190,16 @@ def _draw(sym: sp.Basic, name: str, t: int, unit: bool,
     return sp.Float(_uniform(t, unit, name, -2.0, 2.0), 15)
 
 
+#: the number of samples m is another number than the classes' or a vector's length n (C) at
+#: each point: a step that swaps 1/m for 1/C, or Σ_{i=1}^m for Σ_{i=1}^C, does not follow
+_SIZE_OFFSET = {"m": 2, "M": 2}
+
+
+def _size_value(name: str, t: int) -> int:
+    """Size ``name`` at point ``t``: 1..5, every size the same number except m."""
+    return 1 + (t + _SIZE_OFFSET.get(name, 0)) % 5
+
+
 def _bounds(constraints: tuple[str, ...], name: str) -> tuple[float, float] | None:
     """The range a constraint ``range:NAME:LO:HI`` assumes for the symbol ``name``."""
     for c in constraints:
@@ -255,6 +267,9 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
     """``expr`` at random point number ``t`` (every size n = 1 + t % 5): its value (None where
     it is not a finite real number) and the point, as ``(name, value)`` pairs."""
     n = 1 + t % 5
+    # indices stay inside every size (m may be smaller than n at this point)
+    same = "sizes_equal" in constraints
+    index_hi = n if same else min(n, _size_value("m", t))
     expr = _bound_apart(expr)
     sizes, indices = _sizes_and_indices(expr)
     # m in J/m is the same size as in Σ_{u=1}^m, whether or not a sum still shows it
@@ -263,9 +278,9 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
     point: dict[str, Any] = {}
     sub: dict[sp.Basic, Any] = {}
     for s in sorted(sizes, key=str):
-        sub[s] = n
+        sub[s] = n if same else _size_value(str(s), t)
     for i in sorted(indices, key=str):
-        sub[i] = _index_value(t, str(i), n)
+        sub[i] = _index_value(t, str(i), index_hi)
     point.update({str(k): v for k, v in sub.items()})
     e = expr.xreplace(sub)  # not subs: subs misses an index inside Sum(Derivative(..., b[i]))
     # d/df(w) of σ(f(w)): taken while f(w) is still a symbol of its own
@@ -283,7 +298,7 @@ def value_at(expr: sp.Basic, t: int, unit: bool = False, constraints: tuple[str,
         if isinstance(s, sp.Symbol) and s.name == "t" and s.is_integer:
             values[s] = random.Random(f"{t}|label").choice((-1, 1))  # a ±1 label
         elif isinstance(s, sp.Symbol) and s.is_integer:
-            values[s] = _index_value(t, str(s), n)  # as an index of the same name
+            values[s] = _index_value(t, str(s), index_hi)  # as an index of the same name
         else:
             values[s] = _draw(s, str(s), t, unit, _bounds(constraints, str(s)))
     point.update({str(k): (float(v) if not isinstance(v, int) else v) for k, v in values.items()})
