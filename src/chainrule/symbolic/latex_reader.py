@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sympy as sp
@@ -370,6 +371,20 @@ def read(tex: str, ctx: Context | None = None, _outer: _Pre | None = None) -> sp
 
 
 def _parse(s: str, original: str) -> sp.Basic:
+    parsed, why = _parsed(s)
+    if why is not None:
+        raise Unreadable(f"the LaTeX parser could not read {original.strip()[:70]!r} ({why[:60]})")
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _parsed(s: str) -> tuple[Any, str | None]:
+    """The parser's reading of ``s`` and None, or None and the first line of why it could not.
+
+    Cached: the parser (ANTLR in pure Python) is most of the time ``check`` takes, and a
+    document reads the same pieces again (the line before each step, a definition's name, the
+    operand ``f(w)`` of every ∂/∂w); the reading depends on ``s`` alone, and SymPy expressions
+    are immutable, so every caller may share one."""
     from latex2sympy2_extended import latex2sympy
     from latex2sympy2_extended.latex2sympy2 import ConversionConfig
     from latex2sympy2_extended.math_normalization import NormalizationConfig
@@ -380,11 +395,10 @@ def _parse(s: str, original: str) -> sp.Basic:
             normalization_config=NormalizationConfig(basic_latex=False, units=False,
                                                      malformed_operators=False,
                                                      nits=False, boxed="none", equations=False),
-            conversion_config=ConversionConfig(interpret_as_mixed_fractions=False, lowercase_symbols=False))
+            conversion_config=ConversionConfig(interpret_as_mixed_fractions=False,
+                                               lowercase_symbols=False)), None
     except Exception as exc:  # the parser raises its own exception types; all mean "unreadable"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Unreadable(f"the LaTeX parser could not read {original.strip()[:70]!r} "
-                         f"({first[:60]})") from None
+        return None, (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
 
 
 def _cases(s: str, pre: _Pre) -> str:
