@@ -88,6 +88,28 @@ def substitute_definitions(expr: sp.Basic, defs: Mapping[Any, Any]) -> sp.Basic:
     return expr
 
 
+#: dummy_index of the first canonical dummy: far above any index SymPy hands out in a session
+_CANONICAL_BASE = 10 ** 12
+
+
+def _canonical(expr: sp.Basic) -> sp.Basic:
+    """``expr`` with its dummies (the bound indices that ``_fresh`` and the definitions make,
+    new ones each time an expression is expanded) renamed in order of appearance to the same
+    canonical dummies, name and assumptions kept: the same line expanded twice is then the
+    same expression, and its values at the random points are computed once (``value_at``'s
+    cache). Dummies are only ever bound (a sum's index, a ``Lambda``'s or ``Subs``'s
+    variable), so renaming them consistently within one expression changes nothing it means."""
+    if not expr.has(sp.Dummy):
+        return expr
+    order: dict[sp.Dummy, None] = {}
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Dummy):
+            order.setdefault(node, None)
+    new = {d: sp.Dummy(d.name, dummy_index=_CANONICAL_BASE + k, **d.assumptions0)
+           for k, d in enumerate(order)}
+    return expr.xreplace(new)
+
+
 def _sizes_and_indices(expr: sp.Basic) -> tuple[set[sp.Symbol], set[sp.Symbol]]:
     sizes: set[sp.Symbol] = set()
     bound: set[sp.Symbol] = set()
@@ -361,12 +383,29 @@ def verify(a: sp.Basic, b: sp.Basic, defs: Mapping[Any, Any] | None = None,
     defs = defs or {}
     constraints = tuple(constraints)
     try:
-        a = substitute_definitions(sp.sympify(a), defs)
-        b = substitute_definitions(sp.sympify(b), defs)
+        a = _canonical(substitute_definitions(sp.sympify(a), defs))
+        b = _canonical(substitute_definitions(sp.sympify(b), defs))
     except (sp.SympifyError, TypeError) as exc:
         return Verification(UNKNOWN, reason=f"could not substitute definitions ({exc})")
     if not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
         return Verification(UNKNOWN, reason="one side is not an expression")
+    key = (a, b, constraints, points, seed, prove)
+    if key not in _settled:
+        if len(_settled) >= _SETTLED_MAX:
+            _settled.pop(next(iter(_settled)))
+        _settled[key] = _settle(a, b, constraints, points, seed, prove)
+    return _settled[key]
+
+
+#: verdicts already reached, by (a, b, constraints, points, seed, prove) with the definitions
+#: substituted: a checker asks again of the same pair (a line against an earlier one, a chain's
+#: last line against its first, the same step in two documents), and the answer cannot change
+_settled: dict[tuple, Verification] = {}
+_SETTLED_MAX = 4096
+
+
+def _settle(a: sp.Expr, b: sp.Expr, constraints: tuple[str, ...], points: int, seed: int,
+            prove: bool) -> Verification:
     sizes, _ = _sizes_and_indices(a - b)
     # an identity SymPy proves holds inside any assumed range; other assumptions it cannot use
     unconditional = all(c.startswith("range:") for c in constraints)
