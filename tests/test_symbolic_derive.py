@@ -188,10 +188,11 @@ def test_the_rules_a_student_would_name(derivations, name, rules):
 
 
 @pytest.mark.parametrize("name, result", [
-    ("sigmoid", "(1 - σ(x))·σ(x)"),
-    ("tanh", "1 - tanh(x)^2"),
-    ("cross_entropy", "(ŷ_ij - y_ij)/m"),
-    ("cosine_similarity", "-J·ŷ_i/|ŷ|^2 + y_i/(|y|·|ŷ|)"),
+    # as the reference writes them (σ(x)(1 − σ(x)), not SymPy's (1 − σ(x))σ(x)), − for minus
+    ("sigmoid", "σ(x)·(1 − σ(x))"),
+    ("tanh", "1 − tanh(x)^2"),
+    ("cross_entropy", "(ŷ_ij − y_ij)/m"),
+    ("cosine_similarity", "−J·ŷ_i/|ŷ|^2 + y_i/(|y|·|ŷ|)"),
 ])
 def test_the_simplification_back_into_the_functions_own_terms(derivations, name, result):
     d = _get(derivations, name)
@@ -201,7 +202,7 @@ def test_the_simplification_back_into_the_functions_own_terms(derivations, name,
 
 def test_cross_entropy_is_derived_over_m_samples_with_the_one_hot_assumption_stated(derivations):
     d = _get(derivations, "cross_entropy")
-    assert text(d.parts[0].lhs, d.display) == "∂/∂z_ij[J]"
+    assert text(d.parts[0].lhs, d.display) == "∂J/∂z_ij"
     last = d.parts[0].steps[-1]
     assert last.assumption == "each row of y sums to 1" and "rows_sum_to_one" in last.constraints
     # without the assumption the last step is false: Σ_v y_iv·ŷ_ij − y_ij ≠ ŷ_ij − y_ij in general
@@ -282,12 +283,13 @@ def test_cross_entropy_follows_the_reference_route(derivations):
     d = _get(derivations, "cross_entropy")
     main, cases_part, chain = d.parts
     shown = [text(s.expr, d.display) for s in main.steps]
-    assert "-(Σ_{u=1}^{m} Σ_{v=1}^{C} ∂/∂z_ij[ŷ_uv]·y_uv/ŷ_uv)/m" in shown
-    assert "-(Σ_{v=1}^{C} ∂/∂z_ij[ŷ_iv]·y_iv/ŷ_iv)/m" in shown
-    assert "(-(1 - ŷ_ij)·y_ij + (Σ_{v≠j} ŷ_ij·y_iv))/m" in shown
-    assert shown[-1] == "(ŷ_ij - y_ij)/m"
+    # the reference's −(1/m) Σ_u Σ_v (y_uv/ŷ_uv) ∂ŷ_uv/∂z_ij, in its order
+    assert "−(Σ_{u=1}^{m} Σ_{v=1}^{C} y_uv/ŷ_uv·∂ŷ_uv/∂z_ij)/m" in shown
+    assert "−(Σ_{v=1}^{C} y_iv/ŷ_iv·∂ŷ_iv/∂z_ij)/m" in shown
+    assert "(−y_ij·(1 − ŷ_ij) + (Σ_{v≠j} ŷ_ij·y_iv))/m" in shown
+    assert shown[-1] == "(ŷ_ij − y_ij)/m"
     # the cases, each checked here against the softmax Jacobian written out independently
-    assert text(cases_part.lhs, d.display) == "∂/∂z_ij[ŷ_uv]"
+    assert text(cases_part.lhs, d.display) == "∂ŷ_uv/∂z_ij"
     cases = cases_part.steps[-1].expr
     assert isinstance(cases, sp.Piecewise)
     u, v, i, j = (sp.Symbol(q, integer=True, positive=True) for q in "uvij")
@@ -311,3 +313,4 @@ def test_a_sum_without_one_term_is_written_as_such():
     assert text(s) == "(Σ_{v≠j} y_v)"
     assert latex(s) == r"\sum_{v \neq j} y_{v}"
     assert text(sp.Sum(y[v], (v, 1, C))) == "(Σ_{v=1}^{C} y_v)"
+

@@ -2,7 +2,17 @@
 KaTeX, ``chainrule._katex``).
 
 Expressions are written with the reference solution's names: ``z[i, j]`` as z_ij, ``p`` as ŷ,
-∂/∂x for derivatives, Σ for sums, δ_ij for Kronecker deltas and {… if …; … otherwise} for cases.
+Σ for sums, δ_ij for Kronecker deltas and {… if …; … otherwise} for cases, and in its notation,
+the same in every format:
+
+- every derivative with ∂, ∂σ(x)/∂x as much as ∂J/∂z_ij, as the reference solution writes them
+  all (∂/∂x(σ(x)) in part 1), never SymPy's d/dx for an expression of one variable next to ∂
+  for one of several;
+- a product in the textbook's order: the number first, then names (x, ŷ_ij, δ_ij), functions
+  (σ(x), e^x, log ŷ_uv), bracketed sums and Σ, and the derivatives last: σ(x)(1 − σ(x)),
+  y_uv log ŷ_uv, ŷ_ij(1 − ŷ_ij), σ(f(w))(1 − σ(f(w))) ∂f(w)/∂w; SymPy's canonical order
+  writes (1 − σ(x))σ(x). Only the printing changes, never the expression;
+- minus as U+2212 (−) in text, as the formulas' text forms (``chainrule.formula``) write it.
 """
 from __future__ import annotations
 
@@ -14,12 +24,119 @@ from typing import Any
 import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
 
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
 _GREEK = {"sigma": "σ", "delta": "δ", "alpha": "α", "beta": "β", "ell": "ℓ", "L_delta": "L_δ",
           "yhat": "ŷ", "theta": "θ", "lambda": "λ"}
+
+
+def _is_dw(expr) -> bool:
+    """The chain rule's placeholders ``d<name>/dw[i, j]``, printed ∂<name>_ij/∂w."""
+    return isinstance(expr, sp.Indexed) and str(expr.base.label).startswith("d") \
+        and str(expr.base.label).endswith("/dw")
+
+
+def _factor_rank(factor: sp.Basic) -> float:
+    """Where a factor goes in a printed product: 0 a number (2, √2, π), 1 a name (x, ŷ_ij, δ_ij),
+    2 a function of names (σ(x), e^−x, log ŷ_uv), 3 a bracketed sum, a Σ or cases, 3.5 a function
+    of a sum (log(1 − ŷ)), 4 a derivative. A power goes where its base goes (x², tanh²(x),
+    (1 + e^−x)²). So σ(x)·(1 − σ(x)), y_uv·log(ŷ_uv), −(1 − y)·log(1 − ŷ), ŷ_ij·(1 − ŷ_ij)."""
+    base = factor.base if isinstance(factor, sp.Pow) else factor
+    if factor.is_number:  # 2, √2, π, 1/√π
+        return 0
+    if isinstance(base, sp.Derivative) or _is_dw(base):
+        return 4
+    if isinstance(base, sp.Number):  # 2^x
+        return 2
+    if isinstance(base, (sp.Symbol, sp.Indexed, sp.KroneckerDelta)) or base.is_Atom:
+        return 1
+    if isinstance(base, (sp.Add, sp.Mul, sp.Sum, sp.Piecewise)):
+        return 3
+    if all(not a.has(sp.Add, sp.Sum) for a in base.args):
+        return 2
+    return 3.5  # a function of a sum after the brackets: (1 − y)·log(1 − ŷ)
+
+
+def _textbook_order(expr):
+    """``expr`` (a commutative Mul) with its factors in the textbook's order, as an unevaluated
+    Mul: SymPy's printing order, stably sorted by ``_factor_rank``. Anything else as it is, and
+    so an unevaluated Mul written to show its numbers (``1·x``, ``x·2``)."""
+    if not isinstance(expr, sp.Mul) or not expr.is_commutative or expr.args[0] is sp.S.One \
+            or any(isinstance(a, sp.Number) for a in expr.args[1:]):
+        return expr
+    coeff, rest = expr.as_coeff_Mul()  # not as_ordered_factors' −1·2·y for −2y
+    factors = sorted(rest.as_ordered_factors() if isinstance(rest, sp.Mul) else [rest], key=_factor_rank)
+    return sp.Mul._from_args(factors if coeff is sp.S.One else [coeff, *factors], True)
+
+
+def _compact(operand) -> bool:
+    """Whether ∂/∂x of ``operand`` is written ∂operand/∂x: one name (x, ŷ_uv, J) or one call of
+    names (σ(x), f(w), tanh(x), log ŷ_uv). Anything longer is written ∂/∂x(...) with the operand
+    in brackets, so that the reader never has to guess how far the derivative reaches."""
+    if isinstance(operand, (sp.Symbol, sp.Indexed, AppliedUndef)):
+        return True
+    return isinstance(operand, sp.Function) and not isinstance(operand, sp.exp) \
+        and all(isinstance(a, (sp.Symbol, sp.Indexed, AppliedUndef)) for a in operand.args)
+
+
+def _derivatives_apart(expr):
+    """``(negative, rest, derivatives)`` of a product with a derivative factor and a denominator,
+    printed −rest·∂f/∂w: 1/(1 + e^−x)·∂f(w)/∂w and y_uv/ŷ_uv·∂ŷ_uv/∂z_ij as the reference writes
+    them, never ∂f(w)/∂w/(1 + e^−x). ``rest`` keeps its factors as they are (unevaluated: 1/2
+    is not multiplied into a sum). None for any other expression."""
+    if not isinstance(expr, sp.Mul):
+        return None
+    derivs = [f for f in expr.args if _factor_rank(f) == 4 and not
+              (isinstance(f, sp.Pow) and f.exp.could_extract_minus_sign())]
+    rest = [f for f in expr.args if f not in derivs]
+    below = any(isinstance(f, sp.Pow) and f.exp.could_extract_minus_sign()
+                or isinstance(f, sp.Rational) and f.q != 1 for f in rest)
+    if not derivs or not below:
+        return None
+    negative = rest[0].is_Number and rest[0] < 0
+    if negative:
+        rest = ([] if rest[0] == -1 else [-rest[0]]) + rest[1:]
+    rest = rest[0] if len(rest) == 1 else sp.Mul._from_args(rest, True)
+    return negative, rest, sorted(derivs, key=sp.default_sort_key)
+
+
+class _FactorsAsGiven:
+    """A printer seen by SymPy's ``_print_Mul`` with its ``order`` setting "none": that method
+    then keeps a product's factors in the order of ``expr.args`` (``_textbook_order``'s) instead
+    of sorting them. Everything else (the printing of each factor, so nested products and
+    sums in their usual order) is the printer's own."""
+
+    order = "none"
+
+    def __init__(self, printer):
+        self._printer = printer
+
+    def __getattr__(self, name):
+        return getattr(self._printer, name)
+
+
+def _group_end(s: str, at: int) -> int:
+    """The index after the ``}`` that closes the ``{`` at ``s[at]``."""
+    depth = 0
+    for k in range(at, len(s)):
+        depth += {"{": 1, "}": -1}.get(s[k], 0) if s[k - 1:k] != "\\" or k == at else 0
+        if depth == 0:
+            return k + 1
+    return -1
+
+
+def _unbrace(tex: str) -> str:
+    """``\\tanh^{2}{\\left(x \\right)}`` as ``\\tanh^{2}\\left(x \\right)``: a call that ends in
+    SymPy's brace group, without the braces; anything else as it is."""
+    at = tex.find(r"{\left(")
+    if at > 0 and tex.endswith(r"\right)}") and _group_end(tex, at) == len(tex):
+        return tex[:at] + tex[at + 1:-1]
+    return tex
 
 
 def _index_text(indices, printer) -> str:
@@ -28,7 +145,7 @@ def _index_text(indices, printer) -> str:
 
 
 class TextPrinter(StrPrinter):
-    """One line of unicode: e^(−x), ∂/∂x[...], Σ_{k=1}^{n}, z_ij, |y|."""
+    """One line of unicode: e^(−x), ∂σ(x)/∂x, ∂/∂x[...], Σ_{k=1}^{n}, z_ij, |y|, σ(x)·(1 − σ(x))."""
 
     printmethod = "_chainrule_text"  # not Indexed's own _sympystr: ours writes z_ij
 
@@ -44,15 +161,32 @@ class TextPrinter(StrPrinter):
     def _print_Indexed(self, expr):
         label = expr.base.label
         name = self._print(label)
-        if str(label).startswith("d") and str(label).endswith("/dw"):  # ∂z_ij/∂w placeholders
+        if _is_dw(expr):  # ∂z_ij/∂w placeholders
             return f"∂{self._print(sp.Symbol(str(label)[1:-3]))}_{_index_text(expr.indices, self)}/∂w"
         return f"{name}_{_index_text(expr.indices, self)}"
 
+    def _print_Mul(self, expr):
+        apart = _derivatives_apart(expr)
+        if apart:
+            negative, rest, derivs = apart
+            level = precedence(sp.Mul(2, sp.Symbol("x"), evaluate=False))  # a product's, not a negated one's
+            if isinstance(rest, sp.Pow):  # 1/(1 + e^(−x))^2, not (1 + e^(−x))^(−2)
+                rest = sp.Mul(sp.S.One, rest, evaluate=False)
+            return ("-" if negative else "") + "*".join(
+                [self.parenthesize(rest, level, strict=True),
+                 *(self.parenthesize(d, level, strict=False) for d in derivs)])
+        return StrPrinter._print_Mul(_FactorsAsGiven(self), _textbook_order(expr))
+
     def _print_Derivative(self, expr):
-        var = self._print(expr.variables[0])
-        if isinstance(expr.expr, AppliedUndef):
-            return f"∂{self._print(expr.expr)}/∂{var}"
-        return f"∂/∂{var}[{self._print(expr.expr)}]"
+        # ∂σ(x)/∂x, ∂ŷ_uv/∂z_ij, ∂J/∂z_ij for one name or call (as TexPrinter writes them), the
+        # operand in brackets otherwise: ∂/∂x[1/(1 + e^(−x))]
+        order = sum(n for _, n in expr.variable_count)
+        top = "∂" if order == 1 else f"∂{str(order).translate(_SUPERSCRIPT)}"
+        bottom = "".join(f"∂{self._print(v)}" + ("" if n == 1 else str(n).translate(_SUPERSCRIPT))
+                         for v, n in expr.variable_count)
+        if _compact(expr.expr):
+            return f"{top}{self._print(expr.expr)}/{bottom}"
+        return f"{top}/{bottom}[{self._bare(expr.expr)}]"
 
     def _print_Sum(self, expr):
         skip = excluded(expr)
@@ -69,6 +203,32 @@ class TextPrinter(StrPrinter):
     def _print_KroneckerDelta(self, expr):
         return f"δ_{_index_text(expr.args, self)}"
 
+    def _print_Pi(self, expr):
+        return "π"
+
+    def _print_Exp1(self, expr):
+        return "e"
+
+    def _print_ImaginaryUnit(self, expr):
+        return "i"
+
+    def _print_Infinity(self, expr):
+        return "∞"
+
+    def _print_NegativeInfinity(self, expr):
+        return "−∞"
+
+    def _print_Pow(self, expr, rational=False):
+        if not rational and expr.exp in (sp.S.Half, -sp.S.Half):  # √2, 1/√π (SymPy: sqrt(pi))
+            base = self._print(expr.base)
+            root = f"√{base}" if expr.base.is_Atom or isinstance(expr.base, sp.Sum) else f"√({base})"
+            return root if expr.exp is sp.S.Half else f"1/{root}"
+        if expr.exp.is_Number and expr.exp < 0 and expr.exp != -1:  # 1/(x + 1)^2, not (x + 1)^(−2)
+            return f"1/{self.parenthesize(sp.Pow(expr.base, -expr.exp), precedence(expr), strict=True)}"
+        if isinstance(expr.base, sp.Derivative) or _is_dw(expr.base):  # (∂f(w)/∂w)^2
+            return f"({self._print(expr.base)})^{self.parenthesize(expr.exp, precedence(expr), strict=False)}"
+        return super()._print_Pow(expr, rational=rational)
+
     def _print_exp(self, expr):
         arg = self._print(expr.args[0])
         return f"e^{arg}" if expr.args[0].is_Atom and not arg.startswith("-") else f"e^({arg})"
@@ -83,9 +243,18 @@ class TextPrinter(StrPrinter):
                          else f"{self._print(e)} if {self._print(c)}")
         return "{" + "; ".join(cases) + "}"
 
+    def _bare(self, expr) -> str:
+        """``expr`` where brackets follow anyway: a Σ without its own (log(Σ_k e^x_k), not
+        log((Σ_k e^x_k)))."""
+        out = self._print(expr)
+        return out[1:-1] if isinstance(expr, sp.Sum) else out
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
     def _print_Function(self, expr):
         name = _GREEK.get(type(expr).__name__, type(expr).__name__)
-        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+        return f"{name}({', '.join(self._bare(a) for a in expr.args)})"
 
     def _print_Heaviside(self, expr):  # the unit step, as SymPy's LaTeX writes it
         return f"θ({self._print(expr.args[0])})"
@@ -104,10 +273,8 @@ class TextPrinter(StrPrinter):
 
     def doprint(self, expr):
         out = super().doprint(expr)
-        return out.replace("**", "^").replace("*", "·").replace("<=", "≤").replace(">=", "≥")
-
-
-_OPERAND = "OPERAND"  # where a derivative's operand goes in SymPy's LaTeX for d/dx
+        return (out.replace("**", "^").replace("*", "·").replace("<=", "≤").replace(">=", "≥")
+                .replace("-", "−"))
 
 
 class TexPrinter(LatexPrinter):
@@ -128,14 +295,14 @@ class TexPrinter(LatexPrinter):
             return expr.name.replace("ŷ", r"\hat{y}")
         out = super()._print_Symbol(expr, style=style)
         # a name of several letters (margin) upright, as one name: italic "margin" is m·a·r·g·i·n
-        if re.fullmatch(r"[A-Za-z]{2,}", out) and out != _OPERAND:
+        if re.fullmatch(r"[A-Za-z]{2,}", out):
             return rf"\mathrm{{{out}}}"
         return out
 
     def _print_Indexed(self, expr):
         label = expr.base.label
         idx = _index_text(expr.indices, self)
-        if str(label).startswith("d") and str(label).endswith("/dw"):
+        if _is_dw(expr):
             inner = self._print(sp.Symbol(str(label)[1:-3]))
             return rf"\frac{{\partial {inner}_{{{idx}}}}}{{\partial w}}"
         return f"{self._print(label)}_{{{idx}}}"
@@ -143,18 +310,43 @@ class TexPrinter(LatexPrinter):
     def _print_KroneckerDelta(self, expr, exp=None):
         return rf"\delta_{{{_index_text(expr.args, self)}}}"
 
+    def _print_Function(self, expr, exp=None):
+        # \tanh\left(x \right), not SymPy's \tanh{\left(x \right)}: the brace group reads as
+        # the function's whole argument to LaTeX parsers, so that \tanh{\left(x \right)} \left(1
+        # - x\right) is read tanh(x·(1 − x)) (latex2sympy), where a reader sees tanh(x)·(1 − x)
+        return _unbrace(super()._print_Function(expr, exp=exp))
+
+    def _print_log(self, expr, exp=None):
+        return _unbrace(super()._print_log(expr, exp=exp))
+
+    def _print_Basic(self, expr):
+        # SymPy's constants (π, i, ∞) print themselves with their _latex, which the renamed
+        # printmethod skips (without this: \text{\Pi})
+        own = getattr(expr, "_latex", None)
+        return own(self) if own is not None else super()._print_Basic(expr)
+
+    def _print_Mul(self, expr):
+        apart = _derivatives_apart(expr)
+        if apart:
+            negative, rest, derivs = apart
+            level = precedence(sp.Mul(2, sp.Symbol("x"), evaluate=False))
+            return ("- " if negative else "") + " ".join(
+                [self.parenthesize(rest, level, strict=True), *(self._print(d) for d in derivs)])
+        return LatexPrinter._print_Mul(_FactorsAsGiven(self), _textbook_order(expr))
+
     def _print_Derivative(self, expr):
-        # the operand in brackets unless it is one name or one function call: "\frac{d}{dw} f(w)
-        # \tanh(...)" and "\frac{d}{dx} e^{x_i} \sum_k e^{x_k}" leave the reader to guess how far
+        # \partial always, as the reference writes \frac{\partial}{\partial x}(\sigma(x)) (SymPy
+        # writes d for an expression of one variable). The operand in brackets unless it is one
+        # name or one function call: "\frac{\partial}{\partial w} f(w) \tanh(...)" and
+        # "\frac{\partial}{\partial x} e^{x_i} \sum_k e^{x_k}" leave the reader to guess how far
         # the derivative reaches (chainrule check reads the rest of the term)
-        mark = sp.Symbol(_OPERAND)
-        op = super()._print_Derivative(sp.Derivative(mark, *expr.variable_count, evaluate=False))
-        if isinstance(expr.expr, (sp.Symbol, sp.Indexed, AppliedUndef)):  # ∂x_i/∂x_j, dσ(x)/dx
-            m = re.fullmatch(r"\\frac\{([^{}]*(?:\{[^{}]*\})?)\}\{(.*)\}\s*" + _OPERAND, op)
-            if m:
-                return rf"\frac{{{m.group(1)} {self._print(expr.expr)}}}{{{m.group(2)}}}"
-            return op.replace(_OPERAND, self._print(expr.expr))
-        return op.replace(_OPERAND, rf"\left({self._print(expr.expr)}\right)")
+        order = sum(n for _, n in expr.variable_count)
+        top = r"\partial" if order == 1 else rf"\partial^{{{order}}}"
+        bottom = " ".join(rf"\partial {self._print(v)}" + ("" if n == 1 else f"^{{{n}}}")
+                          for v, n in expr.variable_count)
+        if _compact(expr.expr):  # ∂x_i/∂x_j, ∂σ(x)/∂x
+            return rf"\frac{{{top} {self._print(expr.expr)}}}{{{bottom}}}"
+        return rf"\frac{{{top}}}{{{bottom}}} \left({self._print(expr.expr)}\right)"
 
     def _print_Sum(self, expr):
         skip = excluded(expr)
