@@ -314,3 +314,69 @@ def test_a_sum_without_one_term_is_written_as_such():
     assert latex(s) == r"\sum_{v \neq j} y_{v}"
     assert text(sp.Sum(y[v], (v, 1, C))) == "(Σ_{v=1}^{C} y_v)"
 
+
+# --- one notation in every format (issue 14): products in the textbook's order, ∂ for every
+# derivative (the reference writes ∂/∂x(σ(x)) as much as ∂J/∂z_ij), − (U+2212) for minus in text.
+# The expected strings are the reference solution's forms, typed by hand.
+
+@pytest.mark.parametrize("name, part, lhs, shown", [
+    ("sigmoid", 0, "∂σ(x)/∂x", "σ(x)·(1 − σ(x))"),
+    ("sigmoid", -1, "∂σ(f(w))/∂w", "σ(f(w))·(1 − σ(f(w)))·∂f(w)/∂w"),
+    ("tanh", 0, "∂tanh(x)/∂x", "1 − tanh(x)^2"),
+    ("tanh", -1, "∂tanh(f(w))/∂w", "(1 − tanh(f(w))^2)·∂f(w)/∂w"),
+    ("softmax", 0, "∂s_i/∂x_j", "s_i·(δ_ij − s_j)"),
+    ("softmax", 1, "∂s_i/∂x_j", "{s_i·(1 − s_i) if i = j; −s_i·s_j otherwise}"),
+    ("cross_entropy", -1, "∂J/∂w", "(Σ_{i=1}^{m} Σ_{j=1}^{C} (ŷ_ij − y_ij)/m·∂z_ij/∂w)"),
+])
+def test_steps_read_as_the_reference_writes_them(derivations, name, part, lhs, shown):
+    d = _get(derivations, name)
+    p = d.parts[part]
+    assert text(p.lhs, d.display) == lhs
+    assert shown in [text(s.expr, d.display) for s in p.steps]
+
+
+def test_cases_and_definitions_in_the_textbooks_order(derivations):
+    d = _get(derivations, "cross_entropy")
+    # the reference: ŷ_uv(1 − ŷ_uv) for u = i, v = j
+    assert "ŷ_uv·(1 − ŷ_uv) if u = i & v = j" in text(d.parts[1].steps[-1].expr, d.display)
+    d = _get(derivations, "binary_cross_entropy")
+    assert text(d.definition[1], d.display) == "−y·log(ŷ) − (1 − y)·log(1 − ŷ)"
+
+
+def test_sigmoid_in_every_format(capsys):
+    from chainrule.symbolic.render import latex
+
+    d = derive("sigmoid")
+    tex = r"\sigma\left(x \right) \left(1 - \sigma\left(x \right)\right)"
+    assert latex(d.result, d.display) == tex
+    doc = json.loads(d.render("json"))
+    last = doc["parts"][0]["steps"][-1]
+    assert (last["text"], last["latex"]) == ("σ(x)·(1 − σ(x))", tex)
+    assert doc["parts"][0]["lhs"]["latex"] == r"\frac{\partial \sigma\left(x \right)}{\partial x}"
+    assert f"$$= {tex}$$" in d.render("markdown")
+    assert f"&= {tex}" in d.render("latex")
+    assert cli.main(["derive", "sigmoid"]) == 0  # the summary: the registered formula's text
+    summary = capsys.readouterr().out
+    assert "σ(x)·(1 − σ(x))" in summary and "-" not in summary.split("(sigmoid)")[1]
+
+
+@pytest.mark.parametrize("name", list(FORMULAS))
+def test_one_notation_for_minus_and_derivatives_in_every_format(derivations, name):
+    import re
+
+    from chainrule.symbolic.render import latex
+
+    d = _get(derivations, name)
+    exprs = [d.definition[0], d.definition[1], d.result]
+    exprs += [e for p in d.parts for e in (p.lhs, p.start, *(s.expr for s in p.steps))]
+    leibniz_d = re.compile(r"\\frac\{d[ }]")  # SymPy's \frac{d}{d x}, \frac{d J}{d z_{ij}}
+    for e in exprs:
+        shown, tex = text(e, d.display), latex(e, d.display)
+        assert "-" not in shown and "d/d" not in shown, shown
+        assert not leibniz_d.search(tex), tex
+    for fmt in ("markdown", "latex", "html"):
+        assert not leibniz_d.search(d.render(fmt)), fmt
+    doc = json.loads(d.render("json"))
+    for p in doc["parts"]:
+        for s in [p["lhs"], p["start"], *p["steps"]]:
+            assert "-" not in s["text"] and not leibniz_d.search(s["latex"]), s
