@@ -347,12 +347,12 @@ def test_sigmoid_in_every_format(capsys):
     from chainrule.symbolic.render import latex
 
     d = derive("sigmoid")
-    tex = r"\sigma\left(x \right) \left(1 - \sigma\left(x \right)\right)"
+    tex = r"\sigma{\left(x \right)} \left(1 - \sigma{\left(x \right)}\right)"
     assert latex(d.result, d.display) == tex
     doc = json.loads(d.render("json"))
     last = doc["parts"][0]["steps"][-1]
     assert (last["text"], last["latex"]) == ("σ(x)·(1 − σ(x))", tex)
-    assert doc["parts"][0]["lhs"]["latex"] == r"\frac{\partial \sigma\left(x \right)}{\partial x}"
+    assert doc["parts"][0]["lhs"]["latex"] == r"\frac{\partial \sigma{\left(x \right)}}{\partial x}"
     assert f"$$= {tex}$$" in d.render("markdown")
     assert f"&= {tex}" in d.render("latex")
     assert cli.main(["derive", "sigmoid"]) == 0  # the summary: the registered formula's text

@@ -313,8 +313,11 @@ class TexPrinter(LatexPrinter):
     def _print_Function(self, expr, exp=None):
         # \tanh\left(x \right), not SymPy's \tanh{\left(x \right)}: the brace group reads as
         # the function's whole argument to LaTeX parsers, so that \tanh{\left(x \right)} \left(1
-        # - x\right) is read tanh(x·(1 − x)) (latex2sympy), where a reader sees tanh(x)·(1 − x)
-        return _unbrace(super()._print_Function(expr, exp=exp))
+        # - x\right) is read tanh(x·(1 − x)) (latex2sympy), where a reader sees tanh(x)·(1 − x).
+        # A function named here (σ, f, s_i, L) keeps the braces: they tell chainrule check that
+        # s_{i}{\left(x \right)} is a call, where s_{i}(x) would read as the product s_i·x
+        out = super()._print_Function(expr, exp=exp)
+        return out if isinstance(expr, AppliedUndef) else _unbrace(out)
 
     def _print_log(self, expr, exp=None):
         return _unbrace(super()._print_log(expr, exp=exp))
