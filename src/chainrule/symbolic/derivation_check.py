@@ -265,6 +265,22 @@ class _Def:
     body: sp.Basic
 
 
+def _memo_by_definitions(expand):
+    """``Checker.expand`` once per (expression, names kept, definitions made so far): every
+    step expands its line and the line before it, twice each (its judge, the undefined-names
+    test), and a wrong step again for its diagnosis; expanding is a fifth of ``check``'s time
+    on a long derivation. The answer is a function of those three, ``definitions_now``."""
+    def memo(self, expr: sp.Basic, keep: frozenset = frozenset()) -> sp.Basic:
+        cache = self.__dict__.setdefault("_expanded", {})
+        key = (expr, keep, self.definitions_now())
+        if key not in cache:
+            cache[key] = expand(self, expr, keep)
+        return cache[key]
+
+    memo.__doc__, memo.__name__ = expand.__doc__, expand.__name__
+    return memo
+
+
 class Checker:
     """Walks the blocks in order, keeping definitions and the current chain."""
 
@@ -285,6 +301,17 @@ class Checker:
         self.told: set[str] = set()  # conventions (σ undefined: the logistic sigmoid) already noted
 
     # definitions --------------------------------------------------------------------------
+    def definitions_now(self) -> tuple:
+        """Everything ``expand`` reads, as one hashable value: what the document has defined
+        so far (names, functions, indexed names, aliases) and what the reader learnt of its
+        names (vectors, sizes). Add here whatever ``expand`` comes to read."""
+        return (tuple(self.symbols.items()),
+                tuple((k, d.params, d.body) for k, d in self.functions.items()),
+                tuple((k, d.params, d.body) for k, d in self.indexed.items()),
+                tuple(self.aliases.items()), frozenset(self.ctx.vectors),
+                tuple(sorted(self.ctx.sizes.items(), key=str)))
+
+    @_memo_by_definitions
     def expand(self, expr: sp.Basic, keep: frozenset = frozenset()) -> sp.Basic:
         """Every defined name replaced by its definition (repeatedly: definitions use others).
 
