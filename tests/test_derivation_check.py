@@ -530,3 +530,16 @@ def test_two_sizes_are_two_numbers(tmp_path):
     doubled = doc.replace("\\sum_{i=1}^{C} \\frac{x_i}{m}$$", "\\sum_{i=1}^{C} \\frac{2 x_i}{m}$$")
     (s,) = _doc(tmp_path, doubled).steps
     assert s.verdict == WRONG, s.text()
+
+
+def test_a_derivative_by_a_name_nothing_depends_on_is_not_checked(tmp_path):
+    # ∂L/∂z with L a function of ŷ and no ŷ = σ(z) written: as read, L does not depend on z and
+    # ∂L/∂z would be 0, so the (right) chain-rule line would be called wrong; it is not checked
+    doc = ("$$L = -\\left[y\\log\\hat{y} + (1-y)\\log(1-\\hat{y})\\right]$$\n\n"
+           "$$\\frac{\\partial L}{\\partial z} = "
+           "\\frac{\\partial L}{\\partial \\hat{y}}\\cdot\\hat{y}(1-\\hat{y})$$\n")
+    (s,) = _doc(tmp_path, doc).steps
+    assert s.verdict == NOT_CHECKED and "z is not defined" in s.how, s.text()
+    # with the link written, the same line follows
+    (s,) = _doc(tmp_path, "Let $\\hat{y} = \\sigma(z)$.\n\n" + doc).steps
+    assert s.verdict == FOLLOWS, s.text()

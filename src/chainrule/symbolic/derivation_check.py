@@ -746,7 +746,12 @@ class Checker:
         # an element (s_j) of a name that appears from nowhere: not defined, never seen before
         new_bases = {str(ix.base.label) for ix in self.expand(b).atoms(sp.Indexed)} - \
             {str(ix.base.label) for ix in self.expand(a).atoms(sp.Indexed)}
-        return sorted(((na ^ nb) | new_bases) - known)
+        # ∂L/∂z where nothing the document defines depends on z (ŷ = σ(z) never written): z is
+        # not defined, and the derivative is not 0
+        unlinked = {v.name for e in (a, b) for d in e.atoms(sp.Derivative) for v in d.variables
+                    if isinstance(v, sp.Symbol) and not v.is_integer
+                    and v not in self.expand(d.expr).free_symbols}
+        return sorted(((na ^ nb) | new_bases | unlinked) - known)
 
     def _earlier(self, expr: sp.Basic):
         for line, _, e in reversed(self.chain[:-1]):
