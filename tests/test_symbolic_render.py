@@ -62,7 +62,7 @@ def test_products_in_the_textbooks_order(expr, want_text, want_latex):
      r"\frac{\partial}{\partial x} \left(\frac{1}{1 + e^{- x}}\right)"),
     (sp.Derivative(sp.Symbol("J"), Z[i, j]), "∂J/∂z_ij", r"\frac{\partial J}{\partial z_{ij}}"),
     (sp.Derivative(sp.log(sp.Sum(sp.exp(Z[u, k]), (k, 1, C))), Z[i, j]),
-     "∂/∂z_ij[log(Σ_{k=1}^{C} e^z_uk)]",
+     "∂/∂z_ij[log(Σ_{k=1}^{C} e^(z_uk))]",  # e^(z_uk): e^z_uk could be (e^z)_uk
      r"\frac{\partial}{\partial z_{ij}} \left(\log\left(\sum_{k=1}^{C} e^{z_{uk}} \right)\right)"),
     (sp.Derivative(x ** 3, (x, 2)), "∂²/∂x²[x^3]", r"\frac{\partial^{2}}{\partial x^{2}} \left(x^{3}\right)"),
 ])

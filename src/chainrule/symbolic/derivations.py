@@ -374,7 +374,7 @@ def _cross_entropy(formula, definition, ns) -> Derivation:
     start = D(J)
     steps: list[st.Step] = []
     J_hat = -sp.Sum(sp.Sum(y[u, v] * sp.log(yhat[u, v]), (v, 1, C)), (u, 1, m)) / m
-    st.then(steps, D(J_hat), "definition", "ŷ_uv = e^z_uv / Σ_k e^z_uk (the softmax)", defs=defs,
+    st.then(steps, D(J_hat), "definition", "ŷ_uv = e^(z_uv) / Σ_k e^(z_uk) (the softmax)", defs=defs,
             before=start)
     st.then(steps, -sp.Sum(sp.Sum(y[u, v] * D(sp.log(yhat[u, v])), (v, 1, C)), (u, 1, m)) / m,
             "sum over an index, constant factor", "y_uv does not depend on z", defs=defs)
@@ -399,15 +399,15 @@ def _cross_entropy(formula, definition, ns) -> Derivation:
     # where: the softmax's ∂ŷ_uv/∂z_ij, by cases
     total = sp.Sum(sp.exp(z[u, kk]), (kk, 1, C))
     jac: list[st.Step] = []
-    st.then(jac, D(sp.exp(z[u, v]) / total), "definition", "ŷ_uv = e^z_uv / Σ_k e^z_uk",
+    st.then(jac, D(sp.exp(z[u, v]) / total), "definition", "ŷ_uv = e^(z_uv) / Σ_k e^(z_uk)",
             defs=defs, before=dyhat)
     st.then(jac, (total * sp.exp(z[u, v]) * D(z[u, v]) - sp.exp(z[u, v]) * sp.Sum(
         sp.exp(z[u, kk]) * D(z[u, kk]), (kk, 1, C))) / total ** 2,
             "quotient, chain (exp), sum over an index", "(f/g)′ = (g f′ − f g′)/g²; d/du eᵘ = eᵘ", defs=defs)
     st.then(jac, yhat[u, v] * (D(z[u, v]) - sp.Sum(sp.exp(z[u, kk]) * D(z[u, kk]), (kk, 1, C)) / total),
-            "in the function's own terms", "e^z_uv / Σ_k e^z_uk = ŷ_uv", defs=defs)
+            "in the function's own terms", "e^(z_uv) / Σ_k e^(z_uk) = ŷ_uv", defs=defs)
     st.then(jac, yhat[u, v] * (delta(u, i) * delta(v, j) - delta(u, i) * yhat[u, j]),
-            "Kronecker delta", "∂z_uv/∂z_ij = δ_ui δ_vj; Σ_k e^z_uk δ_ui δ_kj = δ_ui e^z_uj", defs=defs)
+            "Kronecker delta", "∂z_uv/∂z_ij = δ_ui δ_vj; Σ_k e^(z_uk) δ_ui δ_kj = δ_ui e^(z_uj)", defs=defs)
     cases = sp.Piecewise((0, sp.Ne(u, i)), (yhat[u, v] * (1 - yhat[u, v]), sp.And(sp.Eq(u, i), sp.Eq(v, j))),
                          (-yhat[u, v] * yhat[u, j], sp.And(sp.Eq(u, i), sp.Ne(v, j))), evaluate=False)
     st.then(jac, cases, "Kronecker delta by cases", "u ≠ i; u = i and v = j; u = i and v ≠ j", defs=defs)

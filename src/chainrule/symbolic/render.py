@@ -231,7 +231,9 @@ class TextPrinter(StrPrinter):
 
     def _print_exp(self, expr):
         arg = self._print(expr.args[0])
-        return f"e^{arg}" if expr.args[0].is_Atom and not arg.startswith("-") else f"e^({arg})"
+        # e^x, but e^(x_i): "e^x_i" could be read as (e^x)_i
+        plain = isinstance(expr.args[0], (sp.Symbol, sp.Number)) and not arg.startswith(("-", "−"))
+        return f"e^{arg}" if plain else f"e^({arg})"
 
     def _print_Abs(self, expr):
         return f"|{self._print(expr.args[0])}|"
