@@ -543,3 +543,44 @@ def test_a_derivative_by_a_name_nothing_depends_on_is_not_checked(tmp_path):
     # with the link written, the same line follows
     (s,) = _doc(tmp_path, "Let $\\hat{y} = \\sigma(z)$.\n\n" + doc).steps
     assert s.verdict == FOLLOWS, s.text()
+
+
+# --- a second trial: what a new user met -----------------------------------------------------
+
+@pytest.mark.parametrize("doc, verdicts", [
+    # a derivative claimed to be a number is a step (= 4 was once dropped as numeric work)
+    ("$$\\frac{\\partial}{\\partial w}(3w + 1) = 3$$\n\n$$\\frac{\\partial}{\\partial w}(3w + 1) = 4$$\n",
+     [FOLLOWS, WRONG]),
+    # b leaves with the derivative: not a name that vanished from nowhere
+    ("$$\\frac{\\partial}{\\partial w}(wx + b) = x$$\n\n$$\\frac{\\partial}{\\partial x}(wx + b) = b$$\n",
+     [FOLLOWS, WRONG]),
+    ("Let $z = wx + b$.\n\n$$\\frac{\\partial z}{\\partial w} = x$$\n", [FOLLOWS]),
+    # w^\top x: a transpose, the identity on the reader's numbers
+    ("Let $z = w^\\top x + b$.\n\n$$\\frac{\\partial z}{\\partial w} = x^{T}$$\n\n"
+     "$$\\frac{\\partial z}{\\partial b} = x$$\n",
+     [FOLLOWS, WRONG]),
+    # an equation in a sentence is graded like a display one
+    ("Let $L = \\frac{1}{2}(y - \\hat{y})^2$. "
+     "So $\\frac{\\partial L}{\\partial \\hat{y}} = \\hat{y} - y$, and\n\n"
+     "$$\\frac{\\partial L}{\\partial \\hat{y}} = y - \\hat{y}$$\n", [FOLLOWS, WRONG]),
+])
+def test_what_a_new_user_met(tmp_path, doc, verdicts):
+    report = _doc(tmp_path, doc)
+    assert [s.verdict for s in report.steps] == verdicts, report.to_text()
+    assert "hat_y" not in report.to_text()  # ŷ is shown as ŷ
+
+
+def test_a_rules_note_writes_the_derivative_in_the_printed_notation():
+    import chainrule
+
+    notes = [s.note for s in chainrule.derive("gelu").steps if s.rule == "chain (erf)"]
+    assert notes == ["d/du erf(u) = 2·e^(−u^2)/√π"]  # 2 e^{-u²}/√π, not Python's 2*exp(-x**2/2)/sqrt(pi)
+
+
+def test_two_norms_in_one_term_are_two_norms(tmp_path):
+    # |ŷ| y_i − J |y| ŷ_i: the parser once paired the bars as |ŷ·y·|J − y_i||
+    doc = ("$$J = \\frac{\\sum_{j=1}^n y_j \\hat{y}_j}{|y|\\,|\\hat{y}|}$$\n\n"
+           "$$\\frac{\\partial J}{\\partial \\hat{y}_i} = "
+           "\\frac{|\\hat{y}| y_{i} - J |y| \\hat{y}_{i}}{|y| |\\hat{y}|^2}$$\n")
+    assert [s.verdict for s in _doc(tmp_path, doc).steps] == [FOLLOWS]
+    assert [s.verdict for s in _doc(tmp_path, doc.replace("- J |y|", "- J")).steps] == [WRONG]

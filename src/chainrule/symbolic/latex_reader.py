@@ -144,6 +144,9 @@ def clean(tex: str) -> str:
         tex = strip_command(tex, command)
     tex = re.sub(r"\\(nonumber|notag)(?![a-zA-Z])", " ", tex)
     tex = _SPACING.sub(" ", tex)
+    # w^\top x, w^T x: a transpose; the reader's names are numbers (or elements), where it is the identity
+    tex = re.sub(r"\^\s*(?:\{\s*(?:\\top|\\intercal|\\mathsf\{T\}|T)\s*\}|\\top|\\intercal|T(?![A-Za-z]))",
+                 " ", tex)
     tex = re.sub(r"\\[lr]?[Vv]ert(?![a-zA-Z])|\\\|", "|", tex)  # ‖y‖ (\lVert y \rVert, \|y\|) is |y|
     tex = tex.replace("\\mathcal{J}", "J").replace("\\mathrm", "\\text").replace("\\operatorname", "\\text")
     tex = derivative_notation(tex)
@@ -349,6 +352,7 @@ def read(tex: str, ctx: Context | None = None, _outer: _Pre | None = None) -> sp
     s = clean(_indicators(_names(tex, pre), pre))
     if not s:
         raise Unreadable("an empty expression")
+    s = _bars(s)
     s = _cases(s, pre)
     s = _primes(s, pre)
     s = _derivatives(s, pre)
@@ -368,6 +372,15 @@ def read(tex: str, ctx: Context | None = None, _outer: _Pre | None = None) -> sp
         raise Unreadable(f"a vector written out, not an expression: {tex.strip()[:60]!r}")
     expr = _parse(s, tex)
     return _post(expr, pre, ctx, tex)
+
+
+#: |y|, |\hat{y}|, |x_i|: bars around one name, which the parser pairs wrongly when a line holds
+#: several (|ŷ| y_i − J |y| ŷ_i read as |ŷ·y·|J − y_i||·ŷ_i): a call of abs instead
+_BARS = re.compile(r"(?<![\\|])\|\s*((?:\\hat\{y\}|\\hat\s*y|[A-Za-z])(?:_\{[^{}|]*\}|_[A-Za-z0-9])?)\s*\|")
+
+
+def _bars(s: str) -> str:
+    return _BARS.sub(r" \\text{abs}(\1) ", s)
 
 
 def _parse(s: str, original: str) -> sp.Basic:
@@ -618,7 +631,7 @@ def _sums(s: str, pre: _Pre) -> str:
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
           "lambda", "mu", "nu", "xi", "pi", "rho", "tau", "upsilon", "phi", "chi", "psi", "omega",
           "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Phi", "Psi", "Omega"}
-_FUNC_TEX = {"\\sigma": "sigma", **{f"\\text{{{n}}}": n for n in _TEXT_FUNCTIONS}}
+_FUNC_TEX = {"\\sigma": "sigma", "\\text{abs}": "abs", **{f"\\text{{{n}}}": n for n in _TEXT_FUNCTIONS}}
 _PRIME = re.compile(r"(\\text\{[A-Za-z]+\}|\\[A-Za-z]+|(?<![\\A-Za-z])[A-Za-z])\s*"
                     r"((?:'|\^\{?\s*\\prime\s*\}?|\\prime)+)\s*\(")
 
@@ -687,6 +700,8 @@ def _post(expr: sp.Basic, pre: _Pre, ctx: Context, original: str) -> sp.Basic:
         kind, k = m.group(1), int(m.group(2))
         if kind == "C":
             name, args = pre.calls[k]
+            if name == "abs":  # |y|: the norm of a vector, the absolute value of a number
+                return _symbols(sp.Abs(read(args[0], ctx, pre)), ctx)
             known = _TEXT_FUNCTIONS.get(name)
             func = known if callable(known) else sp.Function(name)
             return func(*(read(a, ctx, pre) for a in args))
