@@ -721,7 +721,8 @@ _multi_margin_prim = define(
                " (k, 1, n)))/n"),
         wrt="x[i]", symbols={"margin": "positive", "t": "integer"},
         note="PyTorch's MultiMarginLoss (p = 1 or 2, optional class weights); a term exactly at "
-             "the margin (h_j = 0) has subgradient 0. Shown for p = 1 in SymPy.",
+             "the margin (h_j = 0) has subgradient 0. Shown for p = 1 in SymPy, where t is the target "
+             "class (y above), margin is Δ (PyTorch's margin, default 1) and n the number of classes.",
     ),
     _multi_margin, _multi_margin_vjp, latex=r"\mathrm{{MultiMargin}}({0}, {1})")
 

@@ -38,8 +38,15 @@ from sympy.core.function import AppliedUndef
 
 from chainrule.symbolic import latex_reader as lr
 from chainrule.symbolic import numeric_work
-from chainrule.symbolic.render import text as show
+from chainrule.symbolic.render import text
 from chainrule.symbolic.verify import DIFFERS, NUMERIC, PROVED, UNKNOWN, Verification, value_at, verify
+
+_SHOWN = {"hat_y": ("ŷ", r"\hat{y}")}  # the reader's name for ŷ, shown as the document writes it
+
+
+def show(expr: sp.Basic) -> str:
+    """``expr`` in one line of unicode, ŷ written ŷ (not the reader's hat_y)."""
+    return text(expr, _SHOWN)
 
 FOLLOWS = "follows"
 WRONG = "does not follow"
@@ -104,9 +111,10 @@ class DerivationReport:
 
     def summary(self) -> str:
         steps = self.steps
-        return (f"{len(steps)} steps: {self.count('step', FOLLOWS)} following, "
-                f"{self.count('step', WRONG)} do not follow, {self.count('step', NOT_CHECKED)} not checked; "
-                f"{self.count('result', FOLLOWS)} results right, {self.count('result', WRONG)} wrong")
+        plural = "" if len(steps) == 1 else "s"
+        return (f"{len(steps)} step{plural}: {self.count('step', FOLLOWS)} following, "
+                f"{self.count('step', WRONG)} not following, {self.count('step', NOT_CHECKED)} not checked; "
+                f"results: {self.count('result', FOLLOWS)} right, {self.count('result', WRONG)} wrong")
 
     def to_text(self) -> str:
         lines = [f"{self.source}: derivation", *(r.text() for r in self.records), self.summary()]
@@ -236,6 +244,7 @@ _NETWORK_NAME = re.compile(r"_\{\d+-\d+\}")
 _HEADING = re.compile(r"^\s*(#{1,6}\s+\S|\(?[a-z]\)\s*\S|\d+\)\s*$|\d+\.\s+[A-Z]|[\u2460-\u2473]"
                       r"|\\(sub)*section\b|part\b)", re.I)
 _PROSE_DEFINITION = re.compile(r"\b(?:let|if|suppose|assume|where|with|define|given)\s+\$([^$]+)\$", re.I)
+_CLAIMS_DERIVATIVE = re.compile(r"\\partial|\\d?frac\{\s*(?:\\mathrm\{)?d|'|\\prime|d\s*/\s*d")
 _INLINE_MATH = re.compile(r"(?<![$\\])\$([^$]+)\$(?!\$)")
 
 
@@ -554,9 +563,12 @@ class Checker:
         if not continuation:
             self._close_chain()
             self.chain = []
+        # "= 0.25" closing a line of numbers is numeric work (graded as a worksheet) and "Σ_j p_ij = 1"
+        # a fact the writer states; but a derivative claimed to be a number (∂/∂w (3w + 1) = 4) is a step
+        claims_derivative = _CLAIMS_DERIVATIVE.search(tex)
         for k, part in enumerate(parts):
-            if _NUMERIC.match(part) and k > 0:
-                continue  # numeric work: graded as a worksheet, not here
+            if _NUMERIC.match(part) and k > 0 and not claims_derivative:
+                continue
             expr = self._try_read(part)
             if not self.chain:
                 self.chain = [(lines[k], part, expr)]
@@ -567,7 +579,12 @@ class Checker:
         """"If $\\hat{y} = f(x, w)$, we get": a definition made in a sentence's inline math."""
         keyword = {m.start(1) for m in _PROSE_DEFINITION.finditer(blk.before)}
         for m in _INLINE_MATH.finditer(blk.before):
-            if self._assume(blk.before_line + blk.before[:m.start()].count("\n"), m.group(1)):
+            line = blk.before_line + blk.before[:m.start()].count("\n")
+            if self._assume(line, m.group(1)):
+                continue
+            if _CLAIMS_DERIVATIVE.search(m.group(1)) and "=" in m.group(1):
+                # "So $\frac{\partial L}{\partial \hat{y}} = \hat{y} - y$." is a step, graded like one
+                self.block(Block(line, m.group(1)))
                 continue
             sides = lr.split_top(m.group(1), ("=",))
             if len(sides) != 2 or not sides[1].strip() or _NUMERIC.match(sides[1]):
@@ -739,8 +756,16 @@ class Checker:
         """Plain names (θ) that one side has, the other has not, and the document never defined."""
         def names(e: sp.Basic) -> set[str]:
             e = self.expand(e)
+            # ∂/∂w (wx + b) = x: b leaves with the derivative, it is not a name that vanished; but
+            # ∂L/∂ŷ of an undefined L keeps L (what L is, the document does not say)
+            kept = {d.expr.name for d in e.atoms(sp.Derivative) if isinstance(d.expr, sp.Symbol)}
+            try:
+                e = e.replace(lambda d: isinstance(d, sp.Derivative), lambda d: d.doit())
+            except (ValueError, TypeError, NotImplementedError, AttributeError):
+                pass
             labels = {ix.base.label for ix in e.atoms(sp.Indexed)}  # y of y_iv: elements are variables
-            return {s.name for s in e.free_symbols - labels if isinstance(s, sp.Symbol) and not s.is_integer}
+            return kept | {s.name for s in e.free_symbols - labels
+                           if isinstance(s, sp.Symbol) and not s.is_integer}
         na, nb = names(a), names(b)
         known = {"w"} | {str(s) for s in self.symbols} | set(self.indexed) | self.seen
         # an element (s_j) of a name that appears from nowhere: not defined, never seen before
@@ -1011,6 +1036,8 @@ def check_derivation(path: str | Path) -> DerivationReport:
                                           how=f"SymPy could not read it ({first[:80]})"))
             checker.chain = []
     checker.finish()
+    for r in checker.records:  # the reader's name for ŷ in counterexamples: as the document writes it
+        r.how, r.detail = r.how.replace("hat_y", "ŷ"), r.detail.replace("hat_y", "ŷ")
     report = DerivationReport(str(path), checker.records)
     if checker.numeric_from:
         _grade_numbers(report, checker.numbers.work)

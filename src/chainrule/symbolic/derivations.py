@@ -317,7 +317,10 @@ def _chain(definition, own, x, lhs_f, defs, display, extra_assumption="", constr
     sizes = _ranges(definition, x)
     rhs = sp.Sum(own * dxdw[idx], *[(q, 1, sizes[q]) for q in reversed(idx)])  # Σ_i Σ_j, i outside
     steps: list[st.Step] = []
-    st.then(steps, rhs, "chain", f"∂J/∂w = Σ ∂J/∂{_show(base, display)} · ∂{_show(base, display)}/∂w",
+    from chainrule.symbolic.render import text
+
+    name, element = text(lhs_f, display), _show(base, display)  # ∂s_i/∂w = Σ ∂s_i/∂x · ∂x/∂w
+    st.then(steps, rhs, "chain", f"∂{name}/∂w = Σ ∂{name}/∂{element} · ∂{element}/∂w",
             defs=local, before=sp.Derivative(of_w, W), assumption=extra_assumption, constraints=constraints,
             given=given)
     return Part("the chain rule", sp.Derivative(lhs_f, W), sp.Derivative(lhs_f, W), steps)

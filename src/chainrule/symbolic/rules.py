@@ -170,13 +170,15 @@ def index_sum(e, x):
 def function(e, x):
     """Any other function of one argument (tanh, erf, a named activation): chain rule."""
     if isinstance(e, sp.Function) and len(e.args) == 1 and not isinstance(e, AppliedUndef):
+        from chainrule.symbolic.render import text  # the rule's note in the printed notation
+
         u = e.args[0]
         outer = e.fdiff(1)
         name = type(e).__name__
         if u == x:
-            return Applied(f"derivative of {name}", outer, f"d/dx {name}(x) = {outer}")
-        at_u = outer.subs(u, sp.Symbol("u"))
-        return Applied(f"chain ({name})", outer * D(u, x), f"d/du {name}(u) = {at_u}")
+            return Applied(f"derivative of {name}", outer, f"d/dx {name}(x) = {text(outer)}")
+        v = sp.Symbol("u", real=True)  # f′ at a name of its own: d/du erf(u) = 2e^(−u²)/√π
+        return Applied(f"chain ({name})", outer * D(u, x), f"d/du {name}(u) = {text(type(e)(v).diff(v))}")
 
 
 RULES: tuple[Callable[[sp.Basic, sp.Basic], Applied | None], ...] = (
