@@ -192,7 +192,7 @@ def test_the_rules_a_student_would_name(derivations, name, rules):
     ("sigmoid", "σ(x)·(1 − σ(x))"),
     ("tanh", "1 − tanh(x)^2"),
     ("cross_entropy", "(ŷ_ij − y_ij)/m"),
-    ("cosine_similarity", "−J·ŷ_i/|ŷ|^2 + y_i/(|y|·|ŷ|)"),
+    ("cosine_similarity", "y_i/(|y|·|ŷ|) − J·ŷ_i/|ŷ|^2"),  # the y_i/(|y||ŷ|) − ŷ_i J/|ŷ|²
 ])
 def test_the_simplification_back_into_the_functions_own_terms(derivations, name, result):
     d = _get(derivations, name)
@@ -286,7 +286,7 @@ def test_cross_entropy_follows_the_reference_route(derivations):
     # the reference's −(1/m) Σ_u Σ_v (y_uv/ŷ_uv) ∂ŷ_uv/∂z_ij, in its order
     assert "−(Σ_{u=1}^{m} Σ_{v=1}^{C} y_uv/ŷ_uv·∂ŷ_uv/∂z_ij)/m" in shown
     assert "−(Σ_{v=1}^{C} y_iv/ŷ_iv·∂ŷ_iv/∂z_ij)/m" in shown
-    assert "(−y_ij·(1 − ŷ_ij) + (Σ_{v≠j} ŷ_ij·y_iv))/m" in shown
+    assert "((Σ_{v≠j} ŷ_ij·y_iv) − y_ij·(1 − ŷ_ij))/m" in shown  # its line 114
     assert shown[-1] == "(ŷ_ij − y_ij)/m"
     # the cases, each checked here against the softmax Jacobian written out independently
     assert text(cases_part.lhs, d.display) == "∂ŷ_uv/∂z_ij"
@@ -341,6 +341,10 @@ def test_cases_and_definitions_in_the_textbooks_order(derivations):
     assert "ŷ_uv·(1 − ŷ_uv) if u = i & v = j" in text(d.parts[1].steps[-1].expr, d.display)
     d = _get(derivations, "binary_cross_entropy")
     assert text(d.definition[1], d.display) == "−y·log(ŷ) − (1 − y)·log(1 − ŷ)"
+    d = _get(derivations, "hinge_loss")  # the reference's max(0, 1 − y ŷ), by cases
+    assert text(d.definition[1], d.display) == "{1 − ŷ·y if ŷ·y < 1; 0 otherwise}"
+    d = _get(derivations, "l2_loss")  # the reference's ½(y − ŷ)²
+    assert text(d.definition[1], d.display) == "(y − ŷ)^2/2"
 
 
 def test_sigmoid_in_every_format(capsys):

@@ -44,6 +44,9 @@ YHAT = sp.IndexedBase("yhat", real=True)  # printed ŷ, \hat{y}
     # the binary cross-entropy: (1 − y) log(1 − ŷ), the bracket before a function of a sum
     (-((1 - y) * sp.log(1 - x)), "−(1 − y)·log(1 − x)",
      r"- \left(1 - y\right) \log\left(1 - x \right)"),
+    # a positive term first: 1 − y·x, (y − x)², not SymPy's −x·y + 1
+    (1 - x * y, "1 − x·y", "1 - x y"),
+    ((y - x) ** 2 / 2, "(y − x)^2/2", r"\frac{\left(y - x\right)^{2}}{2}"),
     # the number first: −2y, √2·x/(2√π)
     (-2 * y, "−2·y", "- 2 y"),
     (sp.sqrt(2) * x * sp.exp(-x ** 2 / 2) / (2 * sp.sqrt(sp.pi)), "√2·x·e^(−x^2/2)/(2·√π)",
@@ -103,6 +106,7 @@ SCALARS = [
     (1 - y) * sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
     sp.sqrt(2) * x * sp.exp(-x ** 2 / 2) / (2 * sp.sqrt(sp.pi)) + sp.erf(x / sp.sqrt(2)) / 2,
     -2 * x * y * (1 - x) ** 2 / (3 * (x + y)),
+    1 - x * y - sp.exp(-x) + 2 * (y - x) ** 2,
     sp.tanh(x) ** 2 * (1 - sp.tanh(x)) * x / 2,
 ]
 

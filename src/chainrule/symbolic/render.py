@@ -12,6 +12,7 @@ the same in every format:
   (σ(x), e^x, log ŷ_uv), bracketed sums and Σ, and the derivatives last: σ(x)(1 − σ(x)),
   y_uv log ŷ_uv, ŷ_ij(1 − ŷ_ij), σ(f(w))(1 − σ(f(w))) ∂f(w)/∂w; SymPy's canonical order
   writes (1 − σ(x))σ(x). Only the printing changes, never the expression;
+- a sum with a positive term first: 1 − ŷ·y, (y − ŷ)², not SymPy's −ŷ·y + 1;
 - minus as U+2212 (−) in text, as the formulas' text forms (``chainrule.formula``) write it.
 """
 from __future__ import annotations
@@ -105,16 +106,30 @@ def _derivatives_apart(expr):
     return negative, rest, sorted(derivs, key=sp.default_sort_key)
 
 
+def _positive_first(expr):
+    """``expr`` (an Add) in SymPy's printing order but with its first positive term first, as
+    an unevaluated Add: 1 − ŷ·y, (y − ŷ)², y_i/(|y||ŷ|) − J·ŷ_i/|ŷ|², not −ŷ·y + 1. Anything
+    else as it is."""
+    if not isinstance(expr, sp.Add):
+        return expr
+    terms = expr.as_ordered_terms()  # SymPy's printing order (its args are in another)
+    k = next((k for k, t in enumerate(terms) if not t.could_extract_minus_sign()), 0)
+    return sp.Add._from_args([terms[k], *terms[:k], *terms[k + 1:]])
+
+
 class _FactorsAsGiven:
-    """A printer seen by SymPy's ``_print_Mul`` with its ``order`` setting "none": that method
-    then keeps a product's factors in the order of ``expr.args`` (``_textbook_order``'s) instead
-    of sorting them. Everything else (the printing of each factor, so nested products and
-    sums in their usual order) is the printer's own."""
+    """A printer seen by SymPy's ``_print_Mul`` (``_print_Add``) with its ``order`` setting
+    "none": that method then keeps a product's factors (a sum's terms) in the order of
+    ``expr.args`` (``_textbook_order``'s, ``_positive_first``'s) instead of sorting them.
+    Everything else (the printing of each factor or term) is the printer's own."""
 
     order = "none"
 
     def __init__(self, printer):
         self._printer = printer
+
+    def _as_ordered_terms(self, expr, order=None):  # a sum's terms as given too
+        return list(expr.args)
 
     def __getattr__(self, name):
         return getattr(self._printer, name)
@@ -164,6 +179,9 @@ class TextPrinter(StrPrinter):
         if _is_dw(expr):  # ∂z_ij/∂w placeholders
             return f"∂{self._print(sp.Symbol(str(label)[1:-3]))}_{_index_text(expr.indices, self)}/∂w"
         return f"{name}_{_index_text(expr.indices, self)}"
+
+    def _print_Add(self, expr, order=None):
+        return StrPrinter._print_Add(_FactorsAsGiven(self), _positive_first(expr))
 
     def _print_Mul(self, expr):
         apart = _derivatives_apart(expr)
@@ -329,6 +347,9 @@ class TexPrinter(LatexPrinter):
         # printmethod skips (without this: \text{\Pi})
         own = getattr(expr, "_latex", None)
         return own(self) if own is not None else super()._print_Basic(expr)
+
+    def _print_Add(self, expr, order=None):
+        return LatexPrinter._print_Add(_FactorsAsGiven(self), _positive_first(expr))
 
     def _print_Mul(self, expr):
         apart = _derivatives_apart(expr)
