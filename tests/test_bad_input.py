@@ -704,6 +704,9 @@ ROWS: list[Row] = [
     cmd("derive-unknown-name", lambda tmp: ["derive", "swish"], "swish"),
     cmd("check-derivation-unclosed-math", lambda tmp: ["check", write(tmp, "d.md", "$$ x = 1\n")], "line 1"),
     cmd("check-derivation-missing-file", lambda tmp: ["check", str(tmp / "none.md")], "none.md"),
+    # several files: a missing one stops the run before any is graded
+    cmd("check-several-one-missing", lambda tmp: ["check", write(tmp, "d.md", "$$\\frac{d}{dx} x^2 = 2x$$\n"),
+                                                  str(tmp / "none.md"), "--output", "{out}"], "none.md"),
     cmd("check-derivation-unclosed-tex-environment",
         lambda tmp: ["check", write(tmp, "d.tex", "\\[ x = 1 \\]\n\\begin{align}\n x &= 1\n")],
         "line 2"),

@@ -584,3 +584,23 @@ def test_two_norms_in_one_term_are_two_norms(tmp_path):
            "\\frac{|\\hat{y}| y_{i} - J |y| \\hat{y}_{i}}{|y| |\\hat{y}|^2}$$\n")
     assert [s.verdict for s in _doc(tmp_path, doc).steps] == [FOLLOWS]
     assert [s.verdict for s in _doc(tmp_path, doc.replace("- J |y|", "- J")).steps] == [WRONG]
+
+
+def test_a_class_of_sheets_in_one_run(tmp_path, capsys):
+    right = tmp_path / "right.md"
+    right.write_text("$$\\frac{d}{dx} x^2 = 2x$$\n")
+    broken = tmp_path / "broken.md"
+    broken.write_text("$$ x\n")
+    slips = str(DATA / "derivation-slips.md")
+    # each report in order, then one line for the class; exit 1: a sheet has something wrong
+    assert cli.main(["check", str(right), slips]) == 1
+    out = capsys.readouterr().out
+    assert out.index("right.md: derivation") < out.index("derivation-slips.md: derivation")
+    assert out.rstrip().endswith("2 files: 1 with something wrong, 1 with nothing wrong, 0 unusable")
+    # an unusable sheet is said on stderr (exit 2) and the others are still graded
+    assert cli.main(["check", str(broken), str(right), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["schema"] == "chainrule.check-batch" and [r["file"] for r in doc["reports"]] == [str(right)]
+    assert doc["reports"][0]["records"][0]["verdict"] == FOLLOWS
+    assert "broken.md: line 1" in captured.err and len(captured.err.strip().splitlines()) == 1
