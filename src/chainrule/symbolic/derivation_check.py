@@ -24,12 +24,15 @@ Numeric work (part 3 of the reference solution: lines such as ``z_{1-1} = ... = 
 not a derivation: ``numeric_work.py`` reads it into a worksheet on the network that the
 document's parameters describe, and the worksheet checker (``chainrule.explain.worksheet``)
 grades it; its report is the ``worksheet`` of the ``DerivationReport``.
+
+Where the math is found: ``documents.py``; the verdicts and their text/JSON forms:
+``derivation_report.py``; reading one formula: ``latex_reader.py``; judging one equality:
+``verify.py``. This module holds the walk through the document (definitions, chains, diagnosis).
 """
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,16 @@ from sympy.core.function import AppliedUndef
 
 from chainrule.symbolic import latex_reader as lr
 from chainrule.symbolic import numeric_work
+from chainrule.symbolic.derivation_report import (
+    FOLLOWS,
+    NOT_CHECKED,
+    WRONG,
+    DerivationReport,
+    Record,
+    _one_line,
+    _short,
+)
+from chainrule.symbolic.documents import Block, DerivationError, latex_blocks, markdown_blocks
 from chainrule.symbolic.render import text
 from chainrule.symbolic.verify import DIFFERS, NUMERIC, PROVED, UNKNOWN, Verification, value_at, verify
 
@@ -47,187 +60,6 @@ _SHOWN = {"hat_y": ("ŷ", r"\hat{y}")}  # the reader's name for ŷ, shown as the
 def show(expr: sp.Basic) -> str:
     """``expr`` in one line of unicode, ŷ written ŷ (not the reader's hat_y)."""
     return text(expr, _SHOWN)
-
-FOLLOWS = "follows"
-WRONG = "does not follow"
-NOT_CHECKED = "not checked"
-
-
-class DerivationError(ValueError):
-    """The document cannot be used at all (one line, with the line number)."""
-
-
-@dataclass
-class Record:
-    """One verdict. ``kind``: ``step``, ``result``, ``definition`` or ``note``. ``lhs`` and
-    ``rhs``: both sides as read, whole (``text()`` shortens them to a line)."""
-
-    line: int
-    kind: str
-    verdict: str
-    lhs: str = ""
-    rhs: str = ""
-    how: str = ""
-    detail: str = ""
-    follows_from_line: int | None = None
-
-    def text(self) -> str:
-        head = f"line {self.line}: "
-        lhs, rhs = _short(self.lhs), _short(self.rhs)
-        if self.kind == "definition":
-            if self.verdict == NOT_CHECKED:
-                return head + f"definition {lhs} = {rhs} not read ({self.how})"
-            return head + f"definition {lhs} = {rhs}" + (f" ({self.detail})" if self.detail else "")
-        if self.kind == "note":
-            return head + self.detail
-        what = "result" if self.kind == "result" else "step"
-        body = f"{what} {lhs} = {rhs}" if self.lhs or self.rhs else what
-        verdict = self.verdict + (f" ({self.how})" if self.how else "")
-        extra = f"; {self.detail}" if self.detail else ""
-        return f"{head}{verdict}: {body}{extra}"
-
-
-@dataclass
-class DerivationReport:
-    """All verdicts of one document, in order."""
-
-    source: str
-    records: list[Record] = field(default_factory=list)
-    worksheet: Any = None  # the part-3 grading, a chainrule.explain.worksheet.CheckReport
-
-    def count(self, kind: str, verdict: str) -> int:
-        return sum(r.kind == kind and r.verdict == verdict for r in self.records)
-
-    @property
-    def steps(self) -> list[Record]:
-        return [r for r in self.records if r.kind == "step"]
-
-    @property
-    def exit_code(self) -> int:
-        wrong = any(r.verdict == WRONG for r in self.records)
-        if self.worksheet is not None and self.worksheet.exit_code:
-            wrong = True
-        return 1 if wrong else 0
-
-    def summary(self) -> str:
-        steps = self.steps
-        plural = "" if len(steps) == 1 else "s"
-        return (f"{len(steps)} step{plural}: {self.count('step', FOLLOWS)} following, "
-                f"{self.count('step', WRONG)} not following, {self.count('step', NOT_CHECKED)} not checked; "
-                f"results: {self.count('result', FOLLOWS)} right, {self.count('result', WRONG)} wrong")
-
-    def to_text(self) -> str:
-        lines = [f"{self.source}: derivation", *(r.text() for r in self.records), self.summary()]
-        out = "\n".join(lines) + "\n"
-        if self.worksheet is not None:
-            out += "\n" + self.worksheet.to_text()
-        return out
-
-    def to_json(self) -> str:
-        doc: dict[str, Any] = {"schema": "chainrule.derivation-check", "version": 1, "source": self.source,
-                               "records": [asdict(r) for r in self.records], "summary": self.summary()}
-        if self.worksheet is not None:
-            doc["worksheet"] = json.loads(self.worksheet.to_json())
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-# --- finding the math -------------------------------------------------------------------------
-
-@dataclass
-class Block:
-    line: int  # where the formula starts
-    tex: str
-    before: str = ""  # the prose between the previous formula and this one
-    before_line: int = 0  # the line where that prose starts
-
-
-def markdown_blocks(source: str) -> list[Block]:
-    """Every ``$$ ... $$`` display formula, with its line and the prose before it."""
-    blocks: list[Block] = []
-    prose: list[str] = []
-    prose_line = 1
-    lines = source.splitlines()
-    k = 0
-    while k < len(lines):
-        line = lines[k]
-        if "$$" not in line:
-            if not prose:
-                prose_line = k + 1
-            prose.append(line)
-            k += 1
-            continue
-        start = k + 1
-        first = line.index("$$")
-        rest = line[first + 2:]
-        if "$$" in rest:
-            tex = rest[:rest.index("$$")]
-            k += 1
-        else:
-            body = [rest]
-            k += 1
-            while k < len(lines) and "$$" not in lines[k]:
-                body.append(lines[k])
-                k += 1
-            if k == len(lines):
-                raise DerivationError(f"line {start}: $$ opened here is never closed")
-            body.append(lines[k][:lines[k].index("$$")])
-            k += 1
-            tex = "\n".join(body)
-        blocks.append(Block(start, tex, "\n".join(prose), prose_line))
-        prose = []
-    return blocks
-
-
-_TEX_ENV = re.compile(r"\\begin\{(equation\*?|align\*?|displaymath)\}(.*?)\\end\{\1\}"
-                      r"|\\\[(.*?)\\\]|\$\$(.*?)\$\$",
-                      re.S)
-
-
-def latex_blocks(source: str) -> list[Block]:
-    """Display math of a LaTeX document: ``\\[...\\]``, ``$$...$$``, equation and align
-    (``%`` comments are not read; lines keep their numbers)."""
-    source = re.sub(r"(?<!\\)%[^\n]*", "", source)
-    body = source
-    if "\\begin{document}" in source:
-        body = source[source.index("\\begin{document}"):]
-    offset = source.index(body)
-    blocks = []
-    last = 0
-    for m in _TEX_ENV.finditer(body):
-        _unclosed(source, offset, body[last:m.start()], last)
-        tex = m.group(2) or m.group(3) or m.group(4) or ""
-        start = m.start(2) if m.group(2) is not None else m.start()
-        prose, prose_line = body[last:m.start()], source.count("\n", 0, offset + last) + 1
-        # \intertext{...} between an align's rows is prose: the rows after it are a new formula
-        pieces = re.split(r"(\\intertext\{[^{}]*\})", tex) if m.group(1) else [tex]
-        for k in range(0, len(pieces), 2):
-            piece = pieces[k]
-            if k:
-                prose = re.sub(r"^\\intertext\{|\}$", "", pieces[k - 1])
-                prose_line = source.count("\n", 0, offset + start) + 1
-            if piece.strip().strip("\\").strip():
-                if m.group(1) and m.group(1).startswith("align"):
-                    piece = "\\begin{aligned}" + piece + "\\end{aligned}"
-                line = source.count("\n", 0, offset + (start if k else m.start())) + 1
-                blocks.append(Block(line, piece, prose, prose_line))
-            start += len(piece if not piece.startswith("\\begin{aligned}") else
-                         piece[len("\\begin{aligned}"):-len("\\end{aligned}")])
-            if k + 1 < len(pieces):
-                start += len(pieces[k + 1])
-        last = m.end()
-    _unclosed(source, offset, body[last:], last)
-    return blocks
-
-
-_OPENERS = re.compile(r"\\\[|\$\$|\\begin\{(equation\*?|align\*?|displaymath)\}")
-
-
-def _unclosed(source: str, offset: int, prose: str, start: int) -> None:
-    """Display math opened in what lies between the formulas is never closed: unusable input."""
-    m = _OPENERS.search(prose)
-    if m:
-        line = source.count("\n", 0, offset + start + m.start()) + 1
-        raise DerivationError(f"line {line}: {m.group(0)} opened here is never closed")
 
 
 # --- the checker --------------------------------------------------------------------------------
@@ -956,18 +788,6 @@ def _how(v) -> str:
     if v.status == NUMERIC:
         return f"checked numerically at {v.points} points"
     return v.describe()
-
-
-def _one_line(tex: str) -> str:
-    """Both sides as read, whole (the JSON records keep them so; the text report shortens)."""
-    return " ".join(tex.split())
-
-
-def _short(tex: str, width: int = 120) -> str:
-    """One line of at most ``width`` characters; a shortened one ends in " …" (never a cut that
-    reads like the writer's own text)."""
-    one = " ".join(tex.split())
-    return one if len(one) <= width else one[:width - 2].rstrip() + " …"
 
 
 def _split_remark(tex: str) -> tuple[str, str]:
