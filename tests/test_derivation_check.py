@@ -409,6 +409,9 @@ NOTATIONS = [
      "$$\\theta(a) = \\begin{cases} 1 & a > 0 \\\\ 0 & \\text{otherwise} \\end{cases}$$\n\n"
      "$$\\frac{d}{dx} \\max(0, x - c) = \\theta\\left(x - c\\right)$$\n",
      ("\\theta\\left(x - c\\right)", "\\theta\\left(c - x\\right)"), 0),
+    ("indicator written \\mathbb{I}, norm written \\|y\\|_2",
+     "$$\\frac{\\partial}{\\partial y_i} \\|y\\|_2 = \\frac{y_i}{\\|y\\|_2}$$\n\n"
+     "$$\\frac{d}{dx} \\max(0, x) = \\mathbb{I}(x > 0)$$\n", ("\\mathbb{I}(x > 0)", "\\mathbb{I}(x < 0)"), 1),
     ("indicator",
      "$$\\frac{d}{dx} \\max(0, x - c) = \\mathbb{1}[x - c > 0]$$\n", ("x - c > 0]", "x - c < 0]"), 0),
     ("substack sum",

@@ -148,6 +148,7 @@ def clean(tex: str) -> str:
     tex = re.sub(r"\^\s*(?:\{\s*(?:\\top|\\intercal|\\mathsf\{T\}|T)\s*\}|\\top|\\intercal|T(?![A-Za-z]))",
                  " ", tex)
     tex = re.sub(r"\\[lr]?[Vv]ert(?![a-zA-Z])|\\\|", "|", tex)  # ‖y‖ (\lVert y \rVert, \|y\|) is |y|
+    tex = re.sub(r"(\|[^|]+\|)\s*_\s*(?:\{\s*2\s*\}|2)", r"\1", tex)  # ‖y‖₂: the Euclidean norm
     tex = tex.replace("\\mathcal{J}", "J").replace("\\mathrm", "\\text").replace("\\operatorname", "\\text")
     tex = derivative_notation(tex)
     tex = _function_names(tex)
@@ -294,7 +295,7 @@ def _names(tex: str, pre: _Pre) -> str:
     return "".join(out)
 
 
-_INDICATOR = re.compile(r"\\mathbb\s*\{\s*1\s*\}|\\mathbf\s*\{\s*1\s*\}|\\mathbb\s*1|𝟙")
+_INDICATOR = re.compile(r"\\math(?:bb|bf)\s*\{\s*[1I]\s*\}|\\mathbb\s*[1I]|𝟙")
 
 
 def _indicators(tex: str, pre: _Pre) -> str:
