@@ -324,3 +324,19 @@ def test_the_original_slip_is_the_one_whose_error_explains_the_rest(tmp_path):
     z2 = by["z_{1-2}"]
     assert z2.causes == ["y_{1-1} = 0.7886"] and z2.origins == ["z_{1-1} = 1.3162"]
     assert "itself carried from the original slip z_{1-1} = 1.3162" in z2.message()
+
+
+def test_a_worksheet_is_checked_without_the_symbolic_extra():
+    # grading values needs no SymPy: only a derivation (.md, .tex) does
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['sympy'] = None\n"
+            "import chainrule.cli as c\n"
+            "sys.exit(c.main(['check', 'reference-worksheet']))\n")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": src}, timeout=300)
+    assert done.returncode == 1, done.stderr  # the reference worksheet has wrong values
+    assert "47 values checked" in done.stdout

@@ -96,8 +96,11 @@ def _find(name: str) -> tuple[str, object]:
 
 
 def _grade(target: tuple[str, object]):
-    from chainrule.explain.worksheet import check_worksheet
-    from chainrule.symbolic.derivation_check import check_derivation
-
     kind, path = target
-    return check_derivation(path) if kind == "derivation" else check_worksheet(path)
+    if kind == "derivation":  # the symbolic extra only where a derivation needs it
+        from chainrule.symbolic.derivation_check import check_derivation
+
+        return check_derivation(path)
+    from chainrule.explain.worksheet import check_worksheet
+
+    return check_worksheet(path)
