@@ -15,6 +15,7 @@ from typing import Any
 import sympy as sp
 
 from chainrule.symbolic import steps as st
+from chainrule.symbolic.render import text
 from chainrule.symbolic.steps import Derivation, Part
 
 W = sp.Symbol("w", real=True)
@@ -317,8 +318,6 @@ def _chain(definition, own, x, lhs_f, defs, display, extra_assumption="", constr
     sizes = _ranges(definition, x)
     rhs = sp.Sum(own * dxdw[idx], *[(q, 1, sizes[q]) for q in reversed(idx)])  # Σ_i Σ_j, i outside
     steps: list[st.Step] = []
-    from chainrule.symbolic.render import text
-
     name, element = text(lhs_f, display), _show(base, display)  # ∂s_i/∂w = Σ ∂s_i/∂x · ∂x/∂w
     st.then(steps, rhs, "chain", f"∂{name}/∂w = Σ ∂{name}/∂{element} · ∂{element}/∂w",
             defs=local, before=sp.Derivative(of_w, W), assumption=extra_assumption, constraints=constraints,

@@ -17,6 +17,8 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.simplify.simplify import factor_sum
 
+from chainrule.symbolic.render import text
+
 
 class Applied(NamedTuple):
     rule: str  # the rule's name as a textbook says it: "quotient", "chain", ...
@@ -170,14 +172,13 @@ def index_sum(e, x):
 def function(e, x):
     """Any other function of one argument (tanh, erf, a named activation): chain rule."""
     if isinstance(e, sp.Function) and len(e.args) == 1 and not isinstance(e, AppliedUndef):
-        from chainrule.symbolic.render import text  # the rule's note in the printed notation
-
         u = e.args[0]
         outer = e.fdiff(1)
         name = type(e).__name__
         if u == x:
             return Applied(f"derivative of {name}", outer, f"d/dx {name}(x) = {text(outer)}")
         v = sp.Symbol("u", real=True)  # f′ at a name of its own: d/du erf(u) = 2e^(−u²)/√π
+        # the rule's note in the printed notation: d/du erf(u) = 2·e^(−u^2)/√π
         return Applied(f"chain ({name})", outer * D(u, x), f"d/du {name}(u) = {text(type(e)(v).diff(v))}")
 
 
