@@ -18,10 +18,17 @@ The pre-processing is only what the notation of a derivation needs and the parse
   respect to them mean what they say (∂z_uv/∂z_ij = δ_ui δ_vj);
 * ``\\sum_{v \\neq j}`` is the sum over v from 1 to the size that v ran to before, without
   the term v = j; ``\\sum_v`` is the sum over all v;
+* ``\\sum_{1 \\le k \\le n}`` and SymPy's ``\\substack`` double sums are sums with limits;
 * ``\\begin{cases}`` becomes ``Piecewise`` (``else``, ``elsewhere`` and ``otherwise`` are the
-  last case; ``u = i, v \\neq j`` is a condition on indices);
-* ``\\log`` is the natural logarithm; ``|y|`` of a vector is its Euclidean norm;
-* function names (σ, ReLU, and any the document defines, such as J or CE) are functions;
+  last case; ``u = i, v \\neq j`` is a condition on indices), nested ones too, and an
+  indicator (``\\mathbb{1}`` or ``\\mathbb{I}`` of a condition) is the cases 1 and 0;
+* ``\\log`` is the natural logarithm; ``|y|``, ``\\|y\\|``, ``\\|y\\|_2`` and ``\\lVert y \\rVert`` of a
+  vector are its Euclidean norm (bars around one name are read as a pair on their own);
+* function names (σ, ReLU, θ, and any the document defines, such as J or CE) are functions;
+  ``\\cosh x`` without brackets applies to x alone; a transpose (``w^\\top``) is dropped, the
+  names being numbers;
+* a word in ``\\mathrm{...}`` or ``\\text{...}`` standing where an operand stands
+  (``\\mathrm{margin} - y s``) is one name;
 * ``\\left``/``\\right``, spacing, ``\\text{...}`` remarks and ``\\cancel{...}`` (struck-out
   work, reported by the caller) are dropped.
 
