@@ -107,12 +107,13 @@ class _Def:
 
 
 def _memo_by_definitions(expand):
-    """``Checker.expand`` once per (expression, names kept, definitions made so far): every
-    step expands its line and the line before it, twice each (its judge, the undefined-names
-    test), and a wrong step again for its diagnosis; expanding is a fifth of ``check``'s time
-    on a long derivation. The answer is a function of those three, ``definitions_now``."""
-    def memo(self, expr: sp.Basic, keep: frozenset = frozenset()) -> sp.Basic:
-        cache = self.__dict__.setdefault("_expanded", {})
+    """``Checker.expand`` (and ``_names``) once per (expression, names kept, definitions made so
+    far): every step expands its line and the line before it, twice each (its judge, the
+    undefined-names test), and a wrong step again for its diagnosis; expanding is a fifth of
+    ``check``'s time on a long derivation. The answer is a function of those three,
+    ``definitions_now``; each method has a cache of its own."""
+    def memo(self, expr: sp.Basic, keep: frozenset = frozenset()) -> Any:
+        cache = self.__dict__.setdefault("_memo_" + expand.__name__, {})
         key = (expr, keep, self.definitions_now())
         if key not in cache:
             cache[key] = expand(self, expr, keep)
@@ -584,21 +585,24 @@ class Checker:
         cons = tuple(sorted(self.constraints | {"sizes_equal"}))
         return sizes if verify(self.expand(a), self.expand(b), constraints=cons).ok else []
 
+    @_memo_by_definitions
+    def _names(self, e: sp.Basic, keep: frozenset = frozenset()) -> frozenset[str]:
+        """The plain names (not indices, not elements' bases) that ``e`` means, as expanded."""
+        e = self.expand(e, keep)
+        # ∂/∂w (wx + b) = x: b leaves with the derivative, it is not a name that vanished; but
+        # ∂L/∂ŷ of an undefined L keeps L (what L is, the document does not say)
+        kept = {d.expr.name for d in e.atoms(sp.Derivative) if isinstance(d.expr, sp.Symbol)}
+        try:
+            e = e.replace(lambda d: isinstance(d, sp.Derivative), lambda d: d.doit())
+        except (ValueError, TypeError, NotImplementedError, AttributeError):
+            pass
+        labels = {ix.base.label for ix in e.atoms(sp.Indexed)}  # y of y_iv: elements are variables
+        return frozenset(kept | {s.name for s in e.free_symbols - labels
+                                 if isinstance(s, sp.Symbol) and not s.is_integer})
+
     def _undefined(self, a: sp.Basic, b: sp.Basic) -> list[str]:
         """Plain names (θ) that one side has, the other has not, and the document never defined."""
-        def names(e: sp.Basic) -> set[str]:
-            e = self.expand(e)
-            # ∂/∂w (wx + b) = x: b leaves with the derivative, it is not a name that vanished; but
-            # ∂L/∂ŷ of an undefined L keeps L (what L is, the document does not say)
-            kept = {d.expr.name for d in e.atoms(sp.Derivative) if isinstance(d.expr, sp.Symbol)}
-            try:
-                e = e.replace(lambda d: isinstance(d, sp.Derivative), lambda d: d.doit())
-            except (ValueError, TypeError, NotImplementedError, AttributeError):
-                pass
-            labels = {ix.base.label for ix in e.atoms(sp.Indexed)}  # y of y_iv: elements are variables
-            return kept | {s.name for s in e.free_symbols - labels
-                           if isinstance(s, sp.Symbol) and not s.is_integer}
-        na, nb = names(a), names(b)
+        na, nb = self._names(a), self._names(b)
         known = {"w"} | {str(s) for s in self.symbols} | set(self.indexed) | self.seen
         # an element (s_j) of a name that appears from nowhere: not defined, never seen before
         new_bases = {str(ix.base.label) for ix in self.expand(b).atoms(sp.Indexed)} - \
